@@ -1,0 +1,17 @@
+"""Exception types shared across robot_rl.
+
+Every error names the offending input (file, field, joint) so an operator can
+fix it without reading code.
+"""
+
+
+class RobotRLError(Exception):
+    """Base class for all robot_rl errors."""
+
+
+class ConfigError(RobotRLError, ValueError):
+    """A configuration file or value is invalid (names the file and field)."""
+
+
+class CommandError(RobotRLError, ValueError):
+    """A command message is malformed (names the joint or field)."""

@@ -1,0 +1,252 @@
+"""Pinocchio model of a robot built from its URDF + YAML: limits, FK, Jacobians, gravity, self-collision.
+
+Only the joints listed in the robot YAML are degrees of freedom; every other
+URDF joint (e.g. gripper fingers) is locked at a reference position. All
+arrays are ordered like ``RobotConfig.joints`` and use SI units (rad, m, s, Nm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robot_rl.errors import ConfigError
+from robot_rl.robot.config import RobotConfig, example_robot_data_share, load_robot_config
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    """Per-joint limits, (n,) arrays in ``RobotConfig.joints`` order."""
+
+    lower: np.ndarray  # rad, URDF hard limit
+    upper: np.ndarray  # rad, URDF hard limit
+    soft_lower: np.ndarray  # rad, hard limit shrunk by the YAML margin
+    soft_upper: np.ndarray  # rad
+    velocity: np.ndarray  # rad/s, URDF limit times velocity_scale
+    acceleration: np.ndarray  # rad/s^2, from the YAML
+    jerk: np.ndarray  # rad/s^3, from the YAML
+    effort: np.ndarray  # Nm, URDF limit
+
+
+class RobotModel:
+    """Kinematics and dynamics of the controlled joints, from pinocchio.
+
+    Not thread-safe: each thread that evaluates the model needs its own instance
+    (pinocchio's Data is a scratch buffer).
+    """
+
+    def __init__(self, config: RobotConfig):
+        import pinocchio as pin
+
+        self.config = config
+        self._pin = pin
+        full = _load_urdf_model(config.urdf_path)
+        self._check_joints(full)
+        q_ref = self._locked_reference(full)
+        geom = _load_collision_geometry(config.urdf_path, full)
+        lock_ids = [full.getJointId(n) for n in full.names[1:] if n not in config.joints]
+        if lock_ids:
+            self.model, self.collision_model = pin.buildReducedModel(full, geom, lock_ids, q_ref)
+        else:
+            self.model, self.collision_model = full, geom
+        self._check_order()
+        self.data = self.model.createData()
+        self.limits = self._limits()
+        self._frame_ids: dict[str, int] = {}
+        self._collision_data = None
+
+    # ----- construction helpers -------------------------------------------------
+    def _check_joints(self, full) -> None:
+        urdf_joints = list(full.names[1:])
+        missing = [j for j in self.config.joints if j not in urdf_joints]
+        if missing:
+            raise ConfigError(
+                f"{self.config.source}: joints {missing} are not in URDF {self.config.urdf_path} "
+                f"(it has {urdf_joints})"
+            )
+        for name in self.config.joints:
+            if full.joints[full.getJointId(name)].nq != 1:
+                raise ConfigError(f"joint {name!r} is not a 1-DoF joint; only revolute/prismatic joints are supported")
+
+    def _locked_reference(self, full) -> np.ndarray:
+        q = self._pin.neutral(full)
+        gripper = self.config.gripper
+        if gripper is not None:
+            for name in gripper.joints:
+                if full.existJointName(name):
+                    q[full.joints[full.getJointId(name)].idx_q] = gripper.open_position
+        return q
+
+    def _check_order(self) -> None:
+        names = tuple(self.model.names[1:])
+        if names != self.config.joints:
+            raise ConfigError(
+                f"{self.config.source}: joints must be listed in URDF tree order {names}, got {self.config.joints}"
+            )
+
+    def _limits(self) -> JointLimits:
+        m, c = self.model, self.config
+        lower, upper = np.array(m.lowerPositionLimit), np.array(m.upperPositionLimit)
+        soft_lower, soft_upper = lower + c.position_margin, upper - c.position_margin
+        bad = [c.joints[i] for i in np.flatnonzero(soft_lower >= soft_upper)]
+        if bad:
+            raise ConfigError(f"{c.source}: position_margin leaves no range for joints {bad}")
+        outside = [c.joints[i] for i in np.flatnonzero((c.default_pose < soft_lower) | (c.default_pose > soft_upper))]
+        if outside:
+            raise ConfigError(f"{c.source}: default_pose is outside the soft limits for joints {outside}")
+        return JointLimits(
+            lower=lower, upper=upper, soft_lower=soft_lower, soft_upper=soft_upper,
+            velocity=np.array(m.velocityLimit) * c.velocity_scale,
+            acceleration=c.acceleration_limits.copy(), jerk=c.jerk_limits.copy(),
+            effort=np.array(m.effortLimit),
+        )
+
+    # ----- queries ------------------------------------------------------------------
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        """Controlled joint names, in order."""
+        return self.config.joints
+
+    @property
+    def dof(self) -> int:
+        """Number of controlled joints."""
+        return self.model.nq
+
+    def frame_id(self, frame: str) -> int:
+        """Pinocchio frame index of a URDF link/frame name; ConfigError if unknown."""
+        if frame not in self._frame_ids:
+            if not self.model.existFrame(frame):
+                raise ConfigError(f"frame {frame!r} is not in URDF {self.config.urdf_path}")
+            self._frame_ids[frame] = self.model.getFrameId(frame)
+        return self._frame_ids[frame]
+
+    def frame_pose(self, q: np.ndarray, frame: str | None = None) -> np.ndarray:
+        """Homogeneous transform (4, 4) of ``frame`` (default: end effector) in the base frame at q (n,) rad."""
+        fid = self.frame_id(frame or self.config.ee_frame)
+        self._pin.forwardKinematics(self.model, self.data, np.asarray(q, dtype=float))
+        return self._pin.updateFramePlacement(self.model, self.data, fid).homogeneous
+
+    def fk(self, q: np.ndarray, frame: str | None = None) -> np.ndarray:
+        """Position (3,) m of ``frame`` (default: end effector) at joint positions q (n,) rad."""
+        return self.frame_pose(q, frame)[:3, 3].copy()
+
+    def frame_positions(self, q: np.ndarray, frames: tuple[str, ...]) -> np.ndarray:
+        """Positions (k, 3) m of several frames at q (n,) rad, from one FK pass."""
+        pin = self._pin
+        pin.forwardKinematics(self.model, self.data, np.asarray(q, dtype=float))
+        out = np.empty((len(frames), 3))
+        for i, frame in enumerate(frames):
+            out[i] = pin.updateFramePlacement(self.model, self.data, self.frame_id(frame)).translation
+        return out
+
+    def jacobian(self, q: np.ndarray, frame: str | None = None) -> np.ndarray:
+        """Frame Jacobian (6, n), LOCAL_WORLD_ALIGNED: rows are [linear m/s; angular rad/s] per rad/s."""
+        pin = self._pin
+        fid = self.frame_id(frame or self.config.ee_frame)
+        q = np.asarray(q, dtype=float)
+        return pin.computeFrameJacobian(self.model, self.data, q, fid, pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
+
+    def gravity(self, q: np.ndarray) -> np.ndarray:
+        """Gravity torques (n,) Nm at q (n,) rad."""
+        return self._pin.computeGeneralizedGravity(self.model, self.data, np.asarray(q, dtype=float)).copy()
+
+    def inverse_dynamics(self, q: np.ndarray, v: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """RNEA torques (n,) Nm for q rad, v rad/s, a rad/s^2 (each (n,))."""
+        return self._pin.rnea(self.model, self.data, np.asarray(q, float), np.asarray(v, float),
+                              np.asarray(a, float)).copy()
+
+    # ----- self-collision -------------------------------------------------------------
+    def collision_pairs(self) -> list[tuple[str, str]]:
+        """Link-name pairs checked for self-collision: all but adjacent links and YAML-ignored pairs."""
+        self._ensure_collision_pairs()
+        gm = self.collision_model
+        return [(gm.geometryObjects[p.first].name, gm.geometryObjects[p.second].name)
+                for p in gm.collisionPairs]
+
+    def min_collision_distance(self, q: np.ndarray) -> tuple[float, tuple[str, str] | None]:
+        """Smallest distance (m) between checked link pairs at q (n,) rad, and that pair's geometry names."""
+        pin = self._pin
+        self._ensure_collision_pairs()
+        if not len(self.collision_model.collisionPairs):
+            return float("inf"), None
+        q = np.asarray(q, dtype=float)
+        pin.computeDistances(self.model, self.data, self.collision_model, self._collision_data, q)
+        dists = np.array([r.min_distance for r in self._collision_data.distanceResults])
+        i = int(np.argmin(dists))
+        pair = self.collision_model.collisionPairs[i]
+        names = (self.collision_model.geometryObjects[pair.first].name,
+                 self.collision_model.geometryObjects[pair.second].name)
+        return float(dists[i]), names
+
+    def _ensure_collision_pairs(self) -> None:
+        if self._collision_data is not None:
+            return
+        gm, m = self.collision_model, self.model
+        ignored = {frozenset(p) for p in self.config.collision.ignore_pairs}
+        objs = gm.geometryObjects
+        for i in range(len(objs)):
+            for j in range(i + 1, len(objs)):
+                li, lj = _link_of(m, objs[i]), _link_of(m, objs[j])
+                if li == lj or frozenset((li, lj)) in ignored or _adjacent(m, objs[i], objs[j]):
+                    continue
+                gm.addCollisionPair(self._pin.CollisionPair(i, j))
+        self._collision_data = self._pin.GeometryData(gm)
+
+
+def _link_of(model, geom) -> str:
+    return model.frames[geom.parentFrame].name
+
+
+def _adjacent(model, a, b) -> bool:
+    """True if two geometries hang off the same joint or off a parent/child joint pair."""
+    ja, jb = a.parentJoint, b.parentJoint
+    return ja == jb or model.parents[ja] == jb or model.parents[jb] == ja
+
+
+def _load_urdf_model(urdf_path: Path):
+    import pinocchio as pin
+
+    try:
+        return pin.buildModelFromUrdf(str(urdf_path))
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"URDF {urdf_path} could not be parsed by pinocchio: {exc}") from exc
+
+
+def _package_dirs() -> list[str]:
+    try:
+        return [str(example_robot_data_share())]
+    except ConfigError:
+        return []
+
+
+def _load_collision_geometry(urdf_path: Path, model):
+    import pinocchio as pin
+
+    try:
+        geom = pin.buildGeomFromUrdf(model, str(urdf_path), pin.GeometryType.COLLISION, None, _package_dirs())
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"URDF {urdf_path}: collision meshes could not be loaded: {exc}") from exc
+    _use_convex_hulls(geom)
+    return geom
+
+
+def _use_convex_hulls(geom) -> None:
+    """Replace mesh geometries by their convex hulls.
+
+    GJK on hulls is ~50x faster than mesh-mesh distance, and a hull contains its
+    mesh, so hull distances never exceed the true distances (conservative).
+    """
+    import coal
+
+    for obj in geom.geometryObjects:
+        mesh = obj.geometry
+        if isinstance(mesh, coal.BVHModelBase):
+            mesh.buildConvexRepresentation(False)
+            obj.geometry = mesh.convex
+
+
+def load_robot_model(robot: str | Path) -> RobotModel:
+    """Load a robot YAML (shipped name or path) and build its pinocchio model."""
+    return RobotModel(load_robot_config(robot))

@@ -1,0 +1,51 @@
+"""robot_rl: ament_python package, also pip-installable.
+
+The pip ROS 2 wheels are an extra (``ros``), never a hard requirement: on a
+robot, rclpy and the message packages come from the apt ROS 2 install.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "robot_rl"
+
+
+def _requirements(name: str) -> list[str]:
+    with open(f"requirements/{name}.txt") as f:
+        return [line.split("#")[0].strip() for line in f if line.split("#")[0].strip()]
+
+
+NODES = {
+    "control_node": "robot_rl.nodes.control_node:main",
+    "demo_trajectory_node": "robot_rl.nodes.demo_trajectory_node:main",
+}
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Learning control on real robots as a ROS 2 stack",
+    packages=find_packages(include=["robot_rl", "robot_rl.*"]) + ["robot_rl_sim"]
+    + [f"robot_rl_sim.{p}" for p in find_packages(where="sim/robot_rl_sim")],
+    package_dir={"robot_rl_sim": "sim/robot_rl_sim"},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
+        (f"share/{PACKAGE}/config/nodes", glob("config/nodes/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=_requirements("core"),
+    extras_require={
+        "sim": _requirements("sim"),
+        "learn": _requirements("learn"),
+        "ros": _requirements("ros"),
+        "test": _requirements("test"),
+    },
+    zip_safe=False,
+    entry_points={
+        "console_scripts": [f"{name} = {target}" for name, target in NODES.items()]
+        + ["robot-rl = robot_rl.cli:main"],
+    },
+)

@@ -1,0 +1,30 @@
+# Two commands for a fresh machine: `make demo` and `make test`. `make setup` alone is idempotent.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.robot_rl-setup
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.py requirements/*.txt .ci/system-deps.sh
+	bash .ci/system-deps.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[sim,learn,ros,test]'
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/robot-rl bringup --robot panda --hardware mujoco --duration 20 --report out/bringup.json
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	mkdir -p out
+	$(VENV)/bin/robot-rl bench control-loop --rate 1000 --seconds 30 --json out/bench_control_loop.json
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

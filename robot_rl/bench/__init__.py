@@ -1,0 +1,21 @@
+"""``robot-rl bench <name>``: benchmarks with machine-readable JSON output (times in ms).
+
+A module listed in :data:`BENCH_MODULES` defines ``register(subparsers)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+BENCH_MODULES = [
+    "robot_rl.bench.control_loop",
+    "robot_rl.bench.policy", "robot_rl.bench.train",
+]
+
+
+def register(subparsers) -> None:
+    """Add ``bench`` and one sub-subcommand per benchmark module."""
+    parser = subparsers.add_parser("bench", help="run a benchmark and write JSON")
+    sub = parser.add_subparsers(dest="bench", required=True)
+    for name in BENCH_MODULES:
+        importlib.import_module(name).register(sub)

@@ -1,0 +1,1 @@
+"""The node graph, described once and started by launch files or by ``robot-rl bringup``."""

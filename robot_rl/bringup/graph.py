@@ -1,0 +1,93 @@
+"""The node graph, described once in Python.
+
+Used by launch/bringup.launch.py (robots with a full ROS 2 install) and by
+:mod:`robot_rl.bringup.runner` (``robot-rl bringup`` on pip-only machines), so
+both start the same nodes with the same parameters.
+
+    command source (demo | policy | teleop) --/robot_rl/command--> safety_filter
+    safety_filter --/robot_rl/safe_command--> control_node --/joint_states--> everyone
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from robot_rl.errors import ConfigError
+from robot_rl.params import load_param_specs, validate_params
+
+SOURCES = ("demo", "policy", "none")
+"""Command sources bringup can start; "none" leaves the command topic to an external source (teleop)."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the graph.
+
+    Attributes:
+        name: ROS node name.
+        executable: console script (``ros2 run robot_rl <executable>``).
+        module: Python module whose ``main()`` runs the node (``python -m <module>``).
+        parameters: ROS parameters, validated against config/nodes/<param_file>.yaml.
+        param_file: name of the parameter YAML config/nodes/<param_file>.yaml (default: ``name``).
+        remappings: (from, to) topic pairs.
+    """
+
+    name: str
+    executable: str
+    module: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    param_file: str = ""
+    remappings: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        param_file = self.param_file or self.name
+        object.__setattr__(self, "param_file", param_file)
+        object.__setattr__(self, "parameters", validate_params(load_param_specs(param_file), self.parameters))
+
+
+_NODES = {  # node name -> (executable/module name, parameter YAML name)
+    "control_node": ("control_node", "control_node"),
+    "safety_filter": ("safety_filter_node", "safety_filter"),
+    "demo_trajectory_node": ("demo_trajectory_node", "demo_trajectory_node"),
+    "policy_node": ("policy_node", "policy"),
+}
+
+
+def _node(name: str, parameters: dict[str, Any], overrides: dict[str, dict[str, Any]]) -> NodeSpec:
+    executable, param_file = _NODES[name]
+    return NodeSpec(name=name, executable=executable, module=f"robot_rl.nodes.{executable}",
+                    parameters={**parameters, **overrides.get(name, {})}, param_file=param_file)
+
+
+def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | None = None,
+                  source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None
+                  ) -> list[NodeSpec]:
+    """Nodes (with parameters) of the robot_rl graph.
+
+    Args:
+        robot: shipped robot name or robot YAML path.
+        hardware: hardware interface of the control node (``mujoco``, ...).
+        policy: ONNX policy path; implies ``source="policy"``.
+        source: command source, one of :data:`SOURCES` (default: ``policy`` if a policy is given,
+            else ``demo``).
+        overrides: extra parameters per node name, e.g. ``{"control_node": {"realtime": False}}``.
+    """
+    overrides = overrides or {}
+    unknown = set(overrides) - set(_NODES)
+    if unknown:
+        raise ConfigError(f"overrides for unknown nodes {sorted(unknown)}")
+    source = source or ("policy" if policy else "demo")
+    if source not in SOURCES:
+        raise ConfigError(f"unknown command source {source!r}; choose one of {SOURCES}")
+    if source == "policy" and not policy:
+        raise ConfigError("source 'policy' needs a policy path")
+    nodes = [
+        _node("control_node", {"robot": robot, "hardware": hardware}, overrides),
+        _node("safety_filter", {"robot": robot}, overrides),
+    ]
+    if source == "demo":
+        nodes.append(_node("demo_trajectory_node", {"robot": robot}, overrides))
+    elif source == "policy":
+        nodes.append(_node("policy_node", {"robot": robot, "policy_path": str(policy)}, overrides))
+    return nodes

@@ -1,0 +1,122 @@
+"""The control core: one tick = read hardware, follow the command, impedance law, last-line limits, write.
+
+Pure (no rclpy): the control node calls :meth:`ControlCore.submit` from its
+subscription and :meth:`ControlCore.tick` from its fixed-rate loop thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from robot_rl.command import JointTrajectoryCommand
+from robot_rl.control.impedance import impedance_torque
+from robot_rl.control.limits import LastLineLimits
+from robot_rl.control.trajectory import TrajectoryFollower
+from robot_rl.errors import ConfigError
+from robot_rl.hardware.base import HardwareInterface, JointStateSample
+from robot_rl.robot.model import RobotModel
+
+
+@dataclass(frozen=True)
+class ControlCoreConfig:
+    """Fractions of the robot's limits the trajectory reference may use (each in (0, 1])."""
+
+    velocity_fraction: float = 0.8
+    acceleration_fraction: float = 0.5
+    jerk_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("velocity_fraction", "acceleration_fraction", "jerk_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"{name} must be in (0, 1], got {value}")
+
+
+class ControlCore:
+    """Trajectory following + joint impedance on one hardware interface.
+
+    Args:
+        model: pinocchio model (used only from the loop thread).
+        hardware: the robot.
+        clock: returns the current time in s on the clock commands are stamped with.
+        config: reference limits.
+    """
+
+    def __init__(self, model: RobotModel, hardware: HardwareInterface, clock: Callable[[], float],
+                 config: ControlCoreConfig | None = None):
+        if tuple(hardware.joint_names) != model.joint_names:
+            raise ConfigError(f"hardware joints {hardware.joint_names} differ from robot joints {model.joint_names}")
+        self.model, self.hardware, self.clock = model, hardware, clock
+        self.config = config or ControlCoreConfig()
+        self.limits = LastLineLimits(model.limits)
+        lim = model.limits
+        self.follower = TrajectoryFollower(
+            period=model.config.control_period, max_velocity=lim.velocity * self.config.velocity_fraction,
+            max_acceleration=lim.acceleration * self.config.acceleration_fraction,
+            max_jerk=lim.jerk * self.config.jerk_fraction, lower=lim.soft_lower, upper=lim.soft_upper,
+            initial_position=hardware.read().position,
+        )
+        self._lock = threading.Lock()
+        self._pending: JointTrajectoryCommand | None = None
+        self._pending_reset: np.ndarray | None = None
+        self._reset_hardware = False
+        self.commands_accepted = 0
+        self.last_state: JointStateSample = hardware.read()
+        self.last_torque = np.zeros(model.dof)
+
+    def submit(self, command: JointTrajectoryCommand) -> JointTrajectoryCommand:
+        """Queue ``command`` for the next tick (thread-safe); a newer command replaces an unapplied one.
+
+        Returns the command reordered to the robot's joints.
+
+        Raises:
+            CommandError: naming unknown/missing joints, non-finite values or bad timing; the
+                loop keeps its current command.
+        """
+        ordered = command.in_order(self.model.joint_names)
+        with self._lock:
+            self._pending = ordered
+        return ordered
+
+    def request_reset(self, position: np.ndarray | None = None, move_hardware: bool = False) -> None:
+        """Ask the loop to hold ``position`` (default: the measured one) from the next tick, dropping commands.
+
+        With ``move_hardware`` (simulated hardware only: it must have ``reset(position)``), the
+        robot is also placed at ``position`` at rest.
+        """
+        if move_hardware and not hasattr(self.hardware, "reset"):
+            raise ConfigError(f"hardware {type(self.hardware).__name__} cannot be reset (only simulators can)")
+        with self._lock:
+            self._pending = None
+            self._pending_reset = self.last_state.position if position is None else np.asarray(position, float)
+            self._reset_hardware = move_hardware
+
+    def tick(self) -> JointStateSample:
+        """One control period; returns the state read at its start."""
+        state = self.hardware.read()
+        with self._lock:
+            command, self._pending = self._pending, None
+            reset, self._pending_reset = self._pending_reset, None
+        if reset is not None:
+            if self._reset_hardware:
+                self.hardware.reset(reset)
+                state = self.hardware.read()
+            self.follower.reset(reset)
+        if command is not None:
+            self.follower.set_command(command, self.clock())
+            self.commands_accepted += 1
+        q_ref, v_ref, a_ref = self.follower.step(self.clock())
+        q_ref, v_ref = self.limits.reference(q_ref, v_ref)
+        tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)
+        tau = self.limits.torque(tau)
+        self.hardware.write(tau)
+        self.last_state, self.last_torque = state, tau
+        return state
+
+    def tracking_error(self) -> np.ndarray:
+        """|reference - measured position| (n,) rad at the last tick."""
+        return np.abs(self.follower.reference[0] - self.last_state.position)

@@ -1,0 +1,130 @@
+"""A fixed-rate loop in a dedicated thread that sleeps to absolute deadlines, with period statistics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LoopStats:
+    """Timing of a loop run. Times in ms."""
+
+    ticks: int
+    duration_s: float
+    rate_hz: float  # achieved: ticks / duration
+    period_error_ms: dict[str, float]  # |actual period - nominal|: p50, p99, max
+    overrun_fraction: float  # fraction of periods longer than 1.5 nominal periods (a deadline missed)
+    step_time_ms: dict[str, float]  # time spent in the step function: p50, p99, max
+
+    def as_dict(self) -> dict:
+        """JSON-ready dict."""
+        return {"ticks": self.ticks, "duration_s": self.duration_s, "rate_hz": self.rate_hz,
+                "period_error_ms": self.period_error_ms, "overrun_fraction": self.overrun_fraction,
+                "step_time_ms": self.step_time_ms}
+
+
+def _percentiles(values_ms: np.ndarray) -> dict[str, float]:
+    if values_ms.size == 0:
+        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+    return {"p50": float(np.percentile(values_ms, 50)), "p99": float(np.percentile(values_ms, 99)),
+            "max": float(values_ms.max())}
+
+
+class FixedRateLoop:
+    """Calls ``step()`` every ``period`` seconds in its own thread until stopped.
+
+    Deadlines are absolute (start + k * period), so a late tick does not shift
+    later ones; after an overrun of more than one period the loop re-anchors
+    instead of bursting. With ``realtime=False`` it runs back to back (tests).
+
+    Args:
+        period: s.
+        step: called once per tick; an exception stops the loop and is re-raised by ``join``.
+        realtime: pace to wall-clock deadlines.
+        max_ticks: stop after this many ticks (None: until ``stop``).
+        history: number of most recent ticks kept for statistics (bounded memory).
+    """
+
+    def __init__(self, period: float, step: Callable[[], None], realtime: bool = True,
+                 max_ticks: int | None = None, name: str = "control-loop", history: int = 600_000):
+        if period <= 0:
+            raise ValueError(f"period must be > 0 s, got {period}")
+        self.period = period
+        self._step = step
+        self._realtime = realtime
+        self._max_ticks = max_ticks
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._starts: deque[float] = deque(maxlen=history)
+        self._step_times: deque[float] = deque(maxlen=history)
+        self.ticks = 0
+        self._error: BaseException | None = None
+
+    def start(self) -> FixedRateLoop:
+        """Start the thread; returns self."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current tick."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread; re-raise an exception raised by ``step``."""
+        self._thread.join(timeout)
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def running(self) -> bool:
+        """True while the thread is alive."""
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        clock, period = time.perf_counter, self.period
+        deadline = clock()
+        try:
+            while not self._stop.is_set():
+                if self._realtime:
+                    delay = deadline - clock()
+                    if delay > 0:
+                        time.sleep(delay)
+                start = clock()
+                self._starts.append(start)
+                self._step()
+                self._step_times.append(clock() - start)
+                self.ticks += 1
+                if self._max_ticks is not None and self.ticks >= self._max_ticks:
+                    break
+                deadline += period
+                if clock() - deadline > period:  # fell more than a period behind: re-anchor
+                    deadline = clock()
+        except BaseException as exc:  # noqa: BLE001 - handed to join(), never swallowed
+            self._error = exc
+
+    def stats(self, skip_s: float = 0.0) -> LoopStats:
+        """Timing statistics of the most recent ``history`` ticks (``ticks`` counts all).
+
+        Args:
+            skip_s: leave out the ticks of the first ``skip_s`` seconds (start-up warm-up).
+        """
+        starts = np.array(self._starts)
+        keep = starts >= starts[0] + skip_s if starts.size else np.zeros(0, dtype=bool)
+        if keep.sum() > 1:
+            starts = starts[keep]
+        step_times = np.array(self._step_times)[-starts.size:] if starts.size else np.zeros(0)
+        periods = np.diff(starts)
+        duration = float(starts[-1] - starts[0]) if starts.size > 1 else 0.0
+        return LoopStats(
+            ticks=self.ticks, duration_s=duration,
+            rate_hz=float(periods.size / duration) if duration > 0 else 0.0,
+            period_error_ms=_percentiles(np.abs(periods - self.period) * 1e3),
+            overrun_fraction=float(np.mean(periods > 1.5 * self.period)) if periods.size else 0.0,
+            step_time_ms=_percentiles(step_times * 1e3),
+        )

@@ -1,0 +1,39 @@
+"""The control loop's report: timing, tracking and limit activity, as a JSON-ready dict."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from robot_rl.control.core import ControlCore
+from robot_rl.control.loop import LoopStats
+
+
+def control_report(stats: LoopStats, core: ControlCore) -> dict:
+    """Loop timing (ms), final tracking error (rad) and counters of one control-loop run."""
+    err = core.tracking_error()
+    limits = core.limits.counts
+    return {
+        "loop": stats.as_dict(),
+        "nominal_rate_hz": core.model.config.control_rate_hz,
+        "final_tracking_error_rad": {"max": float(err.max()), "rms": float(np.sqrt(np.mean(err ** 2)))},
+        "final_position_rad": dict(zip(core.model.joint_names, core.last_state.position.tolist())),
+        "commands_accepted": core.commands_accepted,
+        "last_line_limit_activations": {"position": limits.position, "velocity": limits.velocity,
+                                        "effort": limits.effort},
+        "ruckig_fallbacks": core.follower.failures,
+    }
+
+
+def write_json_atomic(path: str | Path, payload: dict) -> None:
+    """Write ``payload`` as JSON to ``path`` via a temporary file and rename (never a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(tmp, path)

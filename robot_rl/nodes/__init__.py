@@ -1,0 +1,1 @@
+"""Thin rclpy shells: each converts messages and parameters, calls the core, publishes."""

@@ -1,0 +1,123 @@
+"""Control node: the fixed-rate loop (dedicated thread) that drives the hardware and publishes /joint_states.
+
+Subscribes:  command_topic (trajectory_msgs/JointTrajectory), /robot_rl/gripper (std_msgs/Float64)
+Publishes:   /joint_states (sensor_msgs/JointState), /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz)
+Services:    ~/reset (std_srvs/Trigger): simulated hardware only, back to the default pose at rest.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64, Header
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from robot_rl import topics
+from robot_rl.control import ControlCore, ControlCoreConfig, FixedRateLoop
+from robot_rl.control.report import control_report, write_json_atomic
+from robot_rl.errors import CommandError, ConfigError
+from robot_rl.hardware import create_hardware
+from robot_rl.nodes.conversions import joint_state_to_msg, trajectory_from_msg
+from robot_rl.nodes.main import run_node
+from robot_rl.nodes.ros_params import declare_from_yaml
+from robot_rl.robot import RobotModel, load_robot_config
+
+
+WARMUP_S = 1.0
+"""Seconds of loop start-up left out of the timing statistics (imports, first messages, discovery)."""
+
+
+class ControlNode(Node):
+    """Thin shell around :class:`robot_rl.control.ControlCore` and :class:`FixedRateLoop`."""
+
+    def __init__(self) -> None:
+        super().__init__("control_node")
+        p = declare_from_yaml(self, "control_node")
+        sys.setswitchinterval(p["switch_interval_ms"] * 1e-3)
+        robot = load_robot_config(p["robot"])
+        self.hardware = create_hardware(p["hardware"], robot)
+        self.core = ControlCore(RobotModel(robot), self.hardware, clock=time.time, config=ControlCoreConfig(
+            p["velocity_fraction"], p["acceleration_fraction"], p["jerk_fraction"]))
+        self.params = p
+        self.rejected = 0
+        self._tick = 0
+        self._state_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.create_subscription(JointTrajectory, p["command_topic"], self._on_command, 10)
+        self.create_subscription(Float64, topics.GRIPPER, self._on_gripper, 10)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.loop = FixedRateLoop(robot.control_period, self._step, realtime=p["realtime"]).start()
+        self.get_logger().info(f"control loop started: {robot.name} on {p['hardware']} at {robot.control_rate_hz} Hz")
+
+    def _step(self) -> None:
+        state = self.core.tick()
+        self._tick += 1
+        if self._tick % self.params["publish_every"] == 0:
+            self._publish_state(state)
+
+    def _publish_state(self, state) -> None:
+        if not self.context.ok():  # shutting down: the loop keeps the robot held until stopped
+            return
+        try:
+            self._state_pub.publish(joint_state_to_msg(self.core.model.joint_names, state, time.time()))
+        except Exception:  # noqa: BLE001 - the context can be shut down between the check and the call
+            if self.context.ok():
+                raise
+
+    def _on_command(self, msg: JointTrajectory) -> None:
+        try:
+            self.core.submit(trajectory_from_msg(msg, time.time(), source="command"))
+        except CommandError as exc:
+            self.rejected += 1
+            self.get_logger().warn(f"command rejected: {exc}", throttle_duration_sec=1.0)
+
+    def _on_gripper(self, msg: Float64) -> None:
+        if not hasattr(self.hardware, "set_gripper"):
+            self.get_logger().warn("gripper command ignored: this hardware has no gripper", throttle_duration_sec=5.0)
+            return
+        self.hardware.set_gripper(msg.data)
+
+    def _on_reset(self, _request, response):
+        try:
+            self.core.request_reset(self.core.model.config.default_pose, move_hardware=True)
+            response.success, response.message = True, "robot reset to the default pose"
+        except ConfigError as exc:
+            response.success, response.message = False, str(exc)
+        return response
+
+    def _publish_diagnostics(self) -> None:
+        stats = self.loop.stats()
+        if not self.loop.running:
+            self.get_logger().fatal("control loop thread stopped; shutting down")
+            raise SystemExit(1)
+        values = {"rate_hz": stats.rate_hz, "period_error_p99_ms": stats.period_error_ms["p99"],
+                  "overrun_fraction": stats.overrun_fraction, "commands_rejected": self.rejected,
+                  "max_tracking_error_rad": float(self.core.tracking_error().max())}
+        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
+                                  values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])
+        self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+
+    def shutdown(self) -> None:
+        """Stop the loop thread, release the hardware, write the stats file."""
+        self.loop.stop()
+        self.loop.join()
+        self.hardware.close()
+        if self.params["stats_path"]:
+            report = control_report(self.loop.stats(skip_s=WARMUP_S), self.core)
+            report["commands_rejected"] = self.rejected
+            write_json_atomic(self.params["stats_path"], report)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``control_node``."""
+    sys.exit(run_node(ControlNode, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The one ``main`` every node uses: init, spin, clean shutdown, honest exit code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+
+from robot_rl.errors import RobotRLError
+
+
+def run_node(node_factory: Callable[[], object], args: list[str] | None = None, executor: str = "single") -> int:
+    """Create the node, spin until shutdown (SIGINT/SIGTERM or external), destroy it; return an exit code.
+
+    A configuration error is logged and exits 2; anything unexpected propagates (non-zero exit).
+    """
+    with rclpy.init(args=args if args is not None else sys.argv):
+        try:
+            node = node_factory()
+        except RobotRLError as exc:
+            rclpy.logging.get_logger("robot_rl").fatal(f"cannot start: {exc}")
+            return 2
+        spinner = MultiThreadedExecutor(num_threads=2) if executor == "multi" else SingleThreadedExecutor()
+        spinner.add_node(node)
+        try:
+            spinner.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            shutdown = getattr(node, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+            node.destroy_node()
+    return 0

@@ -1,0 +1,22 @@
+"""Topic and service names of the node graph, in one place. Every message type is a standard one."""
+
+JOINT_STATES = "/joint_states"
+"""sensor_msgs/JointState, published by the control node at the control rate."""
+
+COMMAND = "/robot_rl/command"
+"""trajectory_msgs/JointTrajectory from every command source (policy, teleop, demo) to the safety filter."""
+
+SAFE_COMMAND = "/robot_rl/safe_command"
+"""trajectory_msgs/JointTrajectory from the safety filter to the control node."""
+
+ESTOP = "/robot_rl/estop"
+"""std_msgs/Bool: True latches the safety filter's e-stop."""
+
+GRIPPER = "/robot_rl/gripper"
+"""std_msgs/Float64: gripper finger position command, m."""
+
+GOAL = "/robot_rl/goal"
+"""std_msgs/Float64MultiArray: task goal vector for goal-conditioned policies."""
+
+DIAGNOSTICS = "/diagnostics"
+"""diagnostic_msgs/DiagnosticArray from every node."""

@@ -1,0 +1,33 @@
+"""Shared fixtures: an isolated ROS 2 domain per test, robots, hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("default")
+
+
+@pytest.fixture
+def ros_env(monkeypatch) -> dict[str, str]:
+    """A fresh ROS_DOMAIN_ID (localhost discovery only) for this test, also set in os.environ.
+
+    Returns the variables, to pass to child processes.
+    """
+    env = {"ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture(scope="session")
+def panda_model():
+    """Pinocchio model of the Panda (do not share across threads)."""
+    from robot_rl.robot import load_robot_model
+
+    return load_robot_model("panda")

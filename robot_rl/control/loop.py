@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -49,10 +50,13 @@ class FixedRateLoop:
         realtime: pace to wall-clock deadlines.
         max_ticks: stop after this many ticks (None: until ``stop``).
         history: number of most recent ticks kept for statistics (bounded memory).
+        rt_priority: if > 0 and ``realtime``, ask Linux for SCHED_FIFO at this priority for the
+            loop thread (needs root or CAP_SYS_NICE; ``rt_scheduling`` says whether it was granted).
     """
 
     def __init__(self, period: float, step: Callable[[], None], realtime: bool = True,
-                 max_ticks: int | None = None, name: str = "control-loop", history: int = 600_000):
+                 max_ticks: int | None = None, name: str = "control-loop", history: int = 600_000,
+                 rt_priority: int = 0):
         if period <= 0:
             raise ValueError(f"period must be > 0 s, got {period}")
         self.period = period
@@ -64,6 +68,8 @@ class FixedRateLoop:
         self._starts: deque[float] = deque(maxlen=history)
         self._step_times: deque[float] = deque(maxlen=history)
         self.ticks = 0
+        self._rt_priority = rt_priority if realtime else 0
+        self.rt_scheduling: bool | None = None  # set once the thread runs
         self._error: BaseException | None = None
 
     def start(self) -> FixedRateLoop:
@@ -86,7 +92,17 @@ class FixedRateLoop:
         """True while the thread is alive."""
         return self._thread.is_alive()
 
+    def _request_rt_scheduling(self) -> None:
+        self.rt_scheduling = False
+        if self._rt_priority > 0 and hasattr(os, "sched_setscheduler"):
+            try:  # pid 0 = the calling thread on Linux
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._rt_priority))
+                self.rt_scheduling = True
+            except (PermissionError, OSError):
+                pass
+
     def _run(self) -> None:
+        self._request_rt_scheduling()
         clock, period = time.perf_counter, self.period
         deadline = clock()
         try:

@@ -34,6 +34,7 @@ class TrajectoryFollower:
         self._inp.max_acceleration = np.asarray(max_acceleration, float).tolist()
         self._inp.max_jerk = np.asarray(max_jerk, float).tolist()
         self._max_velocity = np.asarray(max_velocity, float)
+        self._max_acceleration = np.asarray(max_acceleration, float)
         self._lower, self._upper = np.asarray(lower, float), np.asarray(upper, float)
         self._command: tuple[float, np.ndarray, np.ndarray] | None = None  # (stamp s, times (k,), positions (k, n))
         self.failures = 0  # ticks on which ruckig found no trajectory and the reference was held
@@ -90,6 +91,7 @@ class TrajectoryFollower:
     def step(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance the reference one period towards the desired state at ``now``; return it."""
         target, vel = self.desired(now)
+        vel = self._reachable_velocity(target, vel)
         if not (self._update(target, vel) or self._update(target, np.zeros_like(vel))):
             # Ruckig has numerically degenerate cases (e.g. micro-radian distances with large
             # acceleration). Retry from zero acceleration; if that fails too, stop the
@@ -99,6 +101,20 @@ class TrajectoryFollower:
             if not self._update(target, np.zeros_like(vel)):
                 self._inp.current_velocity = [0.0] * len(target)
         return self.reference
+
+    def _reachable_velocity(self, target: np.ndarray, velocity: np.ndarray) -> np.ndarray:
+        """Target velocity (n,) that can be reached by moving towards the target (never away from it).
+
+        A state-to-state planner asked to pass a near target at a high velocity backs up
+        to gain run-up. Per joint, the target velocity is zeroed if it points away from the
+        target, and capped at sqrt(v0^2 + a_max * |distance|) (half the ideal run-up).
+        """
+        distance = target - np.array(self._inp.current_position)
+        v0 = np.array(self._inp.current_velocity)
+        toward = np.sign(velocity) == np.sign(distance)
+        along = np.where(np.sign(v0) == np.sign(distance), np.abs(v0), 0.0)
+        cap = np.sqrt(along ** 2 + self._max_acceleration * np.abs(distance))
+        return np.where(toward, np.sign(velocity) * np.minimum(np.abs(velocity), cap), 0.0)
 
     def _update(self, target: np.ndarray, velocity: np.ndarray) -> bool:
         inp = self._inp

@@ -52,7 +52,8 @@ class ControlNode(Node):
         self.create_subscription(Float64, topics.GRIPPER, self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.loop = FixedRateLoop(robot.control_period, self._step, realtime=p["realtime"]).start()
+        self.loop = FixedRateLoop(robot.control_period, self._step, realtime=p["realtime"],
+                                  rt_priority=p["rt_priority"]).start()
         self.get_logger().info(f"control loop started: {robot.name} on {p['hardware']} at {robot.control_rate_hz} Hz")
 
     def _step(self) -> None:
@@ -98,7 +99,8 @@ class ControlNode(Node):
             raise SystemExit(1)
         values = {"rate_hz": stats.rate_hz, "period_error_p99_ms": stats.period_error_ms["p99"],
                   "overrun_fraction": stats.overrun_fraction, "commands_rejected": self.rejected,
-                  "max_tracking_error_rad": float(self.core.tracking_error().max())}
+                  "max_tracking_error_rad": float(self.core.tracking_error().max()),
+                  "rt_scheduling": float(bool(self.loop.rt_scheduling))}
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
                                   values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
@@ -111,6 +113,7 @@ class ControlNode(Node):
         if self.params["stats_path"]:
             report = control_report(self.loop.stats(skip_s=WARMUP_S), self.core)
             report["commands_rejected"] = self.rejected
+            report["rt_scheduling"] = self.loop.rt_scheduling
             write_json_atomic(self.params["stats_path"], report)
 
 

@@ -1,0 +1,93 @@
+"""``robot-rl bench control-loop``: timing of the MuJoCo robot's loop under the real control node.
+
+Runs control_node (+ the demo command source, so the loop follows a moving
+trajectory) as separate processes for ``--seconds``, then reads the loop
+statistics the node writes at shutdown. For comparison it also runs the same
+control core in a bare loop in this process (no ROS) and reports node/bare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from robot_rl import topics
+from robot_rl.bench.output import emit
+from robot_rl.bringup.graph import NodeSpec
+from robot_rl.bringup.session import CONTROL_STATS, run_graph
+from robot_rl.control import ControlCore, FixedRateLoop
+from robot_rl.hardware import create_hardware
+from robot_rl.robot import load_robot_model
+from robot_rl.robot.config import robot_yaml_path
+
+
+def register(subparsers) -> None:
+    """Add ``bench control-loop``."""
+    p = subparsers.add_parser("control-loop", help="control loop rate and period jitter under the control node")
+    p.add_argument("--robot", default="panda")
+    p.add_argument("--rate", type=float, default=1000.0, help="loop rate, Hz")
+    p.add_argument("--seconds", type=float, default=30.0, help="measured duration under the node, s")
+    p.add_argument("--baseline-seconds", type=float, default=10.0, help="duration of the bare loop, s (0: skip)")
+    p.add_argument("--json", default=None, help="write the results here")
+    p.set_defaults(func=run)
+
+
+def _robot_at_rate(robot: str, rate: float, directory: Path) -> str:
+    """A copy of the robot YAML with ``control_rate_hz = rate`` (URDF path made absolute)."""
+    from robot_rl.robot import load_robot_config
+
+    source = robot_yaml_path(robot)
+    raw = yaml.safe_load(source.read_text())
+    raw["control_rate_hz"] = rate
+    raw["urdf"] = str(load_robot_config(robot).urdf_path)
+    path = directory / f"{raw['name']}_{int(rate)}hz.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def bare_loop(robot_yaml: str, seconds: float) -> dict:
+    """The control core in a real-time loop in this process, with no ROS; LoopStats as a dict."""
+    model = load_robot_model(robot_yaml)
+    hardware = create_hardware("mujoco", model.config)
+    import time
+
+    core = ControlCore(model, hardware, clock=time.time)
+    loop = FixedRateLoop(model.config.control_period, core.tick,
+                         max_ticks=int(seconds * model.config.control_rate_hz), rt_priority=80).start()
+    loop.join()
+    return loop.stats(skip_s=1.0).as_dict()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure and emit JSON; exit 1 if the node run failed."""
+    work = Path(tempfile.mkdtemp(prefix="robot_rl_bench_loop_"))
+    robot_yaml = _robot_at_rate(args.robot, args.rate, work)
+    specs = [
+        NodeSpec("control_node", "control_node", "robot_rl.nodes.control_node",
+                 {"robot": robot_yaml, "stats_path": str(work / CONTROL_STATS)}),
+        NodeSpec("demo_trajectory_node", "demo_trajectory_node", "robot_rl.nodes.demo_trajectory_node",
+                 {"robot": robot_yaml, "command_topic": topics.SAFE_COMMAND}),
+    ]
+    result = run_graph(specs, work, args.seconds + 2.0)  # + start-up, left out of the statistics
+    if result["control"] is None:
+        emit("control-loop", {"error": "control node wrote no statistics", **result}, args.json)
+        return 1
+    node = result["control"]["loop"]
+    out = {"robot": args.robot, "rate_hz_nominal": args.rate, "seconds": args.seconds,
+           "rate_hz": node["rate_hz"], "period_error_ms": node["period_error_ms"],
+           "overrun_fraction": node["overrun_fraction"], "step_time_ms": node["step_time_ms"],
+           "overrun_definition": "a period longer than 1.5 nominal periods",
+           "final_tracking_error_rad": result["control"]["final_tracking_error_rad"],
+           "rt_scheduling": result["control"].get("rt_scheduling")}
+    if args.baseline_seconds > 0:
+        bare = bare_loop(robot_yaml, args.baseline_seconds)
+        out["bare_loop_no_ros"] = bare
+        out["ratio_node_over_bare"] = {
+            "period_error_p99": node["period_error_ms"]["p99"] / max(bare["period_error_ms"]["p99"], 1e-9),
+            "step_time_p50": node["step_time_ms"]["p50"] / max(bare["step_time_ms"]["p50"], 1e-9),
+        }
+    emit("control-loop", out, args.json)
+    return 0

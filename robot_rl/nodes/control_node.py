@@ -76,11 +76,11 @@ class ControlNode(Node):
             self.core.submit(trajectory_from_msg(msg, time.time(), source="command"))
         except CommandError as exc:
             self.rejected += 1
-            self.get_logger().warn(f"command rejected: {exc}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"command rejected: {exc}", throttle_duration_sec=1.0)
 
     def _on_gripper(self, msg: Float64) -> None:
         if not hasattr(self.hardware, "set_gripper"):
-            self.get_logger().warn("gripper command ignored: this hardware has no gripper", throttle_duration_sec=5.0)
+            self.get_logger().warning("gripper command ignored: this hardware has no gripper", throttle_duration_sec=5.0)
             return
         self.hardware.set_gripper(msg.data)
 

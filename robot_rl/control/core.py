@@ -26,8 +26,8 @@ class ControlCoreConfig:
     """Fractions of the robot's limits the trajectory reference may use (each in (0, 1])."""
 
     velocity_fraction: float = 0.8
-    acceleration_fraction: float = 0.5
-    jerk_fraction: float = 0.5
+    acceleration_fraction: float = 0.8
+    jerk_fraction: float = 0.8
 
     def __post_init__(self) -> None:
         for name in ("velocity_fraction", "acceleration_fraction", "jerk_fraction"):

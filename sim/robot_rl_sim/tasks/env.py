@@ -1,0 +1,165 @@
+"""The MuJoCo env every task runs in: the ROS control node's scene, control core and control law.
+
+Each policy step turns the action into a joint target, submits it to a
+:class:`robot_rl.control.ControlCore` as a one-waypoint trajectory due one
+policy period later (the control node receives the same from the policy node),
+then runs ``decimation`` control ticks of ``physics_dt``: the jerk-limited
+reference (ruckig), the joint impedance law and the last-line limits on a
+:class:`robot_rl_sim.hardware.MujocoHardware`, exactly as the control node does.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import mujoco
+import numpy as np
+
+from robot_rl.command import JointTrajectoryCommand
+from robot_rl.control import ControlCore
+from robot_rl.errors import CommandError, ConfigError
+from robot_rl.robot.config import RobotConfig, load_robot_config
+from robot_rl.robot.model import RobotModel
+from robot_rl_sim.hardware import MujocoHardware
+from robot_rl_sim.scene import build_spec
+from robot_rl_sim.tasks.pick_cube import PickCubeTask
+from robot_rl_sim.tasks.reach import ReachTask
+from robot_rl_sim.tasks.spec import TaskSpec
+from robot_rl_sim.tasks.terms import TaskLogic, reward
+
+
+def finger_bodies(config: RobotConfig) -> tuple[str, ...]:
+    """Child links (= MuJoCo bodies) of the gripper joints, in gripper-joint order, from the URDF."""
+    if config.gripper is None:
+        raise ConfigError(f"robot {config.name!r} has no gripper")
+    root = ET.parse(config.urdf_path).getroot()
+    children = {j.get("name"): j.find("child").get("link") for j in root.iter("joint")}
+    missing = [j for j in config.gripper.joints if j not in children]
+    if missing:
+        raise ConfigError(f"gripper joints {missing} are not in {config.urdf_path}")
+    return tuple(children[j] for j in config.gripper.joints)
+
+
+def task_logic(spec: TaskSpec, config: RobotConfig) -> TaskLogic:
+    """The task logic that implements ``spec`` (chosen by its success rule)."""
+    if spec.success.kind == "ee_within_goal":
+        return ReachTask(spec)
+    if spec.success.kind == "object_lifted":
+        left, right = finger_bodies(config)[:2]
+        return PickCubeTask(spec, (left, right))
+    raise ConfigError(f"task {spec.name!r}: no task logic for success kind {spec.success.kind!r}")
+
+
+class TaskEnv:
+    """One MuJoCo env for a :class:`TaskSpec`. Not thread-safe; one instance per process/thread.
+
+    ``reset(seed) -> obs``; ``step(action) -> (obs, reward, success, info)`` with obs a dict
+    (term name -> (size,) float64) and action (spec.action_dim,) raw as the spec declares.
+    """
+
+    def __init__(self, spec: TaskSpec):
+        self.spec = spec
+        self.config = load_robot_config(spec.robot)
+        if abs(spec.physics_dt - self.config.control_period) > 1e-12:
+            raise ConfigError(f"task {spec.name!r}: physics_dt {spec.physics_dt} s must equal the robot's control "
+                              f"period {self.config.control_period} s (the control core ticks once per physics step)")
+        self.robot = RobotModel(self.config)
+        self.task = task_logic(spec, self.config)
+        mj_spec = build_spec(self.config, spec.physics_dt)
+        self.task.add_to_scene(mj_spec)
+        self.model = mj_spec.compile()
+        self.task.bind(self.model)
+        self.hardware = MujocoHardware(self.config, model=self.model, control_period=spec.physics_dt)
+        self.data = self.hardware.data
+        grip = self.config.gripper
+        self._finger_qpos = (np.array([self.model.joint(j).qposadr[0] for j in grip.joints])
+                             if grip else np.zeros(0, dtype=int))
+        self.core = ControlCore(self.robot, self.hardware, clock=lambda: float(self.data.time))
+        self._ready = False
+        self.step_count = 0
+        self._target = self.config.default_pose.copy()
+        self._last_action = np.zeros(spec.action_dim)
+
+    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Sample the reset distribution with ``seed``; returns the first observation."""
+        rng = np.random.default_rng(seed)
+        lim = self.robot.limits
+        noise = rng.uniform(-self.spec.reset.joint_noise, self.spec.reset.joint_noise, self.config.dof)
+        q0 = np.clip(self.config.default_pose + noise, lim.soft_lower, lim.soft_upper)
+        self.hardware.reset(q0)
+        self.core.request_reset(q0)
+        self.task.reset(rng, self.model, self.data)
+        mujoco.mj_forward(self.model, self.data)
+        self._ready = True
+        self.step_count = 0
+        self._target = q0.copy()
+        self._last_action = np.zeros(self.spec.action_dim)
+        return self.observe()
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, dict]:
+        """Apply one raw action for ``decimation`` physics steps.
+
+        Returns:
+            obs after the step, reward (declared terms), success (task solved now), info with
+            ``step``, ``time`` (s), ``time_limit`` (episode length reached) and ``quantities``.
+        Raises:
+            CommandError: wrong action shape or non-finite values.
+        """
+        if not self._ready:
+            raise ConfigError("TaskEnv.step called before reset()")
+        action = self._check_action(action)
+        target = self._arm_target(action, self.data.qpos[self.hardware._qpos])
+        if self.spec.action.gripper:
+            self.hardware.set_gripper(self.spec.action.gripper_target(action))
+        self._follow(target)
+        self._target = target
+        quantities = self._quantities(action)
+        self._last_action = action
+        self.step_count += 1
+        info = {"step": self.step_count, "time": float(self.data.time),
+                "time_limit": self.step_count >= self.spec.max_steps, "quantities": quantities}
+        return self.observe(), reward(self.spec, quantities), bool(quantities["success"]), info
+
+    def _follow(self, target: np.ndarray) -> None:
+        """``decimation`` control ticks towards ``target`` (n,) rad, due one policy period from now."""
+        self.core.submit(JointTrajectoryCommand(self.config.joints, float(self.data.time), [self.spec.policy_dt],
+                                                target[None, :], source="env"))
+        for _ in range(self.spec.decimation):
+            self.core.tick()
+
+    def observe(self) -> dict[str, np.ndarray]:
+        """Observation dict: every declared term name -> (size,) float64."""
+        q = self.data.qpos[self.hardware._qpos].copy()
+        sources = {"joint_pos": q, "joint_vel": self.data.qvel[self.hardware._dof].copy(),
+                   "ee_pos": self.robot.fk(q), "last_action": self._last_action.copy(),
+                   "gripper_pos": np.array([self.data.qpos[self._finger_qpos].mean()]) if len(self._finger_qpos)
+                   else np.zeros(1)}
+        sources.update(self.task.observe(self.data))
+        return {t.name: np.asarray(sources[t.source], dtype=float).reshape(t.size) for t in self.spec.obs_terms}
+
+    def ee_pos(self) -> np.ndarray:
+        """End-effector position (3,) m from pinocchio FK of the measured joints."""
+        return self.robot.fk(self.data.qpos[self.hardware._qpos])
+
+    def _quantities(self, action: np.ndarray) -> dict[str, float]:
+        quantities = self.task.quantities(self.data, self.ee_pos())
+        quantities["action_rate"] = float(np.sum((action - self._last_action) ** 2))
+        return quantities
+
+    def _arm_target(self, action: np.ndarray, q: np.ndarray) -> np.ndarray:
+        act = self.spec.action
+        processed = act.process(action, q)
+        if act.type == "joint_vel":
+            lim = self.robot.limits
+            return np.clip(self._target + processed * self.spec.policy_dt, lim.soft_lower, lim.soft_upper)
+        return processed
+
+    def _check_action(self, action: np.ndarray) -> np.ndarray:
+        arr = np.asarray(action, dtype=float).reshape(-1)
+        if arr.shape != (self.spec.action_dim,):
+            raise CommandError(f"task {self.spec.name!r}: action has {arr.size} values, expected "
+                               f"{self.spec.action_dim} ({len(self.config.joints)} joints"
+                               f"{' + gripper' if self.spec.action.gripper else ''})")
+        if not np.all(np.isfinite(arr)):
+            raise CommandError(f"task {self.spec.name!r}: action has non-finite values {arr}")
+        return arr

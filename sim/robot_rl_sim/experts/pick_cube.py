@@ -1,0 +1,93 @@
+"""Scripted expert for ``panda-pick-cube``: approach above the cube, descend, close, lift; pinocchio IK."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_rl.robot.model import RobotModel
+from robot_rl_sim.experts.ik import current_yaw, solve_ik, step_towards, yaw_down_rotation
+from robot_rl_sim.tasks.spec import TaskSpec
+
+APPROACH_HEIGHT = 0.10  # m above the cube centre
+LIFT_HEIGHT = 0.16  # m above the cube's start height (success needs 0.10)
+ARRIVED = 0.012  # m, waypoint-to-EE distance that ends a motion phase
+CLOSE_STEPS = 5  # policy steps spent closing the gripper
+
+
+def cube_yaw(quat_wxyz: np.ndarray) -> float:
+    """Yaw (rad) of a quaternion whose rotation is about world z."""
+    w, x, y, z = quat_wxyz
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+def grasp_yaw(cube: float, hand: float) -> float:
+    """Hand yaw (rad) closest to ``hand`` that aligns the fingers with a cube face (period pi/2)."""
+    k = np.round((hand - cube) / (np.pi / 2))
+    return float(cube + k * np.pi / 2)
+
+
+class PickCubeExpert:
+    """Phases: ``approach`` (above the cube), ``descend``, ``close``, ``lift``, ``hold``.
+
+    Noise (scaled by ``noise``): speed factor in [1 - 0.3 noise, 1 + 0.3 noise], approach height
+    +- 3 cm, grasp depth +- 5 mm, yaw error +- 0.1 rad, 2 mm waypoint jitter while moving.
+    """
+
+    def __init__(self, spec: TaskSpec, model: RobotModel, seed: int | None = None, noise: float = 1.0,
+                 speed: float = 0.3):
+        self.spec, self.model, self.noise, self.speed = spec, model, noise, speed
+        self.half = spec.object.half_size if spec.object else 0.02
+        self.rng = np.random.default_rng(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new episode (new noise draws)."""
+        n, r = self.noise, self.rng
+        self._speed = self.speed * r.uniform(1 - 0.3 * n, 1 + 0.3 * n)
+        self._approach = APPROACH_HEIGHT + r.uniform(-0.03, 0.03) * n
+        self._depth = r.uniform(-0.005, 0.005) * n
+        self._yaw_error = r.uniform(-0.1, 0.1) * n
+        self.phase = "approach"
+        self._q = self._waypoint = self._rotation = self._start = None
+        self._closing = 0
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Raw action (spec.action_dim,): absolute joint targets (rad) then the gripper command."""
+        if self._q is None:
+            self._begin(obs)
+        goal, gripper = self._phase_goal(obs)
+        self._waypoint = step_towards(self._waypoint, goal, self._speed * self.spec.policy_dt)
+        moving = float(np.linalg.norm(goal - self._waypoint)) > 1e-6
+        jitter = self.rng.normal(0.0, 0.002 * self.noise, 3) if moving else np.zeros(3)
+        self._q = solve_ik(self.model, self._q, self._waypoint + jitter, self._rotation)
+        return np.concatenate([self._q, [gripper]])
+
+    def _begin(self, obs: dict[str, np.ndarray]) -> None:
+        self._q = obs["joint_pos"].copy()
+        self._waypoint = self.model.fk(self._q)
+        self._start = obs["object_pose"][:3].copy()
+        yaw = grasp_yaw(cube_yaw(obs["object_pose"][3:]), current_yaw(self.model, self._q))
+        self._rotation = yaw_down_rotation(yaw + self._yaw_error)
+
+    def _phase_goal(self, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
+        """(Cartesian waypoint goal (3,) m, gripper command in [-1, 1]) for the current phase."""
+        cube = self._start
+        above = cube + np.array([0.0, 0.0, self._approach])
+        grasp = cube + np.array([0.0, 0.0, self._depth])
+        lifted = cube + np.array([0.0, 0.0, LIFT_HEIGHT])
+        ee = obs["ee_pos"]
+        if self.phase == "approach" and self._reached(above, ee):
+            self.phase = "descend"
+        elif self.phase == "descend" and self._reached(grasp, ee):
+            self.phase = "close"
+        elif self.phase == "close":
+            self._closing += 1
+            if self._closing >= CLOSE_STEPS:
+                self.phase = "lift"
+        elif self.phase == "lift" and self._reached(lifted, ee):
+            self.phase = "hold"
+        return {"approach": (above, -1.0), "descend": (grasp, -1.0), "close": (grasp, 1.0),
+                "lift": (lifted, 1.0), "hold": (lifted, 1.0)}[self.phase]
+
+    def _reached(self, goal: np.ndarray, ee: np.ndarray) -> bool:
+        return bool(np.linalg.norm(self._waypoint - goal) < 1e-6 and np.linalg.norm(ee - goal) < ARRIVED)

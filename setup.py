@@ -19,6 +19,8 @@ def _requirements(name: str) -> list[str]:
 NODES = {
     "control_node": "robot_rl.nodes.control_node:main",
     "demo_trajectory_node": "robot_rl.nodes.demo_trajectory_node:main",
+    "safety_filter_node": "robot_rl.nodes.safety_filter_node:main",
+    "policy_node": "robot_rl.nodes.policy_node:main",
 }
 
 setup(

@@ -14,7 +14,10 @@ from robot_rl.errors import RobotRLError
 
 SUBCOMMAND_MODULES = [
     "robot_rl.bringup.cli",
+    "robot_rl_sim.gate.cli",
     "robot_rl.bench",
+    "robot_rl_sim.dataset.cli",
+    "robot_rl.learning.cli",
 ]
 
 

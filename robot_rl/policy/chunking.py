@@ -1,0 +1,108 @@
+"""Action chunks as timestamped joint targets, stale-step dropping and the chunk execution rule.
+
+Timing: a chunk computed from the observation taken at ``stamp`` (s) has step
+i (0-based) executed during [stamp + i*dt, stamp + (i+1)*dt] and its target
+reached at the step's deadline ``stamp + (i+1)*dt`` (dt = policy period).
+
+Stale steps: when the chunk is ready at ``now``, a step whose deadline is not
+at least ``min_lead`` s ahead of ``now`` can no longer be executed as trained
+and is dropped; if the whole chunk is older than the contract's
+``max_latency_ms``, or no step is left, the chunk is dropped entirely.
+
+Execution rule ("temporal replacement"): a new chunk replaces the remainder of
+the previous one from its first non-stale step on; the old chunk's steps after
+that time are never executed. This is the JointTrajectory semantics of the
+control node (a new trajectory replaces the current one from its start), so
+the in-process :class:`ChunkExecutor` and the ROS graph behave the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ActionChunk:
+    """Joint targets from one inference.
+
+    Attributes:
+        stamp: time of the observation the chunk came from, s.
+        joint_names: (n,) action joint names.
+        deadlines: (k,) s after ``stamp`` at which each target is to be reached.
+        positions: (k, n) joint position targets, rad.
+        velocities: (k, n) rad/s (finite-difference of the targets, or the commanded velocity).
+        gripper: (k,) finger position targets, m, or None.
+        raw: (k, a) raw policy outputs (after any residual), for logging and saturation statistics.
+        saturated: (k, a) bool, True where the action clip was active.
+        latency_ms: inference wall time for this chunk.
+    """
+
+    stamp: float
+    joint_names: tuple[str, ...]
+    deadlines: np.ndarray
+    positions: np.ndarray
+    velocities: np.ndarray
+    gripper: np.ndarray | None
+    raw: np.ndarray
+    saturated: np.ndarray
+    latency_ms: float = 0.0
+
+    @property
+    def num_steps(self) -> int:
+        """Number of steps k."""
+        return int(self.deadlines.shape[0])
+
+    def select(self, keep: np.ndarray) -> ActionChunk:
+        """The chunk with only the steps where ``keep`` (k,) is True."""
+        return replace(self, deadlines=self.deadlines[keep], positions=self.positions[keep],
+                       velocities=self.velocities[keep], gripper=None if self.gripper is None else self.gripper[keep],
+                       raw=self.raw[keep], saturated=self.saturated[keep])
+
+
+def drop_stale(chunk: ActionChunk, now: float, max_latency: float, min_lead: float = 0.0) -> ActionChunk | None:
+    """``chunk`` without steps whose deadline is <= now + min_lead (s); None if nothing is left.
+
+    Also None when the observation is older than ``max_latency`` s at ``now``.
+    """
+    if now - chunk.stamp > max_latency:
+        return None
+    keep = chunk.stamp + chunk.deadlines > now + min_lead
+    if not keep.any():
+        return None
+    return chunk.select(keep)
+
+
+class ChunkExecutor:
+    """Applies the temporal-replacement rule in-process: which target holds at time t.
+
+    Counts dropped steps and chunks so a node or benchmark can report them.
+    """
+
+    def __init__(self, max_latency: float, min_lead: float = 0.0):
+        self.max_latency = max_latency
+        self.min_lead = min_lead
+        self.current: ActionChunk | None = None
+        self.dropped_steps = 0
+        self.dropped_chunks = 0
+
+    def accept(self, chunk: ActionChunk, now: float) -> ActionChunk | None:
+        """Drop stale steps of ``chunk`` at ``now`` (s); if any remain, they replace the old remainder."""
+        fresh = drop_stale(chunk, now, self.max_latency, self.min_lead)
+        if fresh is None:
+            self.dropped_steps += chunk.num_steps
+            self.dropped_chunks += 1
+            return None
+        self.dropped_steps += chunk.num_steps - fresh.num_steps
+        self.current = fresh
+        return fresh
+
+    def target_at(self, t: float) -> np.ndarray | None:
+        """Position target (n,) rad of the step being executed at time ``t`` (s): the first step whose
+        deadline is >= t; the last target once the chunk is exhausted; None before any chunk."""
+        if self.current is None:
+            return None
+        due = self.current.stamp + self.current.deadlines
+        index = int(np.searchsorted(due, t, side="left"))
+        return self.current.positions[min(index, self.current.num_steps - 1)]

@@ -1,0 +1,66 @@
+"""Smaller contract records: provenance, residual link, golden vectors, gate pass criteria."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from robot_rl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the policy came from."""
+
+    training_lib: str = "unknown"  # e.g. "rsl_rl", "robot_rl.learning", "leapp"
+    sim_backend: str = "unknown"  # e.g. "mujoco", "isaaclab"
+    task: str = ""  # e.g. "panda-reach", "panda-pick-cube"
+    robot: str = ""  # robot config name it was trained for
+    git_commit: str = ""
+    opset: int = 0  # ONNX default-domain opset (filled in by the writer)
+    created: str = ""  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class Residual:
+    """This policy is a residual on base policy ``base_policy_id`` (sha256 of the base ONNX file)."""
+
+    base_policy_id: str
+    scale: float  # raw = base_raw + scale * residual_raw
+
+    def __post_init__(self) -> None:
+        if len(self.base_policy_id) != 64:
+            raise ConfigError(f"contract residual.base_policy_id must be a sha256 hex digest, got {self.base_policy_id!r}")
+        if not np.isfinite(self.scale):
+            raise ConfigError(f"contract residual.scale must be finite, got {self.scale}")
+
+
+@dataclass(frozen=True)
+class GoldenVector:
+    """Recorded input->output pair: ONNX tensor name -> nested list; checked with atol + rtol*|expected|."""
+
+    inputs: dict
+    outputs: dict
+    atol: float = 1e-5
+    rtol: float = 1e-4
+
+    def __post_init__(self) -> None:
+        for name in ("inputs", "outputs"):
+            table = getattr(self, name)
+            if not isinstance(table, dict) or not table:
+                raise ConfigError(f"contract golden {name}: expected a non-empty mapping of tensor name -> values")
+            object.__setattr__(self, name, {str(k): np.asarray(v, dtype=float).tolist() for k, v in table.items()})
+        if self.atol < 0 or self.rtol < 0:
+            raise ConfigError(f"contract golden tolerances must be >= 0, got atol {self.atol}, rtol {self.rtol}")
+
+
+@dataclass(frozen=True)
+class PassCriteria:
+    """What the sim2sim gate requires of this policy (None = not checked)."""
+
+    min_success_rate: float = 0.8
+    min_success_ci_low: float | None = None  # lower end of the 95% Wilson interval
+    max_tracking_error_rad: float | None = None  # mean |commanded - measured| over the episode
+    max_saturation_fraction: float | None = None  # share of action entries hitting the clip
+    max_interventions_per_episode: float | None = None  # safety-filter interventions

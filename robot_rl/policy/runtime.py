@@ -1,0 +1,188 @@
+"""Policy runtime: onnxruntime with explicit threads, base (+ optional residual) policy, timestamped targets.
+
+Pure: numpy in, :class:`ActionChunk` out; no rclpy. Composition of a residual
+(a second contract-carrying ONNX model whose contract names the base by its
+sha256) is per step in raw action space::
+
+    raw_i = base_raw_i + residual.scale * residual(obs, base_raw_i)
+    processed_i = clip(raw_i * scale + offset, clip)        (per joint)
+
+Targets: ``joint_pos_abs``: processed; ``joint_pos_delta``: q_obs + processed;
+``joint_vel``: q_obs + cumulative sum of processed * dt (velocity = processed).
+The gripper scalar g in [-1, 1] maps to open (g <= 0) or closed (g > 0) finger position.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from robot_rl.errors import ConfigError
+from robot_rl.policy.chunking import ActionChunk
+from robot_rl.policy.contract import LoadedPolicy
+from robot_rl.policy.observation import ObservationAssembler, ObservationInputs
+from robot_rl.policy.schema import PolicyContract
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """onnxruntime threading and sampling settings."""
+
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+    seed: int = 0  # for the noise input of diffusion policies
+
+    def __post_init__(self) -> None:
+        if self.intra_op_threads < 1 or self.inter_op_threads < 1:
+            raise ConfigError(f"RuntimeConfig: intra_op_threads ({self.intra_op_threads}) and inter_op_threads "
+                              f"({self.inter_op_threads}) must be >= 1")
+
+
+def make_session(model_bytes: bytes, config: RuntimeConfig):
+    """onnxruntime CPU session with explicit intra/inter-op thread counts and sequential execution."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = config.intra_op_threads
+    options.inter_op_num_threads = config.inter_op_threads
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+class OnnxPolicy:
+    """One ONNX policy: feeds obs (and noise / base_action when declared), returns raw actions (horizon, a)."""
+
+    def __init__(self, policy: LoadedPolicy, config: RuntimeConfig):
+        self.policy = policy
+        self.contract = policy.contract
+        self.session = make_session(policy.model_bytes, config)
+        self._rng = np.random.default_rng(config.seed)
+        self._dtypes = {t.name: t.dtype for t in self.contract.inputs}
+
+    def _input(self, role: str, value: np.ndarray) -> tuple[str, np.ndarray]:
+        spec = self.contract.input(role)
+        return spec.name, np.asarray(value, dtype=spec.dtype)[None]
+
+    def run(self, obs: np.ndarray, base_action: np.ndarray | None = None) -> np.ndarray:
+        """Raw actions (horizon, a) for one observation (obs_dim,) or (obs_history, obs_dim)."""
+        feed = dict([self._input("obs", obs)])
+        noise = self.contract.input("noise")
+        if noise is not None:
+            shape = tuple(1 if isinstance(d, str) else d for d in noise.shape[1:])
+            feed.update([self._input("noise", self._rng.standard_normal(shape))])
+        if base_action is not None:
+            feed.update([self._input("base_action", base_action)])
+        out = self.session.run([self.contract.action_output.name], feed)[0]
+        return np.asarray(out, dtype=float).reshape(-1, self.contract.action_dim)
+
+
+def check_residual(base: PolicyContract, base_id: str, residual: PolicyContract) -> None:
+    """The residual must name this base (sha256), share its joints, observations and action size."""
+    if residual.residual is None:
+        raise ConfigError("the residual policy's contract has no 'residual' section")
+    if residual.residual.base_policy_id != base_id:
+        raise ConfigError(f"residual is for base policy {residual.residual.base_policy_id[:12]}..., "
+                          f"the loaded base is {base_id[:12]}...")
+    if residual.input("base_action") is None:
+        raise ConfigError("the residual policy has no input with role 'base_action'")
+    for field in ("action_joint_names", "obs_joint_names", "observations"):
+        if getattr(residual, field) != getattr(base, field):
+            raise ConfigError(f"residual contract {field} differs from the base policy's")
+    if residual.action_dim != base.action_dim:
+        raise ConfigError(f"residual action_dim {residual.action_dim} != base action_dim {base.action_dim}")
+
+
+class PolicyRuntime:
+    """Observation -> chunk of timestamped joint targets.
+
+    Args:
+        base: a loaded, checked base policy.
+        residual: optional loaded residual policy (see :func:`check_residual`).
+        robot_model: RobotModel for ``ee_pos`` terms (FK) and gripper joint names.
+        config: threading and seed.
+        gripper_range: (open, closed) finger positions, m, for the gripper action.
+    """
+
+    def __init__(self, base: LoadedPolicy, residual: LoadedPolicy | None = None, robot_model=None,
+                 config: RuntimeConfig | None = None, gripper_range: tuple[float, float] = (0.04, 0.0)):
+        config = config or RuntimeConfig()
+        self.contract = base.contract
+        self.base = OnnxPolicy(base, config)
+        self.residual = None
+        if residual is not None:
+            check_residual(base.contract, base.sha256, residual.contract)
+            self.residual = OnnxPolicy(residual, config)
+        gripper_joints = ()
+        if robot_model is not None and robot_model.config.gripper is not None:
+            gripper_joints = robot_model.config.gripper.joints
+        self.observe = ObservationAssembler(self.contract, robot_model, gripper_joints)
+        self.gripper_range = gripper_range
+        a = self.contract.action
+        self._scale, self._offset = np.asarray(a.scale), np.asarray(a.offset)
+
+    def reset(self) -> None:
+        """Start a new episode: clear observation histories and the last action."""
+        self.observe.reset()
+
+    def compose(self, obs: np.ndarray) -> np.ndarray:
+        """Raw actions (n_action_steps, a): base chunk plus the scaled residual, per executed step."""
+        steps = self.contract.chunking.n_action_steps
+        raw = self.base.run(obs)[:steps]
+        if self.residual is None:
+            return raw
+        scale = self.residual.contract.residual.scale
+        return np.stack([r + scale * self.residual.run(obs, base_action=r)[0] for r in raw])
+
+    def process(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(processed arm actions (k, n), saturated mask (k, a)) for raw actions (k, a)."""
+        n = len(self.contract.action_joint_names)
+        scaled = raw[:, :n] * self._scale + self._offset
+        saturated = np.zeros(raw.shape, dtype=bool)
+        clip = self.contract.action.clip
+        if clip is not None:
+            processed = np.clip(scaled, clip[0], clip[1])
+            saturated[:, :n] = processed != scaled
+        else:
+            processed = scaled
+        if self.contract.action.gripper:
+            saturated[:, n] = np.abs(raw[:, n]) > 1.0
+        return processed, saturated
+
+    def targets(self, processed: np.ndarray, q_obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Joint position targets and velocities (k, n) from processed actions and the observed q (n,) rad."""
+        dt = self.contract.timing.period
+        kind = self.contract.action.type
+        if kind == "joint_pos_abs":
+            positions = processed
+        elif kind == "joint_pos_delta":
+            positions = q_obs + processed
+        else:
+            positions = q_obs + np.cumsum(processed, axis=0) * dt
+        if kind == "joint_vel":
+            return positions, processed
+        return positions, np.diff(np.vstack([q_obs, positions]), axis=0) / dt
+
+    def act(self, inputs: ObservationInputs) -> ActionChunk:
+        """Run the policy on one measurement; return the chunk stamped with ``inputs.stamp``."""
+        start = time.perf_counter()
+        obs = self.observe(inputs)
+        raw = self.compose(obs)
+        processed, saturated = self.process(raw)
+        names = self.contract.action_joint_names
+        q_obs = self.observe.joint_values(inputs, names, "position")
+        positions, velocities = self.targets(processed, q_obs)
+        last = raw[0] if self.contract.action.last_action == "raw" else np.concatenate(
+            [processed[0], raw[0, len(names):]])
+        self.observe.set_last_action(last)
+        gripper = None
+        if self.contract.action.gripper:
+            open_pos, closed_pos = self.gripper_range
+            gripper = np.where(raw[:, len(names)] > 0.0, closed_pos, open_pos)
+        deadlines = self.contract.timing.period * np.arange(1, raw.shape[0] + 1)
+        return ActionChunk(stamp=inputs.stamp, joint_names=names, deadlines=deadlines, positions=positions,
+                           velocities=velocities, gripper=gripper, raw=raw, saturated=saturated,
+                           latency_ms=(time.perf_counter() - start) * 1000.0)

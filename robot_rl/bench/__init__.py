@@ -10,6 +10,8 @@ import importlib
 BENCH_MODULES = [
     "robot_rl.bench.control_loop",
     "robot_rl.bench.policy", "robot_rl.bench.train",
+    "robot_rl.bench.sim",
+    "robot_rl.bench.safety_filter",
 ]
 
 

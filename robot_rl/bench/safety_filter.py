@@ -1,0 +1,84 @@
+"""``robot-rl bench safety-filter``: per-command latency of the safety filter (ms, p50/p99/max).
+
+Scenario: a 7-joint Panda policy stream, one command every ``period`` s, each a chunk of
+``chunk`` waypoints ``chunk_dt`` s apart on a smooth path around the default pose; the filter
+runs its full pipeline (checks, grid sampling, rate limiting, dead-man brake, FK workspace check
+and, in the first configuration, self-collision). A third scenario, random target jumps, shows
+the cost when the rate limiter and backtracking do real work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from robot_rl.bench.output import emit, percentiles_ms
+
+
+def _smooth_command(model, t: float, chunk: int, chunk_dt: float):
+    from robot_rl.command import JointTrajectoryCommand
+
+    times = chunk_dt * np.arange(1, chunk + 1)
+    phase = 2 * np.pi * (t + times)[:, None] / 4.0
+    positions = model.config.default_pose + 0.3 * np.sin(phase + np.arange(model.dof))
+    return JointTrajectoryCommand(model.joint_names, t, times, positions, source="bench")
+
+
+def _jump_command(model, t: float, chunk: int, chunk_dt: float, rng):
+    from robot_rl.command import JointTrajectoryCommand
+
+    lim = model.limits
+    target = rng.uniform(lim.soft_lower, lim.soft_upper)
+    return JointTrajectoryCommand(model.joint_names, t, chunk_dt * np.arange(1, chunk + 1),
+                                  np.repeat(target[None, :], chunk, axis=0), source="bench")
+
+
+def measure(check_collision: bool, scenario: str, commands: int, chunk: int, chunk_dt: float, period: float
+            ) -> dict:
+    """Latency of ``commands`` filter calls (after 50 warm-up calls), and how many changed/rejected anything."""
+    from robot_rl.robot import load_robot_model
+    from robot_rl.safety import SafetyConfig, SafetyFilter
+
+    model = load_robot_model("panda")
+    safety = SafetyFilter(model, SafetyConfig(check_collision=check_collision))
+    rng = np.random.default_rng(0)
+    now, q = 1000.0, model.config.default_pose.copy()
+    durations, changed, rejected = np.empty(commands), 0, 0
+    for i in range(commands + 50):
+        cmd = _smooth_command(model, now, chunk, chunk_dt) if scenario == "smooth" else \
+            _jump_command(model, now, chunk, chunk_dt, rng)
+        start = time.perf_counter()
+        result = safety.filter(cmd, q, now)
+        elapsed = time.perf_counter() - start
+        if i >= 50:
+            durations[i - 50] = elapsed
+            changed += bool(result.interventions)
+            rejected += result.rejected
+        now += period
+    return {"latency_ms": percentiles_ms(durations), "commands": commands, "with_interventions": changed,
+            "rejected": rejected}
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("safety-filter", help="per-command latency of the safety filter (Panda)")
+    parser.add_argument("--json", default=None, help="write the JSON result here")
+    parser.add_argument("--commands", type=int, default=2000, help="commands per configuration")
+    parser.add_argument("--chunk", type=int, default=8, help="waypoints per command")
+    parser.add_argument("--chunk-dt", type=float, default=0.02, help="s between waypoints")
+    parser.add_argument("--period", type=float, default=0.02, help="s between commands")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    common = dict(commands=args.commands, chunk=args.chunk, chunk_dt=args.chunk_dt, period=args.period)
+    results = {
+        "scenario": f"7-joint Panda, {args.chunk} waypoints x {args.chunk_dt} s per command, one every "
+                    f"{args.period} s, output grid 0.01 s, FK workspace check on",
+        "collision_on": measure(True, "smooth", **common),
+        "collision_off": measure(False, "smooth", **common),
+        "random_jumps_collision_on": measure(True, "jumps", **common),
+    }
+    emit("safety-filter", results, args.json)
+    return 0

@@ -1,0 +1,201 @@
+"""SafetyFilter: the pure core between every command source and the control node (no rclpy).
+
+Order of checks for a command: reject malformed/stale/future commands; sample it on the output
+grid and clamp targets to the soft position limits; rate-limit (velocity, acceleration, jerk);
+end the plan with a brake to rest at ``now + watchdog_timeout`` (a dead-man: if no fresh valid
+command extends it, the robot stops by itself); verify position limits, workspace box and
+self-collision on the result and, if a point fails, brake earlier (backtracking) or reject.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_rl.command import JointTrajectoryCommand
+from robot_rl.robot.model import RobotModel
+from robot_rl.safety.checks import check_command
+from robot_rl.safety.config import SafetyConfig
+from robot_rl.safety.geometry import PathChecker
+from robot_rl.safety.plan import OutputPlan
+from robot_rl.safety.rate_limiter import GridLimits, GridState, brake, track
+from robot_rl.safety.result import FilterResult, Intervention, Reason, Status
+from robot_rl.safety.targets import clamp_targets, sample_targets
+
+
+class SafetyFilter:
+    """Turns any command into one the robot can follow within its limits, and says what it changed.
+
+    Args:
+        model: the robot (limits from URDF + YAML, FK, self-collision).
+        config: filter settings.
+    """
+
+    def __init__(self, model: RobotModel, config: SafetyConfig | None = None):
+        self.model, self.config = model, config or SafetyConfig()
+        lim = model.limits
+        self.limits = GridLimits(lim.soft_lower, lim.soft_upper, lim.velocity, lim.acceleration, lim.jerk,
+                                 self.config.output_dt)
+        self.tracking_accel = lim.acceleration * self.config.tracking_accel_fraction
+        margin = model.config.collision.margin if self.config.collision_margin is None \
+            else self.config.collision_margin
+        self.checker = PathChecker(model, self.config.check_workspace, self.config.check_collision, margin)
+        self.joint_names = model.joint_names
+        self.plan: OutputPlan | None = None
+        self.estopped = False
+        self.last_valid_time = -np.inf
+        self._watchdog_reported = True
+
+    @property
+    def status(self) -> str:
+        """``estopped`` while latched, ``holding`` once the plan has stopped, else ``ok``."""
+        if self.estopped:
+            return Status.ESTOPPED
+        if self.plan is None or self._watchdog_reported:
+            return Status.HOLDING
+        return Status.OK
+
+    def filter(self, command: JointTrajectoryCommand, state: np.ndarray | None, now: float,
+               efforts: np.ndarray | None = None) -> FilterResult:
+        """Filter one command received at ``now`` (s).
+
+        Args:
+            command: the stamped chunk, any joint order.
+            state: measured joint positions (n,) rad in robot order (used to anchor the first plan),
+                or None if none has been received yet.
+            efforts: the message's effort fields (k, m) if any; never forwarded.
+        """
+        if self.estopped:
+            return FilterResult(None, [Intervention(Reason.ESTOPPED, None, "e-stop latched; call reset")],
+                                self.status)
+        if self.plan is None:
+            if state is None:
+                return FilterResult(None, [Intervention(Reason.NO_STATE, None, "no joint state received yet")],
+                                    self.status)
+            self.plan = OutputPlan(state, now, self.config.output_dt)
+        positions, notes = check_command(command, self.joint_names, now, self.config, efforts)
+        if positions is None:
+            return FilterResult(None, notes, self.status)
+        return self._plan_command(command, positions, now, notes)
+
+    def _plan_command(self, command: JointTrajectoryCommand, positions: np.ndarray, now: float,
+                      notes: list[Intervention]) -> FilterResult:
+        plan, dt = self.plan, self.config.output_dt
+        k0 = plan.index_at(now)
+        start = plan.state_at(k0)
+        horizon = max(plan.index_at(now + self.config.watchdog_timeout), k0 + 1)
+        grid = plan.time_of(k0) + dt * np.arange(1, horizon - k0 + 1)
+        targets = sample_targets(command.stamp + command.times, positions, plan.time_of(k0), start.q, grid)
+        targets, clamps = clamp_targets(targets, self.limits, self.joint_names)
+        tracked = track(start, targets, self.limits, self.tracking_accel)
+        notes = notes + clamps + _limit_notes(tracked, self.joint_names)
+        points = np.vstack([tracked.positions, brake(tracked.end, self.limits)])
+        points, problems = self._make_safe(start, points)
+        notes += problems
+        if points is None:
+            notes.append(Intervention(Reason.NO_SAFE_PATH, None,
+                                      "no braking point keeps the robot safe; previous plan kept"))
+            return FilterResult(None, notes, self.status)
+        plan.splice(k0, points)
+        self.last_valid_time, self._watchdog_reported = now, False
+        return FilterResult(self._allowed(k0, command.source), notes, self.status)
+
+    def _make_safe(self, start: GridState, points: np.ndarray) -> tuple[np.ndarray | None, list[Intervention]]:
+        """``points`` (m, n) if all are safe, else a prefix followed by a safe brake, else None."""
+        bad, problem = self._first_violation(start.q, points)
+        if bad is None:
+            return points, []
+        full = np.vstack([start.q[None, :] - start.v * self.config.output_dt, start.q[None, :], points])
+        for back in [1 << i for i in range(self.config.max_backtrack)] + [bad + 1]:
+            stop = bad - back  # brake from point index ``stop`` (-1 = the start)
+            if stop < -1:
+                continue
+            prefix = points[:stop + 1]
+            state = _state_from(full, stop + 2, start, self.config.output_dt)
+            tail = brake(state, self.limits)
+            check_from = prefix[-1] if len(prefix) else start.q
+            if self._first_violation(check_from, tail)[0] is None:
+                return np.vstack([prefix, tail]), [problem]
+            if stop == -1:
+                break
+        return None, [problem]
+
+    def _first_violation(self, start_q: np.ndarray, points: np.ndarray) -> tuple[int | None, Intervention | None]:
+        outside = (points < self.limits.lower) | (points > self.limits.upper)
+        if outside.any():
+            row, col = (int(x[0]) for x in np.nonzero(outside))
+            first_geo, problem = self.checker.first_violation(start_q, points[:row])
+            if first_geo is not None:
+                return first_geo, problem
+            return row, Intervention(Reason.POSITION_LIMIT, self.joint_names[col],
+                                     f"plan would reach {points[row, col]:.4f} rad, outside the soft limits "
+                                     f"[{self.limits.lower[col]:.4f}, {self.limits.upper[col]:.4f}]")
+        return self.checker.first_violation(start_q, points)
+
+    def _allowed(self, k: int, source: str) -> JointTrajectoryCommand:
+        plan = self.plan
+        seg = plan.segment(k)
+        return JointTrajectoryCommand(
+            joint_names=self.joint_names, stamp=plan.time_of(k), times=self.config.output_dt * np.arange(len(seg)),
+            positions=seg, velocities=plan.velocities(k), source=source)
+
+    def tick(self, now: float) -> FilterResult | None:
+        """Watchdog, called periodically: reports (once) that the plan is braking for lack of commands.
+
+        The braking itself is already in the plan (every plan brakes at ``command time +
+        watchdog_timeout``); the returned result re-sends the remaining plan from ``now``.
+        """
+        if self.plan is None or self.estopped or self._watchdog_reported:
+            return None
+        if now - self.last_valid_time <= self.config.watchdog_timeout:
+            return None
+        self._watchdog_reported = True
+        age = now - self.last_valid_time
+        note = Intervention(Reason.WATCHDOG, None, f"no valid command for {age:.3f} s; braking to a stop")
+        return FilterResult(self._allowed(self.plan.index_at(now), "watchdog"), [note], self.status)
+
+    def estop(self, now: float) -> FilterResult:
+        """Latch the e-stop: brake to rest at the deceleration limits from ``now`` and hold."""
+        self.estopped = True
+        note = Intervention(Reason.ESTOP, None, "e-stop latched")
+        if self.plan is None:
+            return FilterResult(None, [note], self.status)
+        k0 = self.plan.index_at(now)
+        start = self.plan.state_at(k0)
+        tail = brake(start, self.limits)
+        if self._first_violation(start.q, tail)[0] is None:
+            self.plan.splice(k0, tail)
+        else:
+            note = Intervention(Reason.ESTOP, None, "e-stop latched; fastest brake unsafe, current plan (ends at rest) kept")
+        return FilterResult(self._allowed(k0, "estop"), [note], self.status)
+
+    def reset(self, now: float, state: np.ndarray | None) -> FilterResult:
+        """Release the e-stop. Never resumes motion: holds at the measured position once at rest."""
+        self.estopped = False
+        self._watchdog_reported = True
+        note = Intervention(Reason.RESET, None, "e-stop released; holding until a new command arrives")
+        if self.plan is None or state is None:
+            return FilterResult(None, [note], self.status)
+        k0 = self.plan.index_at(now)
+        if self.plan.at_rest_from(k0):
+            self.plan = OutputPlan(state, self.plan.time_of(k0), self.config.output_dt)
+            return FilterResult(self._allowed(0, "reset"), [note], self.status)
+        return FilterResult(self._allowed(k0, "reset"), [note], self.status)
+
+
+def _state_from(full: np.ndarray, row: int, start: GridState, dt: float) -> GridState:
+    """Grid state at ``full[row]`` where ``full`` = [q_{-1}, q_0 (start), points...]."""
+    if row == 1:
+        return start.copy()
+    q0, q1, q2 = full[row - 2], full[row - 1], full[row]
+    v1, v2 = (q1 - q0) / dt, (q2 - q1) / dt
+    return GridState(q2.copy(), v2, (v2 - v1) / dt)
+
+
+def _limit_notes(tracked, names: tuple[str, ...]) -> list[Intervention]:
+    notes = []
+    for reason, flags in ((Reason.VELOCITY_LIMIT, tracked.velocity_limited),
+                          (Reason.ACCELERATION_LIMIT, tracked.acceleration_limited),
+                          (Reason.JERK_LIMIT, tracked.jerk_limited)):
+        notes += [Intervention(reason, names[j], f"{reason.replace('_', ' ')} reached while tracking")
+                  for j in np.flatnonzero(flags)]
+    return notes

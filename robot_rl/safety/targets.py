@@ -1,0 +1,48 @@
+"""Sampling a command onto the output grid, and clamping targets to the soft position limits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_rl.safety.rate_limiter import GridLimits
+from robot_rl.safety.result import Intervention, Reason
+
+
+def sample_targets(times: np.ndarray, positions: np.ndarray, t_start: float, q_start: np.ndarray,
+                   grid: np.ndarray) -> np.ndarray:
+    """Linear interpolation of the command at the grid times.
+
+    Args:
+        times: (k,) absolute waypoint times, s, strictly increasing.
+        positions: (k, n) waypoint positions, rad.
+        t_start: absolute time of the plan point the new output starts from, s.
+        q_start: (n,) that point's position; waypoints at or before ``t_start`` are dropped (stale)
+            and the path runs from here to the first future waypoint.
+        grid: (m,) absolute output times, s (all > t_start).
+
+    Returns:
+        (m, n) targets; after the last waypoint the last waypoint is held.
+    """
+    future = times > t_start
+    if not future.any():
+        return np.repeat(positions[-1][None, :], len(grid), axis=0)
+    t = np.concatenate([[t_start], times[future]])
+    q = np.vstack([q_start[None, :], positions[future]])
+    idx = np.clip(np.searchsorted(t, grid, side="right") - 1, 0, len(t) - 2) if len(t) > 1 else None
+    if idx is None:
+        return np.repeat(q[-1][None, :], len(grid), axis=0)
+    w = np.clip((grid - t[idx]) / (t[idx + 1] - t[idx]), 0.0, 1.0)[:, None]
+    return q[idx] * (1.0 - w) + q[idx + 1] * w
+
+
+def clamp_targets(targets: np.ndarray, lim: GridLimits, names: tuple[str, ...]
+                  ) -> tuple[np.ndarray, list[Intervention]]:
+    """Targets (m, n) clipped to the soft limits, with one intervention per clamped joint."""
+    clipped = np.clip(targets, lim.lower, lim.upper)
+    changed = np.flatnonzero(np.any(clipped != targets, axis=0))
+    notes = []
+    for j in changed:
+        worst = targets[np.argmax(np.abs(targets[:, j] - clipped[:, j])), j]
+        notes.append(Intervention(Reason.POSITION_LIMIT, names[j],
+                                  f"target {worst:.4f} rad clamped to [{lim.lower[j]:.4f}, {lim.upper[j]:.4f}]"))
+    return clipped, notes

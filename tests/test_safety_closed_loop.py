@@ -1,0 +1,138 @@
+"""Closed loop through real ROS 2 processes: hostile source -> safety filter -> control node -> MuJoCo.
+
+The robot's state is read from /joint_states, which the control node publishes from MuJoCo.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ros_probe import RosProbe, wait_for
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from robot_rl import topics
+from robot_rl.bringup.graph import bringup_graph
+from robot_rl.bringup.runner import GraphRunner
+from robot_rl.nodes.conversions import joint_state_from_msg, stamp_to_seconds
+from robot_rl.robot import load_robot_model
+
+pytestmark = pytest.mark.ros
+SOURCE = Path(__file__).parent / "support" / "hostile_source.py"
+MODEL = load_robot_model("panda")
+WATCHDOG = 0.1
+CONTROL_PERIOD = MODEL.config.control_period
+
+
+def _start_source(tmp_path, env, mode: str, duration: float, name: str = "source") -> subprocess.Popen:
+    log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen([sys.executable, str(SOURCE), "--mode", mode, "--duration", str(duration)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**__import__("os").environ, **env})
+
+
+def _states(msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(receive times (k,), positions (k, n), velocities (k, n)) from collected JointState messages."""
+    t = np.array([r for r, _ in msgs])
+    parsed = [joint_state_from_msg(m, MODEL.joint_names) for _, m in msgs]
+    return t, np.array([p[1] for p in parsed]), np.array([p[2] for p in parsed])
+
+
+def _graph(tmp_path, ros_env):
+    return GraphRunner(bringup_graph("panda", source="none"), tmp_path, env=ros_env)
+
+
+def test_hostile_source_for_30_s_never_pushes_mujoco_past_limits_or_workspace(tmp_path, ros_env):
+    with _graph(tmp_path, ros_env) as graph, RosProbe() as probe:
+        states = probe.collect(JointState, topics.JOINT_STATES, keep=200_000)
+        wait_for(lambda: len(states) > 500, timeout=60)
+        source = _start_source(tmp_path, ros_env, "hostile", 30.0)
+        assert source.wait(timeout=90) == 0
+        time.sleep(0.5)
+        assert graph.exited() == {}
+        log = graph.log("safety_filter")
+    _, q, v = _states(states)
+    lim, box = MODEL.limits, MODEL.config.workspace
+    excess_pos = np.maximum(q - lim.soft_upper, lim.soft_lower - q).max()
+    speed_ratio = (np.abs(v) / lim.velocity).max()
+    ws = np.array([MODEL.frame_positions(x, box.links) for x in q[::10]])
+    ws_excess = np.maximum(ws - box.upper, box.lower - ws).max()
+    dist = min(MODEL.min_collision_distance(x)[0] for x in q[::100])
+    print(f"samples={len(q)} soft-limit excess={excess_pos:.4f} rad, max |v|/v_max={speed_ratio:.3f}, "
+          f"workspace excess={ws_excess:.4f} m, min self-distance={dist * 1000:.1f} mm")
+    assert np.all(np.isfinite(q))
+    assert excess_pos < 0.01, "MuJoCo state left the soft limits (by more than 10 mrad tracking error)"
+    assert speed_ratio < 1.05
+    assert ws_excess < 0.01, "a workspace link left the box"
+    assert dist > 0.0, "self-collision"
+    for reason in ("non_finite", "position_limit", "workspace", "self_collision"):
+        assert reason in log, f"no logged intervention {reason!r}"
+
+
+def test_sigkill_of_the_source_brakes_the_robot_at_the_watchdog_timeout(tmp_path, ros_env):
+    with _graph(tmp_path, ros_env) as graph, RosProbe() as probe:
+        states = probe.collect(JointState, topics.JOINT_STATES, keep=200_000)
+        safe = probe.collect(JointTrajectory, topics.SAFE_COMMAND)
+        wait_for(lambda: len(states) > 500, timeout=60)
+        source = _start_source(tmp_path, ros_env, "sweep", 60.0)
+        wait_for(lambda: len(states) > 0 and abs(states[-1][1].velocity[0]) > 0.8, timeout=60)
+        source.kill()
+        source.wait(timeout=10)
+        time.sleep(2.0)
+        assert graph.exited() == {}
+    last_command = float((tmp_path / "source.log").read_text().split("PUBLISHED")[-1].split()[0])
+    t, _, v = _states(states)
+    plan = safe[-1][1]  # the filter's last output: ends at rest
+    plan_rest = stamp_to_seconds(plan.header.stamp) + plan.points[-1].time_from_start.sec \
+        + plan.points[-1].time_from_start.nanosec * 1e-9
+    after = t > last_command
+    speed = np.abs(v[:, 0])
+    v0 = speed[after][0]
+    # braking begins when the speed first drops clearly below its value at the last command
+    brake_start = t[after][np.argmax(speed[after] < v0 - 0.05)]
+    rest = t[after][np.argmax(np.abs(v[after]).max(axis=1) < 0.01)]
+    braking_time = v0 / MODEL.limits.acceleration[0]
+    print(f"last command {last_command:.3f}: speed {v0:.3f} rad/s, braking starts after "
+          f"{(brake_start - last_command) * 1000:.1f} ms, at rest after {(rest - last_command) * 1000:.1f} ms "
+          f"(timeout {WATCHDOG * 1000:.0f} ms + deceleration {braking_time * 1000:.0f} ms)")
+    print(f"filter plan at rest {(plan_rest - last_command) * 1000:.1f} ms after the last command")
+    # the filter's own plan: brake starts by the timeout (+ one output step), rest after max-deceleration braking
+    assert plan_rest - last_command <= WATCHDOG + 0.01 + MODEL.limits.velocity[0] / MODEL.limits.acceleration[0]
+    # MuJoCo: includes the control node's jerk-limited reference lag (measured ~140 ms, see docs/safety.md)
+    assert rest - last_command <= WATCHDOG + braking_time + 0.3
+
+
+def test_estop_halts_and_reset_does_not_resume(tmp_path, ros_env):
+    with _graph(tmp_path, ros_env) as graph, RosProbe() as probe:
+        states = probe.collect(JointState, topics.JOINT_STATES, keep=200_000)
+        wait_for(lambda: len(states) > 500, timeout=60)
+        source = _start_source(tmp_path, ros_env, "sweep", 6.0)
+        wait_for(lambda: abs(states[-1][1].velocity[0]) > 0.5, timeout=60)
+        assert probe.call(Trigger, "/safety_filter/estop", Trigger.Request()).success
+        t_estop = time.time()
+        source.wait(timeout=30)  # the source keeps commanding while latched
+        t_source_done = time.time()
+        assert probe.call(Trigger, "/safety_filter/reset", Trigger.Request()).success
+        t_reset = time.time()
+        time.sleep(2.0)
+        t_quiet_end = time.time()
+        second = _start_source(tmp_path, ros_env, "sweep", 3.0, name="source2")
+        second.wait(timeout=30)
+        time.sleep(0.5)
+        assert graph.exited() == {}
+        log = graph.log("safety_filter")
+    t, q, v = _states(states)
+    latched = (t > t_estop + 0.5) & (t < t_source_done)
+    quiet = (t > t_reset) & (t < t_quiet_end)
+    resumed = t > t_quiet_end + 0.5
+    print(f"latched: max |v| {np.abs(v[latched]).max():.4f}, after reset: max |v| {np.abs(v[quiet]).max():.4f}, "
+          f"travel {np.ptp(q[quiet], axis=0).max():.5f} rad; new command: travel {np.ptp(q[resumed], axis=0).max():.3f}")
+    assert np.abs(v[latched]).max() < 0.01 and np.ptp(q[latched], axis=0).max() < 0.005
+    assert np.abs(v[quiet]).max() < 0.01 and np.ptp(q[quiet], axis=0).max() < 0.005
+    assert np.ptp(q[resumed], axis=0).max() > 0.1  # a new command moves it again
+    assert "estopped" in log

@@ -29,23 +29,22 @@ class RosProbe:
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._lock = threading.Lock()
+        self._running = True
 
     def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001 - context shut down under us at exit
-                if self.context.ok():
-                    raise
+        while self._running:
+            self.executor.spin_once(timeout_sec=0.05)
 
     def __enter__(self) -> RosProbe:
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._running = False
+        self._thread.join(timeout=5)
+        self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=5)
 
     def collect(self, msg_type, topic: str, keep: int = 100_000) -> list:
         """Subscribe to ``topic``; returns a list that fills with (receive_time, msg) as messages arrive."""

@@ -20,3 +20,9 @@ GOAL = "/robot_rl/goal"
 
 DIAGNOSTICS = "/diagnostics"
 """diagnostic_msgs/DiagnosticArray from every node."""
+
+OBJECT_POSE = "/robot_rl/object_pose"
+"""geometry_msgs/PoseStamped: pose of the task object in the robot base frame (simulator or perception)."""
+
+POLICY_LATENCY = "/robot_rl/policy/latency"
+"""std_msgs/Float64: the policy node's inference latency per chunk, ms."""

@@ -1,7 +1,9 @@
 """Control node: the fixed-rate loop (dedicated thread) that drives the hardware and publishes /joint_states.
 
 Subscribes:  command_topic (trajectory_msgs/JointTrajectory), /robot_rl/gripper (std_msgs/Float64)
-Publishes:   /joint_states (sensor_msgs/JointState), /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz)
+Publishes:   /joint_states (sensor_msgs/JointState), /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz),
+             /robot_rl/object_pose (geometry_msgs/PoseStamped, every 10 ticks) when the hardware simulates a
+             task with an object (parameter ``task``)
 Services:    ~/reset (std_srvs/Trigger): simulated hardware only, back to the default pose at rest.
 """
 
@@ -11,6 +13,7 @@ import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Header
@@ -22,7 +25,7 @@ from robot_rl.control import ControlCore, ControlCoreConfig, FixedRateLoop
 from robot_rl.control.report import control_report, write_json_atomic
 from robot_rl.errors import CommandError, ConfigError
 from robot_rl.hardware import create_hardware
-from robot_rl.nodes.conversions import joint_state_to_msg, trajectory_from_msg
+from robot_rl.nodes.conversions import joint_state_to_msg, seconds_to_stamp, trajectory_from_msg
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
 from robot_rl.robot import RobotModel, load_robot_config
@@ -30,6 +33,8 @@ from robot_rl.robot import RobotModel, load_robot_config
 
 WARMUP_S = 1.0
 """Seconds of loop start-up left out of the timing statistics (imports, first messages, discovery)."""
+OBJECT_POSE_EVERY = 10
+"""Control ticks between two object pose messages (100 Hz at a 1 kHz loop)."""
 
 
 class ControlNode(Node):
@@ -40,7 +45,8 @@ class ControlNode(Node):
         p = declare_from_yaml(self, "control_node")
         sys.setswitchinterval(p["switch_interval_ms"] * 1e-3)
         robot = load_robot_config(p["robot"])
-        self.hardware = create_hardware(p["hardware"], robot)
+        self.hardware = create_hardware(p["hardware"], robot, **({"task": p["task"], "seed": p["seed"]}
+                                                                  if p["task"] else {}))
         self.core = ControlCore(RobotModel(robot), self.hardware, clock=time.time, config=ControlCoreConfig(
             p["velocity_fraction"], p["acceleration_fraction"], p["jerk_fraction"]))
         self.params = p
@@ -48,6 +54,8 @@ class ControlNode(Node):
         self._tick = 0
         self._state_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self._object_pub = (self.create_publisher(PoseStamped, topics.OBJECT_POSE, 10)
+                            if getattr(self.hardware, "has_object", lambda: False)() else None)
         self.create_subscription(JointTrajectory, p["command_topic"], self._on_command, 10)
         self.create_subscription(Float64, topics.GRIPPER, self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
@@ -61,6 +69,8 @@ class ControlNode(Node):
         self._tick += 1
         if self._tick % self.params["publish_every"] == 0:
             self._publish_state(state)
+        if self._object_pub is not None and self._tick % OBJECT_POSE_EVERY == 0:
+            self._publish_object_pose()
 
     def _publish_state(self, state) -> None:
         if not self.context.ok():  # shutting down: the loop keeps the robot held until stopped
@@ -70,6 +80,18 @@ class ControlNode(Node):
         except Exception:  # noqa: BLE001 - the context can be shut down between the check and the call
             if self.context.ok():
                 raise
+
+    def _publish_object_pose(self) -> None:
+        """Object pose (base frame) from the loop thread, right after the physics step that produced it."""
+        x, y, z, qw, qx, qy, qz = (float(v) for v in self.hardware.object_pose())
+        msg = PoseStamped(pose=Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(w=qw, x=qx, y=qy, z=qz)))
+        msg.header.stamp, msg.header.frame_id = seconds_to_stamp(time.time()), self.hardware.base_frame
+        if self.context.ok():
+            try:
+                self._object_pub.publish(msg)
+            except Exception:  # noqa: BLE001 - the context can be shut down between the check and the call
+                if self.context.ok():
+                    raise
 
     def _on_command(self, msg: JointTrajectory) -> None:
         try:
@@ -86,8 +108,12 @@ class ControlNode(Node):
 
     def _on_reset(self, _request, response):
         try:
-            self.core.request_reset(self.core.model.config.default_pose, move_hardware=True)
-            response.success, response.message = True, "robot reset to the default pose"
+            position = self.core.model.config.default_pose
+            if hasattr(self.hardware, "sample_reset_position"):  # a task's joint noise, held by the controller
+                position = self.hardware.sample_reset_position(position)
+            self.core.request_reset(position, move_hardware=True)
+            response.success, response.message = True, "robot reset to the default pose" + (
+                f" (task {self.params['task']!r}: reset distribution re-sampled)" if self.params["task"] else "")
         except ConfigError as exc:
             response.success, response.message = False, str(exc)
         return response

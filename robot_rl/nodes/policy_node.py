@@ -38,8 +38,6 @@ from robot_rl.policy.perturbation import Perturbation
 from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
 from robot_rl.robot.model import load_robot_model
 
-LATENCY_TOPIC = "/robot_rl/policy/latency"
-OBJECT_POSE_TOPIC = "/robot_rl/object_pose"
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 """Goal and status: the last message reaches late joiners."""
 
@@ -105,12 +103,12 @@ class PolicyNode(LifecycleNode):
             self._publish_status(f"refused: {exc}")
             return TransitionCallbackReturn.FAILURE
         self._command_pub = self.create_lifecycle_publisher(JointTrajectory, topics.COMMAND, 10)
-        self._latency_pub = self.create_lifecycle_publisher(Float64, LATENCY_TOPIC, 10)
+        self._latency_pub = self.create_lifecycle_publisher(Float64, topics.POLICY_LATENCY, 10)
         self._gripper_pub = self.create_lifecycle_publisher(Float64, topics.GRIPPER, 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.create_subscription(JointState, topics.JOINT_STATES, self._on_state, 10)
         self.create_subscription(Float64MultiArray, topics.GOAL, self._on_goal, LATCHED)
-        self.create_subscription(PoseStamped, OBJECT_POSE_TOPIC, self._on_object, 10)
+        self.create_subscription(PoseStamped, topics.OBJECT_POSE, self._on_object, 10)
         self.create_subscription(String, "~/load", self._on_load, 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self._publish_status(f"loaded {self.params['policy_path']} sha256={self.policy_id}")

@@ -17,7 +17,8 @@ def register(subparsers) -> None:
     p.add_argument("--policy", required=True, help="contract-carrying ONNX policy")
     p.add_argument("--robot", default="panda", help="shipped robot name or robot YAML")
     p.add_argument("--episodes", type=int, default=5)
-    p.add_argument("--episode-s", type=float, default=3.0, help="episode length, s")
+    p.add_argument("--episode-s", type=float, default=None,
+                   help="episode length, s (default: the task's episode length; 3 s for the test task)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="injected extra latency, ms")
     p.add_argument("--jitter-ms", type=float, default=0.0, help="injected uniform latency jitter, ms")
     p.add_argument("--position-noise", type=float, default=0.0, help="joint position noise std, rad")

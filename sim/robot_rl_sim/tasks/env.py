@@ -50,6 +50,28 @@ def task_logic(spec: TaskSpec, config: RobotConfig) -> TaskLogic:
     raise ConfigError(f"task {spec.name!r}: no task logic for success kind {spec.success.kind!r}")
 
 
+def build_task_scene(spec: TaskSpec, config: RobotConfig) -> tuple[mujoco.MjModel, TaskLogic]:
+    """The task's compiled MuJoCo scene and its bound task logic.
+
+    The one scene builder: :class:`TaskEnv` and :class:`robot_rl_sim.hardware.MujocoHardware` (``task=...``,
+    as run by the control node in the sim2sim gate) both call it, so both simulate the same world.
+    """
+    logic = task_logic(spec, config)
+    mj_spec = build_spec(config, spec.physics_dt)
+    logic.add_to_scene(mj_spec)
+    model = mj_spec.compile()
+    logic.bind(model)
+    return model, logic
+
+
+def sample_joint_reset(spec: TaskSpec, rng: np.random.Generator, nominal: np.ndarray, limits) -> np.ndarray:
+    """Initial arm position (n,) rad: ``nominal`` plus the task's uniform joint noise (``reset.joint_noise``,
+    rad), clipped to the soft limits of ``limits`` (:class:`robot_rl.robot.model.JointLimits`). Draws n values
+    from ``rng`` (before the task logic's own reset draws, in TaskEnv and in the gate alike)."""
+    noise = rng.uniform(-spec.reset.joint_noise, spec.reset.joint_noise, len(nominal))
+    return np.clip(np.asarray(nominal, dtype=float) + noise, limits.soft_lower, limits.soft_upper)
+
+
 class TaskEnv:
     """One MuJoCo env for a :class:`TaskSpec`. Not thread-safe; one instance per process/thread.
 
@@ -64,11 +86,7 @@ class TaskEnv:
             raise ConfigError(f"task {spec.name!r}: physics_dt {spec.physics_dt} s must equal the robot's control "
                               f"period {self.config.control_period} s (the control core ticks once per physics step)")
         self.robot = RobotModel(self.config)
-        self.task = task_logic(spec, self.config)
-        mj_spec = build_spec(self.config, spec.physics_dt)
-        self.task.add_to_scene(mj_spec)
-        self.model = mj_spec.compile()
-        self.task.bind(self.model)
+        self.model, self.task = build_task_scene(spec, self.config)
         self.hardware = MujocoHardware(self.config, model=self.model, control_period=spec.physics_dt)
         self.data = self.hardware.data
         grip = self.config.gripper
@@ -83,9 +101,7 @@ class TaskEnv:
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         """Sample the reset distribution with ``seed``; returns the first observation."""
         rng = np.random.default_rng(seed)
-        lim = self.robot.limits
-        noise = rng.uniform(-self.spec.reset.joint_noise, self.spec.reset.joint_noise, self.config.dof)
-        q0 = np.clip(self.config.default_pose + noise, lim.soft_lower, lim.soft_upper)
+        q0 = sample_joint_reset(self.spec, rng, self.config.default_pose, self.robot.limits)
         self.hardware.reset(q0)
         self.core.request_reset(q0)
         self.task.reset(rng, self.model, self.data)

@@ -1,5 +1,8 @@
 """Policy node in the real node graph (separate processes, MuJoCo Panda): Isaac Lab imports drive the robot to
-joint targets; a hot swap to a bad file is refused and the old policy keeps running; a good swap takes over."""
+joint targets; a hot swap to a bad file is refused and the old policy keeps running; a good swap takes over;
+a chunked policy sends a heartbeat every policy period so the safety filter never brakes between chunks, and
+the node exits 0 on SIGINT with a clean log. The pure scheduler (frames, inference, heartbeats) is unit-tested
+without ROS."""
 
 from __future__ import annotations
 
@@ -12,6 +15,11 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
 from isaaclab_exports import make_leapp_bundle, make_rsl_rl_run
+from policy_helpers import write_joint_target_policy
+from robot_rl.errors import ConfigError
+from robot_rl.policy.chunking import ActionChunk
+from robot_rl.policy.scheduler import PolicyScheduler, ScheduleConfig
+from robot_rl.policy.worker import InferenceWorker
 from robot_rl.bringup.runner import GraphRunner
 from robot_rl.policy.isaaclab_import import import_rsl_rl
 from robot_rl.policy.leapp_import import import_leapp
@@ -74,3 +82,155 @@ def test_rsl_rl_export_drives_the_panda_and_hot_swap(tmp_path, ros_env, panda):
         load.publish(String(data=str(paths["second"])))
         assert _wait_until(obs, second, 20.0), f"did not reach the swapped policy's target; q={obs._q}"
         assert runner.exited() == {}
+
+
+# ----- pure scheduling core -------------------------------------------------------------------------------
+DT = 0.1
+
+
+def _chunk(stamp: float, steps: int = 8, n: int = 2, dt: float = DT) -> ActionChunk:
+    positions = np.arange(steps * n, dtype=float).reshape(steps, n)
+    return ActionChunk(stamp=stamp, joint_names=("a", "b")[:n], deadlines=dt * np.arange(1, steps + 1),
+                       positions=positions, velocities=np.ones((steps, n)), gripper=np.arange(steps) * 0.01,
+                       raw=positions.copy(), saturated=np.zeros((steps, n), bool))
+
+
+def test_scheduler_infers_once_per_chunk_and_heartbeats_every_period_at_the_original_times():
+    sched = PolicyScheduler(ScheduleConfig(period=DT, max_latency=0.1))
+    first = sched.tick(0.0)
+    assert first.infer and first.command is None  # nothing to hold before the first chunk
+    sent = sched.accept(_chunk(0.0), 0.03)
+    assert sent.stamp == 0.0 and sent.num_steps == 8
+    infers = []
+    for k in range(1, 17):
+        now = k * DT + 0.004 * (-1) ** k  # timer jitter of +-4 ms
+        tick = sched.tick(now)
+        infers.append(tick.infer)
+        if tick.infer:
+            assert k in (8, 16) and tick.hold and tick.command.num_steps == 1
+            assert np.array_equal(tick.command.positions[0], sent.positions[-1])
+            assert not tick.command.velocities.any()  # the hold is at rest
+            sent = sched.accept(_chunk(now), now + 0.05)
+            continue
+        due = sent.stamp + sent.deadlines
+        remaining = due > now + 0.002
+        assert tick.command.stamp == now and not tick.hold
+        assert np.allclose(tick.command.stamp + tick.command.deadlines, due[remaining])  # same absolute times
+        assert np.array_equal(tick.command.positions, sent.positions[remaining])
+        assert np.array_equal(tick.command.gripper, sent.gripper[remaining])
+    assert infers.count(True) == 2
+    assert sched.stats["ticks"] == 17 and sched.stats["heartbeats"] == 16 and sched.stats["chunks"] == 3
+    assert sched.stats["late_ticks"] == 0 and sched.stats["tick_interval_max_ms"] <= 108.0 + 1e-6
+
+
+def test_scheduler_with_one_action_step_infers_every_period():
+    sched = PolicyScheduler(ScheduleConfig(period=0.02, max_latency=0.05))
+    for k in range(5):
+        tick = sched.tick(k * 0.02)
+        assert tick.infer
+        sched.accept(_chunk(k * 0.02, steps=1, dt=0.02), k * 0.02 + 0.003)
+    assert sched.stats["chunks"] == 5 and sched.stats["dropped_chunks"] == 0
+
+
+def test_scheduler_holds_only_while_inference_is_bounded_and_never_infers_twice():
+    sched = PolicyScheduler(ScheduleConfig(period=DT, max_latency=0.15))
+    sched.tick(0.0)
+    sched.accept(_chunk(0.0, steps=2), 0.01)
+    assert sched.tick(0.1).command.num_steps == 1
+    assert sched.tick(0.2).infer  # chunk ran out: infer, hold its last target
+    late = sched.tick(0.3)
+    assert not late.infer and late.hold and sched.stats["overruns"] == 1
+    stalled = sched.tick(0.4)  # inference running 0.2 s > max_latency: stop the heartbeat, the filter brakes
+    assert stalled.command is None and not stalled.infer and sched.stats["late_ticks"] == 0
+    assert sched.accept(_chunk(0.2), 0.45) is None  # too old: dropped whole
+    assert sched.stats["dropped_chunks"] == 1 and sched.stats["dropped_steps"] == 8
+    assert sched.tick(0.5).infer  # and the next tick asks again
+    sched.failed()
+    assert sched.tick(0.6).infer
+    sched.reset()
+    assert sched.current is None and not sched.inferring
+
+
+def test_scheduler_counts_late_ticks():
+    sched = PolicyScheduler(ScheduleConfig(period=DT, max_latency=0.1))
+    for now in (0.0, 0.1, 0.36, 0.46):
+        sched.tick(now)
+    assert sched.stats["late_ticks"] == 1 and abs(sched.stats["tick_interval_max_ms"] - 260.0) < 1e-6
+
+
+@pytest.mark.parametrize("field, value", [("period", 0.0), ("max_latency", -1.0), ("min_lead", 0.2)])
+def test_schedule_config_names_the_bad_field(field, value):
+    kwargs = {"period": 0.1, "max_latency": 0.1, field: value}
+    with pytest.raises(ConfigError, match=field):
+        ScheduleConfig(**kwargs)
+
+
+def test_inference_worker_runs_jobs_off_thread_and_reports_a_crash():
+    import threading
+
+    worker, ran, started, release = InferenceWorker(), [], threading.Event(), threading.Event()
+    assert worker.submit(lambda: (started.set(), release.wait(5), ran.append(threading.current_thread().name)))
+    assert started.wait(5)
+    assert worker.submit(lambda: ran.append("second"))
+    assert not worker.submit(lambda: ran.append("third"))  # one running, one waiting: busy
+    release.set()
+    deadline = time.monotonic() + 5
+    while len(ran) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ran == ["policy-inference", "second"]
+    worker.submit(lambda: 1 / 0)
+    deadline = time.monotonic() + 5
+    while worker.error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        worker.raise_if_failed()
+    worker.stop()
+    assert not worker.submit(lambda: None)
+
+
+# ----- chunked policy through the graph -------------------------------------------------------------------
+def _values(diags, name):
+    return {kv.key: kv.value for _, msg in diags for st in msg.status if st.name == name for kv in st.values}
+
+
+def test_chunked_policy_heartbeats_every_period_without_watchdog_stops_and_exits_cleanly(tmp_path, ros_env, panda):
+    """10 Hz policy, 16-step horizon, 8 executed steps: a command every ~0.1 s, inference every 8 periods, the
+    safety filter (watchdog 0.2 s from bringup_graph) never brakes, the robot reaches the goal; SIGINT: exit 0."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import Float64MultiArray
+    from trajectory_msgs.msg import JointTrajectory
+
+    from robot_rl import topics
+    from ros_probe import RosProbe
+
+    policy = tmp_path / "chunked.onnx"
+    write_joint_target_policy(policy, horizon=16, n_action_steps=8, policy_hz=10.0)
+    specs, watchdog = gate_graph(GateConfig(policy=str(policy)), tmp_path / "logs")
+    assert watchdog == pytest.approx(0.2)
+    goal = panda.config.default_pose + 0.2
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    with GraphRunner(specs, tmp_path / "logs", env=ros_env) as runner, RosProbe("chunk_probe") as probe:
+        commands = probe.collect(JointTrajectory, topics.COMMAND)
+        diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
+        probe.node.create_publisher(Float64MultiArray, topics.GOAL, latched).publish(
+            Float64MultiArray(data=goal.tolist()))
+        deadline = time.monotonic() + 60
+        while (len(commands) < 5 or "watchdog" not in _values(diags, "safety_filter")) and time.monotonic() < deadline:
+            assert not runner.exited(), runner.log("policy_node")
+            time.sleep(0.1)
+        time.sleep(1.1)  # a diagnostics period after the first commands: the baseline covers the start-up
+        start, first_watchdog = time.time(), _values(diags, "safety_filter").get("watchdog")
+        assert first_watchdog is not None and len(commands) >= 5, runner.log("policy_node")
+        time.sleep(4.0)
+        window = [t for t, _ in commands if t >= start]
+        safety, policy_diag = _values(diags, "safety_filter"), _values(diags, "policy_node")
+        stopped = runner.stop()
+    assert stopped["policy_node"] == 0, runner.log("policy_node")
+    assert "Traceback" not in runner.log("policy_node") and "RuntimeError" not in runner.log("policy_node")
+    assert 30 <= len(window) <= 50, f"{len(window)} commands in 4 s at 10 Hz"  # heartbeats + 1 chunk / 8
+    assert safety["watchdog"] == first_watchdog, (safety, policy_diag)
+    ticks, chunks = int(policy_diag["ticks"]), int(policy_diag["chunks"])
+    assert int(policy_diag["heartbeats"]) >= ticks - 2 and ticks / 8 - 2 <= chunks <= ticks / 8 + 2, policy_diag
+    last = commands[-1][1]
+    index = [list(last.joint_names).index(n) for n in panda.joint_names]
+    assert np.max(np.abs(np.asarray(last.points[-1].positions)[index] - goal)) < 1e-6

@@ -16,6 +16,10 @@ from typing import Any
 from robot_rl.errors import ConfigError
 from robot_rl.params import load_param_specs, validate_params
 
+WATCHDOG_POLICY_PERIODS = 2.0
+"""The safety filter's watchdog for a policy source, in policy periods: the policy node sends a heartbeat
+every period (robot_rl.policy.scheduler), so one missed heartbeat plus jitter is tolerated, two brake."""
+
 SOURCES = ("demo", "policy", "none")
 """Command sources bringup can start; "none" leaves the command topic to an external source (teleop)."""
 
@@ -54,6 +58,13 @@ _NODES = {  # node name -> (executable/module name, parameter YAML name)
 }
 
 
+def policy_watchdog_timeout_s(contract) -> float:
+    """Safety-filter ``watchdog_timeout`` (s) for a policy with this contract: WATCHDOG_POLICY_PERIODS policy
+    periods (timing.period, s), never below the filter's YAML default."""
+    default = float(load_param_specs("safety_filter")["watchdog_timeout"].default)
+    return max(default, WATCHDOG_POLICY_PERIODS * contract.timing.period)
+
+
 def _node(name: str, parameters: dict[str, Any], overrides: dict[str, dict[str, Any]]) -> NodeSpec:
     executable, param_file = _NODES[name]
     return NodeSpec(name=name, executable=executable, module=f"robot_rl.nodes.{executable}",
@@ -72,6 +83,9 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         source: command source, one of :data:`SOURCES` (default: ``policy`` if a policy is given,
             else ``demo``).
         overrides: extra parameters per node name, e.g. ``{"control_node": {"realtime": False}}``.
+
+    With a policy source the safety filter's ``watchdog_timeout`` follows the policy's rate
+    (:func:`policy_watchdog_timeout_s`) unless ``overrides`` sets it.
     """
     overrides = overrides or {}
     unknown = set(overrides) - set(_NODES)
@@ -82,9 +96,14 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         raise ConfigError(f"unknown command source {source!r}; choose one of {SOURCES}")
     if source == "policy" and not policy:
         raise ConfigError("source 'policy' needs a policy path")
+    safety = {"robot": robot}
+    if source == "policy":
+        from robot_rl.policy.contract import read_contract  # contract only: no onnxruntime session
+
+        safety["watchdog_timeout"] = policy_watchdog_timeout_s(read_contract(policy)[0])
     nodes = [
         _node("control_node", {"robot": robot, "hardware": hardware}, overrides),
-        _node("safety_filter", {"robot": robot}, overrides),
+        _node("safety_filter", safety, overrides),
     ]
     if source == "demo":
         nodes.append(_node("demo_trajectory_node", {"robot": robot}, overrides))

@@ -2,24 +2,29 @@
 
 * configure: load the policy (and optional residual) and check the contract against the robot from the
   ``robot`` parameter (joint names, limits, rates, golden vectors, inference time); refuse with the reason.
-* activate: a timer at the chunk rate (policy_hz / n_action_steps) turns the newest /joint_states (+ goal,
-  object pose) into a JointTrajectory on :data:`robot_rl.topics.COMMAND`, stamped with the observation time,
-  stale steps dropped; inference latency (ms) on ``/robot_rl/policy/latency``; gripper on ``/robot_rl/gripper``.
-* hot swap: a path on ``~/load`` (std_msgs/String) is loaded and checked by the same contract checks; the
-  outcome goes to ``~/status`` (latched String). A failed check leaves the old policy running.
-* statistics (chunks, dropped steps, action saturation) go to /diagnostics once per second.
+* activate: a timer at policy_hz pushes one observation frame per period (as in training), hands it to the
+  inference thread when the chunk's executed part runs out, and sends a heartbeat on COMMAND every period:
+  the not-yet-due rest of the chunk at its original absolute times (:mod:`robot_rl.policy.scheduler`). New
+  chunks go out when ready (observation stamp, stale steps dropped); latency (ms) on POLICY_LATENCY.
+* hot swap: a path on ``~/load`` (std_msgs/String) is loaded and checked on a loader thread by the same
+  contract checks; the outcome goes to ``~/status`` (latched String). A failed check keeps the old policy.
+* statistics (chunks, heartbeats, holds, drops, overruns, saturation, tick timing): /diagnostics, 1 Hz.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile
+from rclpy.signals import uninstall_signal_handlers
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray, Header, String
 from trajectory_msgs.msg import JointTrajectory
@@ -31,15 +36,16 @@ from robot_rl.nodes.conversions import stamp_to_seconds, trajectory_to_msg
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
 from robot_rl.policy.checks import check_inference_time
-from robot_rl.policy.chunking import drop_stale
+from robot_rl.policy.chunking import ActionChunk
 from robot_rl.policy.contract import load_policy
 from robot_rl.policy.observation import ObservationInputs
 from robot_rl.policy.perturbation import Perturbation
 from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
+from robot_rl.policy.scheduler import PolicyScheduler, ScheduleConfig
+from robot_rl.policy.worker import InferenceWorker
 from robot_rl.robot.model import load_robot_model
 
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-"""Goal and status: the last message reaches late joiners."""
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)  # goal, status: late joiners get them
 
 
 class PolicyNode(LifecycleNode):
@@ -57,50 +63,44 @@ class PolicyNode(LifecycleNode):
         self._goal: np.ndarray | None = None
         self._object_pose: np.ndarray | None = None
         self._timer = None
-        self._stats = {"chunks": 0, "dropped_chunks": 0, "dropped_steps": 0, "action_entries": 0,
-                       "saturated_entries": 0, "swaps": 0, "swaps_refused": 0}
+        self._scheduler: PolicyScheduler | None = None
+        self._lock = threading.Lock()  # scheduler and epoch: shared by the timer and the inference thread
+        self._epoch = 0  # bumped on (re)activation and deactivation; results of older inferences are dropped
+        self._stats = {"action_entries": 0, "saturated_entries": 0, "swaps": 0, "swaps_refused": 0}
+        self._worker, self._loader = InferenceWorker(), InferenceWorker("policy-loader")
+        self._swap: tuple = ("", None, "", None)  # (path, runtime or None, sha256, error) from the loader
+        self._swap_ready = self.create_guard_condition(self._apply_swap)
         self._status_pub = self.create_publisher(String, "~/status", LATCHED)
         if p["autostart"]:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 raise RobotRLError(f"policy node could not configure with {p['policy_path']!r}")
             self.trigger_activate()
 
-    # ----- loading ---------------------------------------------------------------------------------------
-    def _load(self, path: str, residual_path: str = "") -> PolicyRuntime:
-        """Load and check a policy (+ residual) against the robot; raises ConfigError naming the mismatch."""
-        base = load_policy(path, robot=self.robot)
-        residual = load_policy(residual_path, robot=self.robot) if residual_path else None
+    def _load(self, path: str, residual_path: str = "", robot=None) -> tuple[PolicyRuntime, str]:
+        """Load and check a policy (+ residual) against ``robot`` (a RobotModel owned by the calling thread;
+        default ``self.robot``): (runtime, sha256 of the base file); raises ConfigError naming the mismatch."""
+        robot = robot or self.robot
+        base = load_policy(path, robot=robot)
+        residual = load_policy(residual_path, robot=robot) if residual_path else None
         config = RuntimeConfig(self.params["intra_op_threads"], self.params["inter_op_threads"], self.params["seed"])
-        runtime = PolicyRuntime(base, residual, robot_model=self.robot, config=config,
-                                gripper_range=self._gripper_range())
-        probe = ObservationInputs(0.0, self.robot.joint_names + self._gripper_joints(),
-                                  np.zeros(self.robot.dof + len(self._gripper_joints())),
-                                  np.zeros(self.robot.dof + len(self._gripper_joints())),
-                                  goal=np.zeros(_goal_size(base.contract)), object_pose=np.r_[np.zeros(3), 1, 0, 0, 0])
+        gripper = robot.config.gripper
+        grip_range = (gripper.open_position, gripper.closed_position) if gripper is not None else (0.0, 0.0)
+        runtime = PolicyRuntime(base, residual, robot_model=robot, config=config, gripper_range=grip_range)
+        names = robot.joint_names + (gripper.joints if gripper is not None else ())
+        goal = np.zeros(next((t.size for t in base.contract.observations if t.source == "goal"), 0))
+        probe = ObservationInputs(0.0, names, np.zeros(len(names)), np.zeros(len(names)), goal=goal,
+                                  object_pose=np.r_[np.zeros(3), 1, 0, 0, 0])
         check_inference_time(lambda: runtime.act(probe), base.contract)
         runtime.reset()
-        self.policy_id = base.sha256
-        return runtime
+        return runtime, base.sha256
 
-    def _gripper_joints(self) -> tuple[str, ...]:
-        gripper = self.robot.config.gripper
-        return gripper.joints if gripper is not None else ()
-
-    def _gripper_range(self) -> tuple[float, float]:
-        gripper = self.robot.config.gripper
-        return (gripper.open_position, gripper.closed_position) if gripper is not None else (0.0, 0.0)
-
-    def _publish_status(self, text: str) -> None:
-        self._status_pub.publish(String(data=text))
-
-    # ----- lifecycle -------------------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
         try:
             self.robot = load_robot_model(self.params["robot"])
-            self.runtime = self._load(self.params["policy_path"], self.params["residual_path"])
+            self.runtime, self.policy_id = self._load(self.params["policy_path"], self.params["residual_path"])
         except RobotRLError as exc:
             self.get_logger().error(f"policy refused: {exc}")
-            self._publish_status(f"refused: {exc}")
+            self._status_pub.publish(String(data=f"refused: {exc}"))
             return TransitionCallbackReturn.FAILURE
         self._command_pub = self.create_lifecycle_publisher(JointTrajectory, topics.COMMAND, 10)
         self._latency_pub = self.create_lifecycle_publisher(Float64, topics.POLICY_LATENCY, 10)
@@ -111,25 +111,47 @@ class PolicyNode(LifecycleNode):
         self.create_subscription(PoseStamped, topics.OBJECT_POSE, self._on_object, 10)
         self.create_subscription(String, "~/load", self._on_load, 10)
         self.create_timer(1.0, self._publish_diagnostics)
-        self._publish_status(f"loaded {self.params['policy_path']} sha256={self.policy_id}")
+        self._status_pub.publish(String(data=f"loaded {self.params['policy_path']} sha256={self.policy_id}"))
         self.get_logger().info(f"policy {self.params['policy_path']} checked against {self.robot.config.name}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
-        contract = self.runtime.contract
-        period = contract.timing.period * contract.chunking.n_action_steps
-        self.runtime.reset()
-        self._timer = self.create_timer(period, self._step)
-        self.get_logger().info(f"active: one inference every {period * 1000:.1f} ms")
+        self._start_schedule()
         return super().on_activate(state)
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._stop_schedule()
+        return super().on_deactivate(state)
+
+    def _start_schedule(self) -> None:
+        """(Re)start the policy-rate timer with a fresh scheduler and fresh observation histories."""
+        self._stop_schedule()
+        config = ScheduleConfig.from_contract(self.runtime.contract, self.params["min_lead_ms"] / 1000.0)
+        with self._lock:
+            previous, self._scheduler = self._scheduler, PolicyScheduler(config)
+            if previous is not None:
+                self._scheduler.stats = previous.stats  # counters are cumulative over activations
+        self.runtime.reset()
+        self._timer = self.create_timer(config.period, self._tick)
+        steps = self.runtime.contract.chunking.n_action_steps
+        self.get_logger().info(f"active: a frame and a heartbeat every {config.period * 1000:.1f} ms, "
+                               f"inference every {steps} periods")
+
+    def _stop_schedule(self) -> None:
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
-        return super().on_deactivate(state)
+        with self._lock:
+            self._epoch += 1
+            if self._scheduler is not None:
+                self._scheduler.reset()
 
-    # ----- callbacks -------------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Called by :func:`run_node` before destroy_node: stop the timer and the inference thread."""
+        self._stop_schedule()
+        self._worker.stop()
+        self._loader.stop()
+
     def _on_state(self, msg: JointState) -> None:
         self._state = msg
 
@@ -145,17 +167,33 @@ class PolicyNode(LifecycleNode):
         self._object_pose = np.array([p.x, p.y, p.z, q.w, q.x, q.y, q.z])
 
     def _on_load(self, msg: String) -> None:
+        """Load and check on the loader thread, so ticks (frames, heartbeats) go on meanwhile."""
+        if not self._loader.submit(lambda: self._load_for_swap(msg.data)):
+            self._status_pub.publish(String(data=f"refused: {msg.data}: another hot swap is still being checked"))
+
+    def _load_for_swap(self, path: str) -> None:
+        """Loader thread: load + check ``path``; hand the outcome to the executor via a guard condition."""
         try:
-            runtime = self._load(msg.data)
+            self._swap = (path, *self._load(path, robot=load_robot_model(self.params["robot"])), None)
         except RobotRLError as exc:
+            self._swap = (path, None, "", exc)
+        self._swap_ready.trigger()
+
+    def _apply_swap(self) -> None:
+        """Executor thread: take the new policy (restart the schedule if its rate differs) or report refusal."""
+        path, runtime, policy_id, exc = self._swap
+        if runtime is None:
             self._stats["swaps_refused"] += 1
-            self.get_logger().error(f"hot swap to {msg.data} refused, keeping the current policy: {exc}")
-            self._publish_status(f"refused: {exc}")
+            self.get_logger().error(f"hot swap to {path} refused, keeping the current policy: {exc}")
+            self._status_pub.publish(String(data=f"refused: {exc}"))
             return
-        self.runtime = runtime
+        old_period = self.runtime.contract.timing.period
+        self.runtime, self.policy_id = runtime, policy_id
+        if self._timer is not None and runtime.contract.timing.period != old_period:
+            self._start_schedule()
         self._stats["swaps"] += 1
-        self._publish_status(f"loaded {msg.data} sha256={self.policy_id}")
-        self.get_logger().info(f"hot-swapped to {msg.data}")
+        self._status_pub.publish(String(data=f"loaded {path} sha256={self.policy_id}"))
+        self.get_logger().info(f"hot-swapped to {path}")
 
     def _inputs(self) -> ObservationInputs | None:
         msg = self._state
@@ -163,57 +201,98 @@ class PolicyNode(LifecycleNode):
             return None
         stamp = stamp_to_seconds(msg.header.stamp)
         if time.time() - stamp > self.params["state_timeout_s"]:
-            self.get_logger().warn("joint states are stale; not commanding", throttle_duration_sec=2.0)
+            self.get_logger().warning("joint states are stale; not commanding", throttle_duration_sec=2.0)
             return None
         velocity = msg.velocity if len(msg.velocity) == len(msg.name) else np.zeros(len(msg.name))
         return self.perturb.observe(ObservationInputs(
             stamp=stamp, joint_names=tuple(msg.name), position=np.asarray(msg.position, float),
             velocity=np.asarray(velocity, float), goal=self._goal, object_pose=self._object_pose))
 
-    def _step(self) -> None:
+    def _tick(self) -> None:
+        """One policy period: heartbeat, this period's observation frame, inference when the chunk runs out."""
+        self._worker.raise_if_failed()
         inputs = self._inputs()
         if inputs is None:
-            return
+            return  # no fresh state: no heartbeat, the safety filter brakes after its watchdog
+        runtime, start = self.runtime, time.perf_counter()
+        with self._lock:
+            tick, epoch = self._scheduler.tick(time.time()), self._epoch
+        if tick.command is not None:
+            self._publish(tick.command)
         try:
-            chunk = self.runtime.act(inputs)
+            obs = runtime.observe(inputs)  # one frame per period, as in training
         except RobotRLError as exc:
-            self.get_logger().warn(f"no action: {exc}", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"no observation: {exc}", throttle_duration_sec=2.0)
+            if tick.infer:
+                self._no_inference()
             return
-        delay = self.perturb.delay_s()
+        delay = self.perturb.delay_s() if tick.infer else 0.0
+        if tick.infer and not self._worker.submit(lambda: self._infer(runtime, obs, inputs, start, delay, epoch)):
+            self._no_inference()
+
+    def _no_inference(self) -> None:
+        with self._lock:
+            self._scheduler.failed()
+
+    def _infer(self, runtime: PolicyRuntime, obs: np.ndarray, inputs: ObservationInputs, start: float,
+               delay: float, epoch: int) -> None:
+        """Inference thread: run the policy on ``obs``, accept the chunk and publish its fresh steps."""
+        try:
+            chunk = runtime.act_on(obs, inputs, start)
+        except RobotRLError as exc:
+            self.get_logger().warning(f"no action: {exc}", throttle_duration_sec=2.0)
+            chunk = None
         if delay > 0:
             time.sleep(delay)
+        with self._lock:
+            if epoch != self._epoch:
+                return
+            if chunk is None:
+                self._scheduler.failed()
+                return
+            fresh = self._scheduler.accept(chunk, time.time())
         self._latency_pub.publish(Float64(data=chunk.latency_ms))
-        self._stats["chunks"] += 1
         self._stats["action_entries"] += chunk.saturated.size
         self._stats["saturated_entries"] += int(chunk.saturated.sum())
-        contract = self.runtime.contract
-        fresh = drop_stale(chunk, time.time(), contract.timing.max_latency_ms / 1000.0,
-                           self.params["min_lead_ms"] / 1000.0)
-        if fresh is None:
-            self._stats["dropped_chunks"] += 1
-            self._stats["dropped_steps"] += chunk.num_steps
-            return
-        self._stats["dropped_steps"] += chunk.num_steps - fresh.num_steps
+        if fresh is not None:
+            self._publish(fresh)
+
+    def _publish(self, chunk: ActionChunk) -> None:
+        """Send ``chunk`` as a JointTrajectory (and the gripper target of its first step)."""
         self._command_pub.publish(trajectory_to_msg(JointTrajectoryCommand(
-            joint_names=fresh.joint_names, stamp=fresh.stamp, times=fresh.deadlines, positions=fresh.positions,
-            velocities=fresh.velocities, source="policy")))
-        if fresh.gripper is not None:
-            self._gripper_pub.publish(Float64(data=float(fresh.gripper[0])))
+            joint_names=chunk.joint_names, stamp=chunk.stamp, times=chunk.deadlines, positions=chunk.positions,
+            velocities=chunk.velocities, source="policy")))
+        if chunk.gripper is not None:
+            self._gripper_pub.publish(Float64(data=float(chunk.gripper[0])))
 
     def _publish_diagnostics(self) -> None:
-        values = dict(self._stats, policy_sha256=self.policy_id)
+        with self._lock:
+            scheduled = dict(self._scheduler.stats) if self._scheduler is not None else {}
+        values = dict(scheduled, **self._stats, policy_sha256=self.policy_id)
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="policy_node", message="running",
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
 
-def _goal_size(contract) -> int:
-    return next((t.size for t in contract.observations if t.source == "goal"), 0)
+def _node_with_clean_sigint() -> PolicyNode:
+    """PolicyNode whose SIGINT/SIGTERM end spin() via a guard-condition callback raising
+    ExternalShutdownException (run_node: exit 0). Not rclpy's handler (it shuts the context under the spinning
+    executor: RCLError) nor KeyboardInterrupt (raised inside take_message: pybind RuntimeError)."""
+    node = PolicyNode()
+    uninstall_signal_handlers()
+    stop = node.create_guard_condition(_raise_shutdown)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.trigger())
+    return node
+
+
+def _raise_shutdown() -> None:
+    raise ExternalShutdownException
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of ``policy_node``."""
-    sys.exit(run_node(PolicyNode, args))
+    """Entry point of ``policy_node``: exits 0 on SIGINT/SIGTERM with nothing on stderr."""
+    sys.exit(run_node(_node_with_clean_sigint, args))
 
 
 if __name__ == "__main__":

@@ -169,7 +169,12 @@ class PolicyRuntime:
     def act(self, inputs: ObservationInputs) -> ActionChunk:
         """Run the policy on one measurement; return the chunk stamped with ``inputs.stamp``."""
         start = time.perf_counter()
-        obs = self.observe(inputs)
+        return self.act_on(self.observe(inputs), inputs, start)
+
+    def act_on(self, obs: np.ndarray, inputs: ObservationInputs, start: float | None = None) -> ActionChunk:
+        """Run the policy on ``obs`` (as returned by ``self.observe(inputs)``, whose frame is already pushed);
+        ``start`` (time.perf_counter() s) is where ``latency_ms`` counts from (default: now)."""
+        start = time.perf_counter() if start is None else start
         raw = self.compose(obs)
         processed, saturated = self.process(raw)
         names = self.contract.action_joint_names

@@ -2,8 +2,9 @@
 
 The graph is :func:`robot_rl.bringup.graph.bringup_graph` (policy node -> real safety filter -> control node
 on MuJoCo); for a registered task the control node simulates the task's own scene and reset distribution
-(parameters ``task``, ``seed``) and publishes the object pose; the safety filter's watchdog is set from the
-contract's chunk period (:func:`watchdog_timeout_s`), since a chunked policy publishes once per chunk.
+(parameters ``task``, ``seed``) and publishes the object pose; the safety filter's watchdog is the one
+bringup_graph derives from the contract (:func:`robot_rl.bringup.graph.policy_watchdog_timeout_s`: two
+policy periods, since the policy node sends a heartbeat every period).
 The gate process holds one rclpy observer node: per episode it deactivates the policy node, resets the
 robot (``/control_node/reset``: the task's reset distribution is re-sampled there), publishes the goal,
 re-activates the policy node, and records /joint_states, /robot_rl/object_pose, the policy's commands and
@@ -62,33 +63,20 @@ STOP_REASONS = (Reason.WATCHDOG, Reason.ESTOP, Reason.RESET)
 DEFAULT_EPISODE_S = 3.0
 
 
-def watchdog_timeout_s(contract) -> float:
-    """Safety-filter watchdog, s, that a chunked policy can satisfy: it sends one chunk every
-    n_action_steps policy periods (plus inference latency), so a shorter dead-man timeout would brake the
-    robot between chunks. At least the filter's configured default."""
-    from robot_rl.params import load_param_specs
-
-    default = float(load_param_specs("safety_filter")["watchdog_timeout"].default)
-    timing = contract.timing
-    chunk_s = timing.period * contract.chunking.n_action_steps
-    return max(default, chunk_s + timing.period + timing.max_latency_ms / 1000.0)
-
-
 def gate_graph(config: GateConfig, log_dir: Path, control_task: str = "") -> tuple[list, float]:
     """(node specs, safety watchdog s): policy node (with the injected perturbations), safety filter
-    (watchdog from the policy's contract), control node simulating ``control_task`` ("" = plain robot
-    scene) with the gate's seed."""
+    (watchdog as bringup_graph derives it from the policy's contract), control node simulating
+    ``control_task`` ("" = plain robot scene) with the gate's seed."""
     from robot_rl.bringup.graph import bringup_graph
-
-    watchdog_s = watchdog_timeout_s(read_contract(config.policy)[0])
 
     policy_params = {"latency_ms": config.latency_ms, "jitter_ms": config.jitter_ms,
                      "position_noise": config.position_noise, "velocity_noise": config.velocity_noise,
                      "seed": config.seed}
     control = {"stats_path": str(log_dir / "control_stats.json"), "task": control_task, "seed": config.seed}
-    return bringup_graph(config.robot, "mujoco", policy=config.policy,
-                         overrides={"policy_node": policy_params, "control_node": control,
-                                    "safety_filter": {"watchdog_timeout": watchdog_s}}), watchdog_s
+    specs = bringup_graph(config.robot, "mujoco", policy=config.policy,
+                          overrides={"policy_node": policy_params, "control_node": control})
+    safety = next(s for s in specs if s.name == "safety_filter")
+    return specs, safety.parameters["watchdog_timeout"]
 
 
 def run_gate(config: GateConfig, log_dir: str | Path) -> dict:

@@ -58,7 +58,7 @@ class ControlCore:
             period=model.config.control_period, max_velocity=lim.velocity * self.config.velocity_fraction,
             max_acceleration=lim.acceleration * self.config.acceleration_fraction,
             max_jerk=lim.jerk * self.config.jerk_fraction, lower=lim.soft_lower, upper=lim.soft_upper,
-            initial_position=hardware.read().position,
+            initial_position=hardware.read().position, plan_velocity=lim.velocity, plan_acceleration=lim.acceleration,
         )
         self._lock = threading.Lock()
         self._pending: JointTrajectoryCommand | None = None

@@ -1,9 +1,13 @@
 """Joint trajectory following with jerk-limited interpolation (ruckig).
 
-The commanded waypoints define a piecewise-linear desired path q_d(t). Each
-control tick, ruckig moves a reference state (position, velocity, acceleration)
-one period towards (q_d(t), dq_d/dt) without exceeding the velocity,
-acceleration and jerk limits. The reference is what the impedance law tracks.
+The commanded waypoints define a desired path q_d(t): piecewise-linear when the
+command carries positions only, a cubic Hermite spline through the waypoints'
+positions and velocities when it carries both (as the safety filter's dense,
+limit-respecting plans do: then q_d, dq_d/dt and d2q_d/dt2 follow the plan without
+the lag of chasing a polyline). Each control tick, ruckig moves a reference state
+(position, velocity, acceleration) one period towards (q_d(t), dq_d/dt, d2q_d/dt2)
+without exceeding the velocity, acceleration and jerk limits. The reference is
+what the impedance law tracks.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from ruckig import InputParameter, OutputParameter, Result, Ruckig, RuckigError
 from robot_rl.command import JointTrajectoryCommand
 
 
+MAX_PLAN_LAG = 0.05
+"""s: how far behind the wall clock the reference may run on a followed plan after loop overruns."""
+
+
 class TrajectoryFollower:
     """Jerk-limited reference generator for joint trajectories (arrays (n,) in robot joint order).
 
@@ -22,10 +30,14 @@ class TrajectoryFollower:
         max_velocity, max_acceleration, max_jerk: (n,) limits in rad/s, rad/s^2, rad/s^3.
         lower, upper: (n,) position bounds for the reference, rad.
         initial_position: (n,) rad; the follower starts holding it.
+        plan_velocity, plan_acceleration: (n,) rad/s, rad/s^2: the limits a dense plan with
+            velocities may use and still be followed exactly (default: max_velocity, max_acceleration);
+            the control core passes the robot's full limits, which the safety filter's plans respect.
     """
 
     def __init__(self, period: float, max_velocity: np.ndarray, max_acceleration: np.ndarray,
-                 max_jerk: np.ndarray, lower: np.ndarray, upper: np.ndarray, initial_position: np.ndarray):
+                 max_jerk: np.ndarray, lower: np.ndarray, upper: np.ndarray, initial_position: np.ndarray,
+                 plan_velocity: np.ndarray | None = None, plan_acceleration: np.ndarray | None = None):
         n = len(initial_position)
         self._otg = Ruckig(n, period)
         self._inp = InputParameter(n)
@@ -36,7 +48,11 @@ class TrajectoryFollower:
         self._max_velocity = np.asarray(max_velocity, float)
         self._max_acceleration = np.asarray(max_acceleration, float)
         self._lower, self._upper = np.asarray(lower, float), np.asarray(upper, float)
-        self._command: tuple[float, np.ndarray, np.ndarray] | None = None  # (stamp s, times (k,), positions (k, n))
+        self._plan_velocity = self._max_velocity if plan_velocity is None else np.asarray(plan_velocity, float)
+        self._plan_acceleration = self._max_acceleration if plan_acceleration is None \
+            else np.asarray(plan_acceleration, float)
+        # (stamp s, times (k,), positions (k, n), velocities (k, n) or None)
+        self._command: tuple[float, np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self.failures = 0  # ticks on which ruckig found no trajectory and the reference was held
         self.reset(initial_position)
 
@@ -47,24 +63,33 @@ class TrajectoryFollower:
         self._inp.current_velocity = [0.0] * len(q)
         self._inp.current_acceleration = [0.0] * len(q)
         self._command = None
+        self._path_time: float | None = None  # s: where on a followed plan the reference is (see _follow_plan)
         self._hold = q
 
     def set_command(self, command: JointTrajectoryCommand, now: float) -> None:
         """Follow ``command`` (validated, in robot joint order) from ``now`` (s).
 
-        The current reference position becomes the path's first waypoint at ``now``;
-        waypoints already due by then are skipped, except the last one.
+        The current reference position (and velocity, for commands with velocities) becomes the
+        path's first waypoint at ``now``; waypoints already due by then are skipped, except the
+        one just due (the path continues from it) and the last one.
         """
+        if command.velocities is not None and self._path_time is not None:
+            now = min(now, self._path_time)  # continue from where the reference is on the followed plan
         t_now = now - command.stamp
-        due = command.times <= t_now
-        keep = ~due
+        keep = command.times > t_now
         keep[-1] = True
-        times = command.times[keep]
-        positions = command.positions[keep]
+        velocities = command.velocities
+        due = np.flatnonzero(~keep)
+        if velocities is not None and len(due):  # keep the segment containing now: the spline continues
+            keep[due[-1]] = True
+        times, positions = command.times[keep], command.positions[keep]
+        velocities = None if velocities is None else velocities[keep]
         if times[0] > t_now:
+            q_ref, v_ref, _ = self.reference
             times = np.concatenate([[t_now], times])
-            positions = np.vstack([self.reference[0], positions])
-        self._command = (command.stamp, times, positions)
+            positions = np.vstack([q_ref, positions])
+            velocities = None if velocities is None else np.vstack([v_ref, velocities])
+        self._command = (command.stamp, times, positions, velocities)
 
     @property
     def reference(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -74,25 +99,42 @@ class TrajectoryFollower:
                 np.array(inp.current_acceleration))
 
     def desired(self, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """Desired (position rad, velocity rad/s) on the piecewise-linear commanded path at ``now`` (s)."""
+        """Desired (position rad, velocity rad/s) on the commanded path at ``now`` (s)."""
+        target, vel, _ = self.desired_state(now)
+        return target, vel
+
+    def desired_state(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Desired (position rad, velocity rad/s, acceleration rad/s^2), each (n,), at ``now`` (s), within the
+        reference's position, velocity and acceleration bounds."""
+        target, vel, acc = self._path_state(now)
+        return (np.clip(target, self._lower, self._upper), np.clip(vel, -self._max_velocity, self._max_velocity),
+                np.clip(acc, -self._max_acceleration, self._max_acceleration))
+
+    def _path_state(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(position, velocity, acceleration) (n,) of the commanded path at ``now`` (s), unclipped."""
         if self._command is None:
-            return self._hold, np.zeros_like(self._hold)
-        stamp, times, pos = self._command
+            return self._hold, np.zeros_like(self._hold), np.zeros_like(self._hold)
+        stamp, times, pos, vels = self._command
         t = now - stamp
+        zero = np.zeros(pos.shape[1])
         if t >= times[-1] or len(times) == 1:
-            target, vel = pos[-1], np.zeros(pos.shape[1])
-        else:
-            i = max(int(np.searchsorted(times, t, side="right")), 1)
+            return pos[-1], zero, zero
+        i = max(int(np.searchsorted(times, t, side="right")), 1)
+        if vels is None:
             vel = (pos[i] - pos[i - 1]) / (times[i] - times[i - 1])
-            target = pos[i - 1] + vel * (t - times[i - 1])
-        target = np.clip(target, self._lower, self._upper)
-        return target, np.clip(vel, -self._max_velocity, self._max_velocity)
+            return pos[i - 1] + vel * (t - times[i - 1]), vel, zero
+        return hermite(times[i - 1], times[i], pos[i - 1], pos[i], vels[i - 1], vels[i], t)
 
     def step(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance the reference one period towards the desired state at ``now``; return it."""
-        target, vel = self.desired(now)
+        if self._command is not None and self._command[3] is not None and self._follow_plan(now):
+            return self.reference
+        self._path_time = None
+        target, vel, acc = self.desired_state(now)
         vel = self._reachable_velocity(target, vel)
-        if not (self._update(target, vel) or self._update(target, np.zeros_like(vel))):
+        acc = np.where(vel == 0.0, 0.0, acc)
+        if not (self._update(target, vel, acc) or self._update(target, vel)
+                or self._update(target, np.zeros_like(vel))):
             # Ruckig has numerically degenerate cases (e.g. micro-radian distances with large
             # acceleration). Retry from zero acceleration; if that fails too, stop the
             # reference where it is. The command itself is kept.
@@ -101,6 +143,54 @@ class TrajectoryFollower:
             if not self._update(target, np.zeros_like(vel)):
                 self._inp.current_velocity = [0.0] * len(target)
         return self.reference
+
+    def _follow_plan(self, now: float) -> bool:
+        """Set the reference on a dense plan with velocities (the safety filter's, within the robot
+        YAML's limits) if it continues the reference; False (nothing changed) otherwise.
+
+        The path time advances by at most one period per tick: a late tick (loop overrun) does
+        not make the reference jump ahead along the path, which a simulator that advances one
+        period per tick would see as a faster motion. The lag this leaves is dropped once the
+        path has reached its end (it holds there); beyond MAX_PLAN_LAG the plan is approached by
+        ruckig instead, so a real robot never runs a plan more than MAX_PLAN_LAG late.
+        """
+        period = self._otg.delta_time
+        t = now if self._path_time is None else min(now, self._path_time + period)
+        stamp, times = self._command[0], self._command[1]
+        if t - stamp >= times[-1]:
+            t = now  # at rest at the path's end: catching up moves nothing
+        if now - t > MAX_PLAN_LAG:
+            return False  # the loop overran for too long: ruckig (one period per tick, fractions of the limits)
+        target, vel, acc = self._path_state(t)
+        if not (self._within_one_period(target, vel, t) and np.all(np.abs(vel) <= self._plan_velocity)
+                and np.all(np.abs(acc) <= 3.0 * self._plan_acceleration)):  # Hermite peaks <= 3 a_grid
+            return False
+        self._set_reference(np.clip(target, self._lower, self._upper), vel, acc)
+        self._path_time = t
+        return True
+
+    def _within_one_period(self, target: np.ndarray, velocity: np.ndarray, now: float) -> bool:
+        """True if (target, velocity) (n,) continues the reference as the command's waypoint spacing allows.
+
+        A velocity change of at most a_max * h (h: the current waypoint interval, s) and a position
+        within one period's travel of that are what a limit-respecting plan sampled every h can
+        ask; such a path is followed directly (no chase lag). A path that jumps (a sparse
+        command, a new plan that does not continue the old one) is approached by ruckig instead.
+        """
+        inp, period = self._inp, self._otg.delta_time
+        stamp, times, _, _ = self._command
+        i = min(max(int(np.searchsorted(times, now - stamp, side="right")), 1), len(times) - 1)
+        spacing = max(float(times[i] - times[i - 1]), period) if len(times) > 1 else period
+        q0, v0 = np.array(inp.current_position), np.array(inp.current_velocity)
+        step = self._plan_acceleration * spacing
+        return bool(np.all(np.abs(velocity - v0) <= step)
+                    and np.all(np.abs(target - q0 - 0.5 * (v0 + velocity) * period) <= step * period))
+
+    def _set_reference(self, position: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray) -> None:
+        inp = self._inp
+        inp.current_position = position.tolist()
+        inp.current_velocity = velocity.tolist()
+        inp.current_acceleration = acceleration.tolist()
 
     def _reachable_velocity(self, target: np.ndarray, velocity: np.ndarray) -> np.ndarray:
         """Target velocity (n,) that can be reached by moving towards the target (never away from it).
@@ -116,11 +206,11 @@ class TrajectoryFollower:
         cap = np.sqrt(along ** 2 + self._max_acceleration * np.abs(distance))
         return np.where(toward, np.sign(velocity) * np.minimum(np.abs(velocity), cap), 0.0)
 
-    def _update(self, target: np.ndarray, velocity: np.ndarray) -> bool:
+    def _update(self, target: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray | None = None) -> bool:
         inp = self._inp
         inp.target_position = target.tolist()
         inp.target_velocity = velocity.tolist()
-        inp.target_acceleration = [0.0] * len(target)
+        inp.target_acceleration = [0.0] * len(target) if acceleration is None else acceleration.tolist()
         try:
             result = self._otg.update(inp, self._out)
         except RuckigError:
@@ -129,3 +219,19 @@ class TrajectoryFollower:
             return False
         self._out.pass_to_input(inp)
         return True
+
+
+def hermite(t0: float, t1: float, p0: np.ndarray, p1: np.ndarray, v0: np.ndarray, v1: np.ndarray, t: float
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cubic Hermite segment from (t0 s, p0 rad, v0 rad/s) to (t1, p1, v1), each (n,), evaluated at t.
+
+    Returns (position rad, velocity rad/s, acceleration rad/s^2), each (n,).
+    """
+    h = t1 - t0
+    s = (t - t0) / h
+    s2, s3 = s * s, s * s * s
+    m0, m1 = v0 * h, v1 * h
+    position = (2 * s3 - 3 * s2 + 1) * p0 + (s3 - 2 * s2 + s) * m0 + (3 * s2 - 2 * s3) * p1 + (s3 - s2) * m1
+    velocity = ((6 * s2 - 6 * s) * (p0 - p1) + (3 * s2 - 4 * s + 1) * m0 + (3 * s2 - 2 * s) * m1) / h
+    acceleration = ((12 * s - 6) * (p0 - p1) + (6 * s - 4) * m0 + (6 * s - 2) * m1) / (h * h)
+    return position, velocity, acceleration

@@ -18,7 +18,9 @@ def check_command(command: JointTrajectoryCommand, joint_names: tuple[str, ...],
         (positions (k, n) reordered to ``joint_names``, interventions). positions is None when the
         command is rejected; the interventions then say why (first failing check only).
     """
-    for check in (_check_names, _check_shapes, _check_finite, _check_times):
+    in_robot_order = command.joint_names == joint_names  # the usual case: no name checks, no reordering
+    for check in ((_check_shapes, _check_finite, _check_times) if in_robot_order else
+                  (_check_names, _check_shapes, _check_finite, _check_times)):
         problem = check(command, joint_names)
         if problem is not None:
             return None, [problem]
@@ -28,6 +30,8 @@ def check_command(command: JointTrajectoryCommand, joint_names: tuple[str, ...],
     notes = _check_efforts(efforts, command.joint_names)
     if notes and notes[0].reason == Reason.NON_FINITE:
         return None, notes
+    if in_robot_order:
+        return command.positions, notes
     index = [command.joint_names.index(n) for n in joint_names]
     return command.positions[:, index], notes
 

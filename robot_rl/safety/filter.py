@@ -192,6 +192,8 @@ def _state_from(full: np.ndarray, row: int, start: GridState, dt: float) -> Grid
 
 
 def _limit_notes(tracked, names: tuple[str, ...]) -> list[Intervention]:
+    if not (tracked.velocity_limited.any() or tracked.acceleration_limited.any() or tracked.jerk_limited.any()):
+        return []
     notes = []
     for reason, flags in ((Reason.VELOCITY_LIMIT, tracked.velocity_limited),
                           (Reason.ACCELERATION_LIMIT, tracked.acceleration_limited),

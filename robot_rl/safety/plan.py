@@ -64,6 +64,17 @@ class OutputPlan:
         return self.positions[k - self.base:].copy()
 
     def velocities(self, k: int) -> np.ndarray:
-        """Finite-difference velocities (m, n) rad/s of :meth:`segment` (k)."""
-        seg = np.vstack([self.position(k - 1)[None, :], self.segment(k)])
-        return np.diff(seg, axis=0) / self.dt
+        """Velocities (m, n) rad/s at the points of :meth:`segment` (k), for cubic Hermite interpolation.
+
+        Central differences (q_{i+1} - q_{i-1}) / (2 dt), exact for constant-acceleration stretches,
+        limited as in monotone cubic interpolation (Fritsch-Carlson): 0 where the motion stops or
+        reverses at the point, and at most 3x the smaller adjacent step velocity, so the
+        interpolated path never moves backwards between two grid points (no overshoot at a stop).
+        """
+        seg = self.segment(k)
+        padded = np.vstack([self.position(k - 1)[None, :], seg, seg[-1:]])
+        steps = np.diff(padded, axis=0) / self.dt  # (m + 1, n): step velocities before/after each point
+        before, after = steps[:-1], steps[1:]
+        central = 0.5 * (before + after)
+        bound = 3.0 * np.minimum(np.abs(before), np.abs(after))
+        return np.where(before * after > 0.0, np.clip(central, -bound, bound), 0.0)

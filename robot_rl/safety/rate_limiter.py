@@ -89,15 +89,23 @@ class TrackResult:
 
 def fits_limits(start: GridState, targets: np.ndarray, lim: GridLimits) -> bool:
     """True if stepping exactly through ``targets`` (m, n) from ``start`` stays inside every step's interval."""
-    dt = lim.dt
-    q = np.vstack([start.q, targets])
-    v = np.vstack([start.v, np.diff(q, axis=0) / dt])
-    a = np.vstack([start.a, np.diff(v, axis=0) / dt])
-    js = lim.jerk_step
+    inv_dt = 1.0 / lim.dt
+    m = len(targets)
+    v = np.empty((m + 1, targets.shape[1]))
+    v[0] = start.v
+    v[1] = (targets[0] - start.q) * inv_dt
+    np.subtract(targets[1:], targets[:-1], out=v[2:])
+    v[2:] *= inv_dt
+    a = np.empty_like(v)
+    a[0] = start.a
+    np.subtract(v[1:], v[:-1], out=a[1:])
+    a[1:] *= inv_dt
     v_prev, a_prev, a_new = v[:-1], a[:-1], a[1:]
-    hi = np.minimum(np.minimum(lim.acceleration, a_prev + js), _approach(lim.velocity - v_prev, lim))
-    lo = np.maximum(np.maximum(-lim.acceleration, a_prev - js), -_approach(lim.velocity + v_prev, lim))
-    return bool(np.all(a_new <= hi) and np.all(a_new >= lo))
+    js = lim.jerk_step
+    if np.any(np.abs(a_new) > lim.acceleration) or np.any(np.abs(a_new - a_prev) > js):
+        return False
+    return bool(np.all(a_new <= _approach(lim.velocity - v_prev, lim))
+                and np.all(a_new >= -_approach(lim.velocity + v_prev, lim)))
 
 
 def track(start: GridState, targets: np.ndarray, lim: GridLimits, tracking_accel: np.ndarray) -> TrackResult:

@@ -1,0 +1,111 @@
+"""The safety filter node over real ROS 2 (its own process): diagnostics per reason, e-stop topic, reset.
+
+The test itself publishes /joint_states (standing in for the control node, which is not started)
+and hostile commands, and reads /diagnostics and /robot_rl/safe_command.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from ros_probe import RosProbe, wait_for
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from robot_rl import topics
+from robot_rl.bringup.graph import NodeSpec
+from robot_rl.bringup.runner import GraphRunner
+from robot_rl.robot import load_robot_config
+
+pytestmark = pytest.mark.ros
+ROBOT = load_robot_config("panda")
+NAMES = list(ROBOT.joints)
+Q0 = [float(x) for x in ROBOT.default_pose]
+
+
+def _spec() -> list[NodeSpec]:
+    return [NodeSpec("safety_filter", "safety_filter_node", "robot_rl.nodes.safety_filter_node",
+                     parameters={"diagnostics_period": 0.1, "check_collision": False}, param_file="safety_filter")]
+
+
+def _trajectory(names=NAMES, positions=Q0, seconds: float = 0.05) -> JointTrajectory:
+    msg = JointTrajectory()  # zero header stamp: "now" on receipt
+    msg.joint_names = list(names)
+    point = JointTrajectoryPoint(positions=[float(x) for x in positions])
+    point.time_from_start.nanosec = int(seconds * 1e9)
+    msg.points.append(point)
+    return msg
+
+
+def _hostile() -> dict[str, JointTrajectory]:
+    nan = list(Q0)
+    nan[2] = math.nan
+    far = list(Q0)
+    far[0] = ROBOT.default_pose[0] + 10.0
+    return {"non_finite": _trajectory(positions=nan),
+            "unknown_joint": _trajectory(names=NAMES[:-1] + ["elbow_typo"]),
+            "duplicate_joint": _trajectory(names=[NAMES[0]] + NAMES[:-1]),
+            "missing_joint": _trajectory(names=NAMES[:-1], positions=Q0[:-1]),
+            "bad_shape": _trajectory(positions=Q0[:-1]),
+            "position_limit": _trajectory(positions=far)}
+
+
+def _latest(diags) -> dict[str, str]:
+    status = diags[-1][1].status[0]
+    return {kv.key: kv.value for kv in status.values}
+
+
+def test_diagnostics_count_each_reason_and_the_estop_topic_latches(tmp_path, ros_env):
+    with GraphRunner(_spec(), tmp_path, env=ros_env) as graph, RosProbe() as probe:
+        diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
+        safe = probe.collect(JointTrajectory, topics.SAFE_COMMAND)
+        states = probe.publisher(JointState, topics.JOINT_STATES)
+        commands = probe.publisher(JointTrajectory, topics.COMMAND)
+        estop = probe.publisher(Bool, topics.ESTOP)
+        state = JointState(name=NAMES, position=Q0, velocity=[0.0] * len(NAMES))
+
+        def publish_state() -> None:
+            state.header.stamp = probe.node.get_clock().now().to_msg()
+            states.publish(state)
+
+        wait_for(lambda: bool(diags) and commands.get_subscription_count() > 0
+                 and states.get_subscription_count() > 0 and estop.get_subscription_count() > 0, timeout=60)
+
+        def send(msg: JointTrajectory) -> bool:
+            publish_state()
+            commands.publish(msg)
+            return True
+
+        for reason, msg in _hostile().items():
+            for _ in range(3):
+                send(msg)
+            # (re)send until counted 3 times: a message sent under heavy load may still be in flight
+            wait_for(lambda r=reason, m=msg: int(_latest(diags).get(r, 0)) >= 3 or not send(m), timeout=20,
+                     interval=0.2)
+        assert safe, "the clamped position_limit command produced no output"
+        assert all(np.all(np.isfinite(p.positions)) for _, m in safe for p in m.points)
+
+        estop.publish(Bool(data=True))
+        wait_for(lambda: _latest(diags)["state"] == "estopped", timeout=10)
+        assert diags[-1][1].status[0].level == DiagnosticStatus.ERROR
+        before = len(safe)
+        publish_state()
+        commands.publish(_trajectory())
+        wait_for(lambda: int(_latest(diags)["estopped"]) >= 1, timeout=10)
+        assert len(safe) == before, "a command went out while the e-stop was latched"
+
+        assert probe.call(Trigger, "/safety_filter/reset", Trigger.Request()).success
+        wait_for(lambda: _latest(diags)["state"] == "holding", timeout=10)
+        assert graph.exited() == {}
+        log = graph.log("safety_filter")
+    counts = _latest(diags)
+    print({k: counts[k] for k in list(_hostile()) + ["estop", "estopped", "reset", "commands"]})
+    for reason in _hostile():
+        assert f"{reason}" in log, f"no log line for {reason}"
+    assert int(counts["estop"]) == 1 and int(counts["reset"]) == 1
+    assert int(counts["commands"]) >= 3 * len(_hostile()) + 1

@@ -138,6 +138,7 @@ class RobotConfig:
     kp: np.ndarray  # (n,) Nm/rad
     kd: np.ndarray  # (n,) Nm s/rad
     workspace: WorkspaceBox
+    armature: np.ndarray | float = 0.0  # (n,) kg m^2, rotor inertia seen at each joint (URDFs lack it)
     control_rate_hz: float = 1000.0
     velocity_scale: float = 1.0  # fraction of URDF velocity limit allowed for motion
     collision: CollisionConfig = field(default_factory=CollisionConfig)
@@ -149,12 +150,12 @@ class RobotConfig:
             raise ConfigError(f"{self._where()}joints: must be a non-empty list of unique names, got {self.joints}")
         object.__setattr__(self, "joints", tuple(self.joints))
         n = len(self.joints)
-        for name in ("position_margin", "acceleration_limits", "jerk_limits", "default_pose", "kp", "kd"):
+        for name in ("position_margin", "acceleration_limits", "jerk_limits", "default_pose", "kp", "kd", "armature"):
             object.__setattr__(self, name, _vector(self._where() + name, getattr(self, name), n))
         for name in ("acceleration_limits", "jerk_limits"):
             if np.any(getattr(self, name) <= 0):
                 raise ConfigError(f"{self._where()}{name}: every entry must be > 0, got {getattr(self, name)}")
-        for name in ("position_margin", "kp", "kd"):
+        for name in ("position_margin", "kp", "kd", "armature"):
             if np.any(getattr(self, name) < 0):
                 raise ConfigError(f"{self._where()}{name}: every entry must be >= 0, got {getattr(self, name)}")
         if not (1.0 <= self.control_rate_hz <= 10000.0):
@@ -195,7 +196,7 @@ def _vector(name: str, value: Any, n: int) -> np.ndarray:
 
 _REQUIRED = ("name", "urdf", "joints", "ee_frame", "acceleration_limits", "jerk_limits",
              "default_pose", "gains", "workspace")
-_OPTIONAL = ("position_margin", "control_rate_hz", "velocity_scale", "collision", "gripper")
+_OPTIONAL = ("position_margin", "control_rate_hz", "velocity_scale", "collision", "gripper", "armature")
 
 
 def robot_yaml_path(robot: str | Path) -> Path:
@@ -255,6 +256,7 @@ def _build(raw: dict, path: Path) -> RobotConfig:
         kp=gains["kp"],
         kd=gains["kd"],
         workspace=WorkspaceBox(lower=ws["lower"], upper=ws["upper"], links=tuple(ws["links"])),
+        armature=raw.get("armature", 0.0),
         control_rate_hz=float(raw.get("control_rate_hz", 1000.0)),
         velocity_scale=float(raw.get("velocity_scale", 1.0)),
         collision=CollisionConfig(**(raw.get("collision") or {})),

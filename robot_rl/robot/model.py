@@ -52,6 +52,7 @@ class RobotModel:
         else:
             self.model, self.collision_model = full, geom
         self._check_order()
+        self.model.armature = config.armature.copy()  # rotor inertia: RNEA/CRBA include it
         self.data = self.model.createData()
         self.limits = self._limits()
         self._frame_ids: dict[str, int] = {}

@@ -17,7 +17,6 @@ from robot_rl.robot.config import RobotConfig, example_robot_data_share
 
 TABLE_HALF_SIZE = (0.6, 0.7, 0.02)  # m; the table top is the plane z = 0 the robot stands on
 TABLE_CENTER_X = 0.45  # m, in front of the robot
-ARMATURE = 0.1  # kg m^2, rotor inertia added to each arm joint (as in MuJoCo Menagerie's Panda)
 
 _COMPILER = ('<mujoco><compiler fusestatic="false" discardvisual="true" balanceinertia="true" '
              'strippath="false"/></mujoco>')
@@ -73,9 +72,9 @@ def _add_actuators(spec: mujoco.MjSpec, config: RobotConfig) -> None:
     missing = [n for n in config.joints if n not in joints]
     if missing:
         raise ConfigError(f"joints {missing} are not in the MuJoCo model built from {config.urdf_path}")
-    for name in config.joints:
+    for name, armature in zip(config.joints, config.armature):
         joint = joints[name]
-        joint.armature = ARMATURE
+        joint.armature = armature  # the same rotor inertia pinocchio's model carries
         effort = joint.actfrcrange[1] if joint.actfrclimited else 0.0
         motor = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         if effort > 0:

@@ -59,6 +59,7 @@ class ControlCore:
             max_acceleration=lim.acceleration * self.config.acceleration_fraction,
             max_jerk=lim.jerk * self.config.jerk_fraction, lower=lim.soft_lower, upper=lim.soft_upper,
             initial_position=hardware.read().position, plan_velocity=lim.velocity, plan_acceleration=lim.acceleration,
+            plan_jerk=lim.jerk,
         )
         self._lock = threading.Lock()
         self._pending: JointTrajectoryCommand | None = None

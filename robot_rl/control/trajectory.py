@@ -30,27 +30,34 @@ class TrajectoryFollower:
         max_velocity, max_acceleration, max_jerk: (n,) limits in rad/s, rad/s^2, rad/s^3.
         lower, upper: (n,) position bounds for the reference, rad.
         initial_position: (n,) rad; the follower starts holding it.
-        plan_velocity, plan_acceleration: (n,) rad/s, rad/s^2: the limits a dense plan with
-            velocities may use and still be followed exactly (default: max_velocity, max_acceleration);
-            the control core passes the robot's full limits, which the safety filter's plans respect.
+        plan_velocity, plan_acceleration, plan_jerk: (n,) rad/s, rad/s^2, rad/s^3: the limits a dense
+            plan with velocities may use and still be followed exactly (default: the max_* limits); the
+            control core passes the robot's full limits, which the safety filter's plans respect. When
+            such a plan cannot be followed directly (the reference fell behind it), ruckig chases it
+            within these limits too, so it can catch up and rejoin.
     """
 
     def __init__(self, period: float, max_velocity: np.ndarray, max_acceleration: np.ndarray,
                  max_jerk: np.ndarray, lower: np.ndarray, upper: np.ndarray, initial_position: np.ndarray,
-                 plan_velocity: np.ndarray | None = None, plan_acceleration: np.ndarray | None = None):
+                 plan_velocity: np.ndarray | None = None, plan_acceleration: np.ndarray | None = None,
+                 plan_jerk: np.ndarray | None = None):
         n = len(initial_position)
         self._otg = Ruckig(n, period)
         self._inp = InputParameter(n)
         self._out = OutputParameter(n)
-        self._inp.max_velocity = np.asarray(max_velocity, float).tolist()
-        self._inp.max_acceleration = np.asarray(max_acceleration, float).tolist()
-        self._inp.max_jerk = np.asarray(max_jerk, float).tolist()
         self._max_velocity = np.asarray(max_velocity, float)
         self._max_acceleration = np.asarray(max_acceleration, float)
         self._lower, self._upper = np.asarray(lower, float), np.asarray(upper, float)
         self._plan_velocity = self._max_velocity if plan_velocity is None else np.asarray(plan_velocity, float)
         self._plan_acceleration = self._max_acceleration if plan_acceleration is None \
             else np.asarray(plan_acceleration, float)
+        max_jerk = np.asarray(max_jerk, float)
+        plan_jerk = max_jerk if plan_jerk is None else np.asarray(plan_jerk, float)
+        self._ruckig_limits = {  # chasing a velocity-carrying plan? -> (velocity, acceleration, jerk) lists
+            False: (self._max_velocity.tolist(), self._max_acceleration.tolist(), max_jerk.tolist()),
+            True: (self._plan_velocity.tolist(), self._plan_acceleration.tolist(), plan_jerk.tolist()),
+        }
+        self._use_ruckig_limits(False)
         # (stamp s, times (k,), positions (k, n), velocities (k, n) or None)
         self._command: tuple[float, np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self.failures = 0  # ticks on which ruckig found no trajectory and the reference was held
@@ -105,10 +112,10 @@ class TrajectoryFollower:
 
     def desired_state(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Desired (position rad, velocity rad/s, acceleration rad/s^2), each (n,), at ``now`` (s), within the
-        reference's position, velocity and acceleration bounds."""
+        bounds of the reference in its current mode (chasing a plan with velocities: the plan's limits)."""
         target, vel, acc = self._path_state(now)
-        return (np.clip(target, self._lower, self._upper), np.clip(vel, -self._max_velocity, self._max_velocity),
-                np.clip(acc, -self._max_acceleration, self._max_acceleration))
+        v_max, a_max = self._chase_velocity, self._chase_acceleration
+        return (np.clip(target, self._lower, self._upper), np.clip(vel, -v_max, v_max), np.clip(acc, -a_max, a_max))
 
     def _path_state(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(position, velocity, acceleration) (n,) of the commanded path at ``now`` (s), unclipped."""
@@ -130,6 +137,7 @@ class TrajectoryFollower:
         if self._command is not None and self._command[3] is not None and self._follow_plan(now):
             return self.reference
         self._path_time = None
+        self._use_ruckig_limits(self._command is not None and self._command[3] is not None)
         target, vel, acc = self.desired_state(now)
         vel = self._reachable_velocity(target, vel)
         acc = np.where(vel == 0.0, 0.0, acc)
@@ -162,8 +170,11 @@ class TrajectoryFollower:
         if now - t > MAX_PLAN_LAG:
             return False  # the loop overran for too long: ruckig (one period per tick, fractions of the limits)
         target, vel, acc = self._path_state(t)
-        if not (self._within_one_period(target, vel, t) and np.all(np.abs(vel) <= self._plan_velocity)
-                and np.all(np.abs(acc) <= 3.0 * self._plan_acceleration)):  # Hermite peaks <= 3 a_grid
+        # Between grid points the cubic's velocity may exceed the grid velocities (<= v_max) by up to
+        # about a_max * h / 4; its acceleration peaks at <= 3 a_grid. The last-line limits clip the rest.
+        overshoot = 0.5 * self._plan_acceleration * self._spacing(t)
+        if not (self._within_one_period(target, vel, t) and np.all(np.abs(vel) <= self._plan_velocity + overshoot)
+                and np.all(np.abs(acc) <= 3.0 * self._plan_acceleration)):
             return False
         self._set_reference(np.clip(target, self._lower, self._upper), vel, acc)
         self._path_time = t
@@ -178,13 +189,25 @@ class TrajectoryFollower:
         command, a new plan that does not continue the old one) is approached by ruckig instead.
         """
         inp, period = self._inp, self._otg.delta_time
-        stamp, times, _, _ = self._command
-        i = min(max(int(np.searchsorted(times, now - stamp, side="right")), 1), len(times) - 1)
-        spacing = max(float(times[i] - times[i - 1]), period) if len(times) > 1 else period
         q0, v0 = np.array(inp.current_position), np.array(inp.current_velocity)
-        step = self._plan_acceleration * spacing
+        step = self._plan_acceleration * self._spacing(now)
         return bool(np.all(np.abs(velocity - v0) <= step)
                     and np.all(np.abs(target - q0 - 0.5 * (v0 + velocity) * period) <= step * period))
+
+    def _spacing(self, now: float) -> float:
+        """Interval (s) between the command's waypoints around ``now`` (s), at least one period."""
+        period = self._otg.delta_time
+        stamp, times, _, _ = self._command
+        if len(times) < 2:
+            return period
+        i = min(max(int(np.searchsorted(times, now - stamp, side="right")), 1), len(times) - 1)
+        return max(float(times[i] - times[i - 1]), period)
+
+    def _use_ruckig_limits(self, plan: bool) -> None:
+        velocity, acceleration, jerk = self._ruckig_limits[plan]
+        self._inp.max_velocity, self._inp.max_acceleration, self._inp.max_jerk = velocity, acceleration, jerk
+        self._chase_velocity = self._plan_velocity if plan else self._max_velocity
+        self._chase_acceleration = self._plan_acceleration if plan else self._max_acceleration
 
     def _set_reference(self, position: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray) -> None:
         inp = self._inp
@@ -203,7 +226,7 @@ class TrajectoryFollower:
         v0 = np.array(self._inp.current_velocity)
         toward = np.sign(velocity) == np.sign(distance)
         along = np.where(np.sign(v0) == np.sign(distance), np.abs(v0), 0.0)
-        cap = np.sqrt(along ** 2 + self._max_acceleration * np.abs(distance))
+        cap = np.sqrt(along ** 2 + self._chase_acceleration * np.abs(distance))
         return np.where(toward, np.sign(velocity) * np.minimum(np.abs(velocity), cap), 0.0)
 
     def _update(self, target: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray | None = None) -> bool:

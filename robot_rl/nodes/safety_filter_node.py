@@ -39,13 +39,14 @@ class SafetyFilterNode(Node):
         super().__init__("safety_filter")
         p = declare_from_yaml(self, "safety_filter")
         self.params = p
-        self.filter = SafetyFilter(RobotModel(load_robot_config(p["robot"])), SafetyConfig.from_params(p))
+        config = SafetyConfig.from_params(p)
+        self.filter = SafetyFilter(RobotModel(load_robot_config(p["robot"])), config)
         self.monitor = InterventionMonitor(p["log_throttle"])
-        self._state: tuple[float, np.ndarray] | None = None  # (receive time s, q (n,) rad)
+        self._state: tuple[float, JointState] | None = None  # (receive time s, latest message, parsed on use)
         self._out = self.create_publisher(JointTrajectory, p["output_topic"], 10)
         self._diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.create_subscription(JointTrajectory, p["command_topic"], self._on_command, 10)
-        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, 10)
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, 1)
         self.create_subscription(Bool, topics.ESTOP, self._on_estop_topic, 10)
         self.create_service(Trigger, "~/estop", self._on_estop_service)
         self.create_service(Trigger, "~/reset", self._on_reset_service)
@@ -55,18 +56,20 @@ class SafetyFilterNode(Node):
                                f"{p['output_topic']}, watchdog {p['watchdog_timeout']} s")
 
     def _measured(self, now: float) -> np.ndarray | None:
+        """Latest measured positions (n,) rad, or None if none is fresh and valid."""
         if self._state is None or now - self._state[0] > self.params["state_timeout"]:
             return None
-        return self._state[1]
-
-    def _on_joint_state(self, msg: JointState) -> None:
         try:
-            _, q, _, _ = joint_state_from_msg(msg, self.filter.joint_names)
+            _, q, _, _ = joint_state_from_msg(self._state[1], self.filter.joint_names)
         except CommandError as exc:
             self.get_logger().error(f"/joint_states ignored: {exc}", throttle_duration_sec=5.0)
-            return
-        if np.all(np.isfinite(q)):
-            self._state = (time.time(), q)
+            return None
+        return q if np.all(np.isfinite(q)) else None
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        """Keep the latest message only: /joint_states comes at 1 kHz and is needed rarely (first plan,
+        reset), so parsing is left to :meth:`_measured` and commands are not queued behind it."""
+        self._state = (time.time(), msg)
 
     def _on_command(self, msg: JointTrajectory) -> None:
         now = time.time()

@@ -27,6 +27,11 @@ class SafetyConfig:
             (lower = less overshoot when a target jumps).
         max_backtrack: how many earlier braking points are tried when the plan would leave the
             workspace or come too close to itself, before the command is rejected.
+        output_latency: time from filtering a command to the control node applying the resulting
+            plan (filter compute + publish + transport + one control tick), s. A command changes the
+            plan only after the grid point current at ``now + output_latency``: the part of the plan
+            the robot may already be executing when the new plan arrives is never rewritten, so the
+            follower switches plans where both coincide (0 for an in-process filter).
     """
 
     output_dt: float = 0.01
@@ -38,6 +43,7 @@ class SafetyConfig:
     collision_margin: float | None = None
     tracking_accel_fraction: float = 0.5
     max_backtrack: int = 4
+    output_latency: float = 0.0
 
     def __post_init__(self) -> None:
         _in_range("output_dt", self.output_dt, 1e-4, 0.1)
@@ -45,6 +51,10 @@ class SafetyConfig:
         _in_range("max_command_age", self.max_command_age, 1e-3, 60.0)
         _in_range("max_future", self.max_future, 0.0, 10.0)
         _in_range("tracking_accel_fraction", self.tracking_accel_fraction, 0.01, 1.0)
+        _in_range("output_latency", self.output_latency, 0.0, 1.0)
+        if self.output_latency >= self.watchdog_timeout:
+            raise ConfigError(f"safety config: output_latency ({self.output_latency} s) must be shorter than "
+                              f"watchdog_timeout ({self.watchdog_timeout} s)")
         if self.collision_margin is not None:
             _in_range("collision_margin", self.collision_margin, 0.0, 0.5)
         if not isinstance(self.max_backtrack, int) or not 0 <= self.max_backtrack <= 16:

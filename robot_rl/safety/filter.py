@@ -80,7 +80,7 @@ class SafetyFilter:
     def _plan_command(self, command: JointTrajectoryCommand, positions: np.ndarray, now: float,
                       notes: list[Intervention]) -> FilterResult:
         plan, dt = self.plan, self.config.output_dt
-        k0 = plan.index_at(now)
+        k0 = plan.index_at(now + self.config.output_latency)  # earlier points may be executing on arrival
         start = plan.state_at(k0)
         horizon = max(plan.index_at(now + self.config.watchdog_timeout), k0 + 1)
         grid = plan.time_of(k0) + dt * np.arange(1, horizon - k0 + 1)
@@ -95,9 +95,10 @@ class SafetyFilter:
             notes.append(Intervention(Reason.NO_SAFE_PATH, None,
                                       "no braking point keeps the robot safe; previous plan kept"))
             return FilterResult(None, notes, self.status)
-        plan.splice(k0, points)
+        k_now = plan.index_at(now)
+        plan.splice(k0, points, keep_from=k_now - 2)
         self.last_valid_time, self._watchdog_reported = now, False
-        return FilterResult(self._allowed(k0, command.source), notes, self.status)
+        return FilterResult(self._allowed(k_now, command.source), notes, self.status)
 
     def _make_safe(self, start: GridState, points: np.ndarray) -> tuple[np.ndarray | None, list[Intervention]]:
         """``points`` (m, n) if all are safe, else a prefix followed by a safe brake, else None."""
@@ -159,14 +160,15 @@ class SafetyFilter:
         note = Intervention(Reason.ESTOP, None, "e-stop latched")
         if self.plan is None:
             return FilterResult(None, [note], self.status)
-        k0 = self.plan.index_at(now)
+        k_now = self.plan.index_at(now)
+        k0 = self.plan.index_at(now + self.config.output_latency)
         start = self.plan.state_at(k0)
         tail = brake(start, self.limits)
         if self._first_violation(start.q, tail)[0] is None:
-            self.plan.splice(k0, tail)
+            self.plan.splice(k0, tail, keep_from=k_now - 2)
         else:
             note = Intervention(Reason.ESTOP, None, "e-stop latched; fastest brake unsafe, current plan (ends at rest) kept")
-        return FilterResult(self._allowed(k0, "estop"), [note], self.status)
+        return FilterResult(self._allowed(k_now, "estop"), [note], self.status)
 
     def reset(self, now: float, state: np.ndarray | None) -> FilterResult:
         """Release the e-stop. Never resumes motion: holds at the measured position once at rest."""

@@ -50,9 +50,13 @@ class OutputPlan:
         """True if the plan holds still from grid index k on."""
         return k >= self.last_index
 
-    def splice(self, k: int, points: np.ndarray) -> None:
-        """Keep the plan up to index k and follow it with ``points`` (m, n) at k+1, k+2, ..."""
-        keep_from = k - _HISTORY
+    def splice(self, k: int, points: np.ndarray, keep_from: int | None = None) -> None:
+        """Keep the plan up to index k and follow it with ``points`` (m, n) at k+1, k+2, ...
+
+        Points from ``keep_from`` (default and at most: k - 2, for the finite differences) are kept,
+        so a segment from an index before k can still be sent.
+        """
+        keep_from = k - _HISTORY if keep_from is None else min(keep_from, k - _HISTORY)
         kept = np.array([self.position(i) for i in range(keep_from, k + 1)])
         self.positions = np.vstack([kept, points]) if len(points) else kept
         self.base = keep_from

@@ -1,0 +1,81 @@
+"""Atomic training checkpoints: everything needed to resume training or export a policy.
+
+A checkpoint is one ``torch.save`` file written to ``<path>.tmp`` and moved into
+place with ``os.replace``, so a crash mid-write never leaves a truncated file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from robot_rl.errors import ConfigError
+from robot_rl.learning.diffusion import DiffusionConfig, DiffusionPolicy
+from robot_rl.learning.normalizer import RangeStats
+
+
+@dataclass
+class Checkpoint:
+    """Training state.
+
+    model / ema: state dicts of the trained and the exponential-moving-average policy (the EMA is exported);
+    optimizer: optimizer state; step: optimisation steps done; losses: [(step, loss)] history;
+    task: the task spec dict the dataset was recorded for; dataset: dataset path and episode count.
+    """
+
+    config: DiffusionConfig
+    obs_stats: RangeStats
+    action_stats: RangeStats
+    model: dict
+    ema: dict
+    optimizer: dict
+    step: int
+    task: dict
+    losses: list = field(default_factory=list)
+    dataset: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+
+    def to_payload(self) -> dict:
+        """Plain dict for torch.save (no custom classes, so ``weights_only`` loading works)."""
+        return {"config": self.config.to_dict(), "obs_stats": self.obs_stats.to_dict(),
+                "action_stats": self.action_stats.to_dict(), "model": self.model, "ema": self.ema,
+                "optimizer": self.optimizer, "step": self.step, "task": self.task, "losses": self.losses,
+                "dataset": self.dataset, "train": self.train}
+
+    def policy(self, use_ema: bool = True) -> DiffusionPolicy:
+        """The policy with the EMA (default) or raw weights, in eval mode."""
+        policy = DiffusionPolicy(self.config, self.obs_stats, self.action_stats)
+        policy.load_state_dict(self.ema if use_ema else self.model)
+        return policy.eval()
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write atomically (tmp file + os.replace); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(checkpoint.to_payload(), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`; ConfigError naming the file if unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint not found: {path}")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
+        raise ConfigError(f"checkpoint {path} cannot be read: {exc}") from exc
+    missing = {"config", "obs_stats", "action_stats", "model", "ema", "optimizer", "step", "task"} - set(raw)
+    if missing:
+        raise ConfigError(f"checkpoint {path} lacks fields {sorted(missing)}")
+    return Checkpoint(
+        config=DiffusionConfig(**raw["config"]), obs_stats=RangeStats.from_dict(raw["obs_stats"]),
+        action_stats=RangeStats.from_dict(raw["action_stats"]), model=raw["model"], ema=raw["ema"],
+        optimizer=raw["optimizer"], step=int(raw["step"]), task=raw["task"], losses=list(raw.get("losses", [])),
+        dataset=raw.get("dataset", {}), train=raw.get("train", {}))

@@ -1,0 +1,83 @@
+"""Command-line parsers of the learning path: ``robot-rl train bc``, ``export``, ``eval``, ``demo``.
+
+Registration is light (no torch import); each command imports its module when run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _train_bc(args: argparse.Namespace) -> int:
+    from robot_rl.learning.train_bc import run_training
+    from robot_rl.learning.trainer import TrainConfig
+
+    overrides = {k: v for k, v in (("horizon", args.horizon), ("n_action_steps", args.n_action_steps),
+                                   ("obs_history", args.obs_history), ("denoising_steps", args.denoising_steps),
+                                   ("channels", tuple(args.channels) if args.channels else None))
+                 if v is not None}
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         threads=args.threads, checkpoint_every=args.checkpoint_every, warmup=args.warmup,
+                         log_every=args.log_every)
+    checkpoint = run_training(args.task, args.dataset, args.out, config, overrides, resume=args.resume)
+    print(f"trained {checkpoint.step} steps in {checkpoint.train.get('seconds', 0):.0f} s; final loss "
+          f"{checkpoint.losses[-1][1]:.4f}; checkpoint {Path(args.out) / 'checkpoint.pt'}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from robot_rl.learning.checkpoint import load_checkpoint
+    from robot_rl.learning.export import export_policy
+    from robot_rl_sim.tasks import get_task
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    contract = export_policy(checkpoint, get_task(checkpoint.task["name"]), args.out,
+                             min_success_rate=args.min_success, noise_seed=args.noise_seed)
+    print(f"wrote {args.out} (+ {args.out}.contract.json): task {contract.provenance.task}, "
+          f"{len(contract.golden)} golden vectors, horizon {contract.chunking.horizon}, "
+          f"{contract.chunking.denoising_steps} DDIM steps unrolled")
+    return 0
+
+
+def _register_train(subparsers) -> None:
+    train = subparsers.add_parser("train", help="train a policy in simulation")
+    sub = train.add_subparsers(dest="trainer", required=True)
+    p = sub.add_parser("bc", help="behaviour cloning of a diffusion policy on demonstrations")
+    p.add_argument("--task", required=True, help="registered task, e.g. panda-reach")
+    p.add_argument("--dataset", required=True, type=Path, help="demonstration directory (robot-rl collect)")
+    p.add_argument("--out", required=True, type=Path, help="run directory: checkpoint.pt, tensorboard/")
+    p.add_argument("--steps", type=int, default=3000, help="total optimiser steps")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--log-every", type=int, default=25, help="steps between loss logs (TensorBoard, history)")
+    p.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument("--horizon", type=int, help="action steps per chunk (default 16)")
+    p.add_argument("--n-action-steps", type=int, help="steps executed per chunk (default 8)")
+    p.add_argument("--obs-history", type=int, help="observation frames (default 2)")
+    p.add_argument("--denoising-steps", type=int, help="DDIM steps at inference (default 10)")
+    p.add_argument("--channels", type=int, nargs="+", help="U-Net channels per level (default 64 128)")
+    p.set_defaults(func=_train_bc)
+
+
+def _register_export(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export a trained diffusion policy to contract-carrying ONNX")
+    p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint.pt from robot-rl train bc")
+    p.add_argument("--out", required=True, type=Path, help="destination .onnx (sidecar written next to it)")
+    p.add_argument("--min-success", type=float, default=0.8, help="gate pass criterion stored in the contract")
+    p.add_argument("--noise-seed", type=int, default=0, help="seed of the fixed initial DDIM noise")
+    p.set_defaults(func=_export)
+
+
+def register(subparsers) -> None:
+    """Add ``train``, ``export``, ``eval`` and ``demo``."""
+    from robot_rl.learning import demo, eval as evaluation
+
+    _register_train(subparsers)
+    _register_export(subparsers)
+    evaluation.register(subparsers)
+    demo.register(subparsers)

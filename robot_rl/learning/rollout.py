@@ -1,0 +1,94 @@
+"""In-process rollouts of an exported policy in the MuJoCo task env (the fast evaluation mode).
+
+The ONNX file runs under onnxruntime exactly as exported; observation frames
+are built by the task spec (the same flattening the demonstrations used) and
+stacked at the policy rate; a new chunk is inferred every ``n_action_steps``
+policy steps and its raw actions go to ``env.step`` (which processes them per
+the task's action spec, like the policy node + control node do on ROS).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from robot_rl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One evaluation episode: reset seed, success (task solved at any step), policy steps run,
+    first step at which the task was solved (or None), total reward."""
+
+    seed: int
+    success: bool
+    steps: int
+    success_step: int | None
+    reward: float
+
+
+class ChunkPolicy:
+    """A loaded contract-carrying policy driven from task observations.
+
+    Args:
+        path: the .onnx file (checked with the policy engineer's ``load_policy``: hash, tensors, golden vectors).
+        spec: the task it was trained on (its name must equal the contract's provenance.task).
+        threads: onnxruntime intra-op threads.
+    """
+
+    def __init__(self, path, spec, threads: int = 1):
+        from robot_rl.policy.contract import load_policy
+        from robot_rl.policy.runtime import OnnxPolicy, RuntimeConfig
+
+        loaded = load_policy(path)
+        self.contract = loaded.contract
+        if self.contract.provenance.task != spec.name:
+            raise ConfigError(f"{path} was trained on task {self.contract.provenance.task!r}, not {spec.name!r}")
+        if self.contract.obs_dim != spec.obs_dim or self.contract.action_dim != spec.action_dim:
+            raise ConfigError(f"{path}: obs/action dims ({self.contract.obs_dim}, {self.contract.action_dim}) "
+                              f"differ from task {spec.name!r} ({spec.obs_dim}, {spec.action_dim})")
+        self.spec = spec
+        self.onnx = OnnxPolicy(loaded, RuntimeConfig(intra_op_threads=threads))
+        self.history = self.contract.chunking.obs_history
+        self.n_action_steps = self.contract.chunking.n_action_steps
+
+    def chunk(self, frames: deque) -> np.ndarray:
+        """Raw actions (n_action_steps, a) from stacked frames (oldest first)."""
+        obs = np.stack(frames) if self.history > 1 else frames[-1]
+        return np.asarray(self.onnx.run(obs.astype(np.float32)))[: self.n_action_steps]
+
+    def run_episode(self, env, seed: int, stop_after_success: int = 2) -> EpisodeResult:
+        """Roll out one episode from ``env.reset(seed)`` until the time limit or shortly after success."""
+        obs = env.reset(seed=seed)
+        frames: deque = deque(maxlen=self.history)
+        frames.extend([self.spec.flatten_obs(obs)] * self.history)
+        plan: list[np.ndarray] = []
+        success_step, total, step = None, 0.0, 0
+        for step in range(1, self.spec.max_steps + 1):
+            if not plan:
+                plan = list(self.chunk(frames))
+            obs, reward, success, _ = env.step(plan.pop(0))
+            frames.append(self.spec.flatten_obs(obs))
+            total += reward
+            if success and success_step is None:
+                success_step = step
+            if success_step is not None and step - success_step >= stop_after_success:
+                break
+        return EpisodeResult(seed, success_step is not None, step, success_step, total)
+
+
+def evaluate(path, task: str, seeds: list[int], threads: int = 1, progress=None) -> list[EpisodeResult]:
+    """Episodes of policy ``path`` on ``task``, one per reset seed; ``progress(done, total)`` after each."""
+    from robot_rl_sim.tasks import get_task, make_env
+
+    spec = get_task(task)
+    policy = ChunkPolicy(path, spec, threads)
+    env = make_env(spec)
+    results = []
+    for i, seed in enumerate(seeds):
+        results.append(policy.run_episode(env, int(seed)))
+        if progress is not None:
+            progress(i + 1, len(seeds))
+    return results

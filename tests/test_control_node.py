@@ -46,6 +46,7 @@ def test_control_node_follows_commands_and_survives_bad_ones(tmp_path, ros_env):
         states = probe.collect(JointState, topics.JOINT_STATES)
         diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
         wait_for(lambda: len(states) > 100, timeout=30)
+        assert list(states[-1][1].name) == list(names) + list(robot.gripper.joints)  # fingers too, for policies
         pub = probe.publisher(JointTrajectory, topics.SAFE_COMMAND)
 
         bad_name = trajectory_to_msg(JointTrajectoryCommand(names[:-1] + ("wrist_typo",), 0.0, [0.5],

@@ -76,7 +76,8 @@ class ControlNode(Node):
         if not self.context.ok():  # shutting down: the loop keeps the robot held until stopped
             return
         try:
-            self._state_pub.publish(joint_state_to_msg(self.core.model.joint_names, state, time.time()))
+            gripper = self.hardware.gripper_state() if hasattr(self.hardware, "gripper_state") else None
+            self._state_pub.publish(joint_state_to_msg(self.core.model.joint_names, state, time.time(), gripper))
         except Exception:  # noqa: BLE001 - the context can be shut down between the check and the call
             if self.context.ok():
                 raise

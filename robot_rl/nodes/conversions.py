@@ -71,14 +71,24 @@ def trajectory_to_msg(cmd: JointTrajectoryCommand) -> JointTrajectory:
     return msg
 
 
-def joint_state_to_msg(names: tuple[str, ...], sample: JointStateSample, stamp: float) -> JointState:
-    """JointStateSample -> sensor_msgs/JointState stamped ``stamp`` (s, ROS clock)."""
+def joint_state_to_msg(names: tuple[str, ...], sample: JointStateSample, stamp: float,
+                       extra: tuple[tuple[str, ...], np.ndarray, np.ndarray] | None = None) -> JointState:
+    """JointStateSample -> sensor_msgs/JointState stamped ``stamp`` (s, ROS clock).
+
+    ``extra`` = (names, positions, velocities) of joints outside the controlled set (e.g. gripper
+    fingers), appended with zero effort.
+    """
     msg = JointState()
     msg.header.stamp = seconds_to_stamp(stamp)
     msg.name = list(names)
     msg.position = sample.position.tolist()
     msg.velocity = sample.velocity.tolist()
     msg.effort = sample.effort.tolist()
+    if extra is not None and extra[0]:
+        msg.name += list(extra[0])
+        msg.position = list(msg.position) + extra[1].tolist()
+        msg.velocity = list(msg.velocity) + extra[2].tolist()
+        msg.effort = list(msg.effort) + [0.0] * len(extra[0])
     return msg
 
 

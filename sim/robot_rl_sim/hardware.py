@@ -55,6 +55,9 @@ class MujocoHardware:
         self._dof = np.array([self.model.joint(n).dofadr[0] for n in config.joints])
         self._act = np.array([self.model.actuator(n).id for n in config.joints])
         self._gripper_act = self._gripper_actuators()
+        fingers = config.gripper.joints if config.gripper else ()
+        self._gripper_qpos = np.array([self.model.joint(n).qposadr[0] for n in fingers], dtype=int)
+        self._gripper_dof = np.array([self.model.joint(n).dofadr[0] for n in fingers], dtype=int)
         self.substeps = _substeps(control_period or config.control_period, self.model.opt.timestep)
         self.reset(config.default_pose if initial_position is None else initial_position)
 
@@ -131,6 +134,12 @@ class MujocoHardware:
         self.data.ctrl[self._act] = effort
         for _ in range(self.substeps):
             mujoco.mj_step(self.model, self.data)
+
+    def gripper_state(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """(gripper joint names, positions (g,) m, velocities (g,) m/s); empty without a gripper."""
+        if self.config.gripper is None:
+            return (), np.zeros(0), np.zeros(0)
+        return self.config.gripper.joints, self.data.qpos[self._gripper_qpos], self.data.qvel[self._gripper_dof]
 
     def set_gripper(self, position: float) -> None:
         """Command every gripper finger to ``position`` (m); ConfigError if the robot has no gripper."""

@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.robot_rl-setup
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo bringup test bench clean
 
 setup: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): setup.py requirements/*.txt .ci/system-deps.sh
 	touch $(STAMP)
 
 demo: setup
+	$(VENV)/bin/robot-rl demo --quick --out out/demo
+
+bringup: setup
 	$(VENV)/bin/robot-rl bringup --robot panda --hardware mujoco --duration 20 --report out/bringup.json
 
 test: setup
@@ -25,6 +28,10 @@ test: setup
 bench: setup
 	mkdir -p out
 	$(VENV)/bin/robot-rl bench control-loop --rate 1000 --seconds 30 --json out/bench_control_loop.json
+	$(VENV)/bin/robot-rl bench safety-filter --json out/bench_safety_filter.json
+	$(VENV)/bin/robot-rl bench policy --json out/bench_policy.json
+	$(VENV)/bin/robot-rl bench sim --json out/bench_sim.json
+	$(VENV)/bin/robot-rl bench train --json out/bench_train.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

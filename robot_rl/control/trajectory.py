@@ -70,6 +70,7 @@ class TrajectoryFollower:
         self._inp.current_velocity = [0.0] * len(q)
         self._inp.current_acceleration = [0.0] * len(q)
         self._command = None
+        self._segment = None
         self._path_time: float | None = None  # s: where on a followed plan the reference is (see _follow_plan)
         self._hold = q
 
@@ -97,6 +98,7 @@ class TrajectoryFollower:
             positions = np.vstack([q_ref, positions])
             velocities = None if velocities is None else np.vstack([v_ref, velocities])
         self._command = (command.stamp, times, positions, velocities)
+        self._segment = None  # cached spline segment of this command: ((command id, index), HermiteSegment)
 
     @property
     def reference(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,7 +132,10 @@ class TrajectoryFollower:
         if vels is None:
             vel = (pos[i] - pos[i - 1]) / (times[i] - times[i - 1])
             return pos[i - 1] + vel * (t - times[i - 1]), vel, zero
-        return hermite(times[i - 1], times[i], pos[i - 1], pos[i], vels[i - 1], vels[i], t)
+        if self._segment is None or self._segment[0] != (id(self._command), i):
+            self._segment = ((id(self._command), i), HermiteSegment(times[i - 1], times[i], pos[i - 1], pos[i],
+                                                                     vels[i - 1], vels[i]))
+        return self._segment[1](t)
 
     def step(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance the reference one period towards the desired state at ``now``; return it."""
@@ -172,25 +177,26 @@ class TrajectoryFollower:
         target, vel, acc = self._path_state(t)
         # Between grid points the cubic's velocity may exceed the grid velocities (<= v_max) by up to
         # about a_max * h / 4; its acceleration peaks at <= 3 a_grid. The last-line limits clip the rest.
-        overshoot = 0.5 * self._plan_acceleration * self._spacing(t)
-        if not (self._within_one_period(target, vel, t) and np.all(np.abs(vel) <= self._plan_velocity + overshoot)
+        spacing = self._spacing(t)
+        overshoot = 0.5 * self._plan_acceleration * spacing
+        if not (self._within_one_period(target, vel, spacing) and np.all(np.abs(vel) <= self._plan_velocity + overshoot)
                 and np.all(np.abs(acc) <= 3.0 * self._plan_acceleration)):
             return False
         self._set_reference(np.clip(target, self._lower, self._upper), vel, acc)
         self._path_time = t
         return True
 
-    def _within_one_period(self, target: np.ndarray, velocity: np.ndarray, now: float) -> bool:
+    def _within_one_period(self, target: np.ndarray, velocity: np.ndarray, spacing: float) -> bool:
         """True if (target, velocity) (n,) continues the reference as the command's waypoint spacing allows.
 
-        A velocity change of at most a_max * h (h: the current waypoint interval, s) and a position
+        A velocity change of at most a_max * h (h = ``spacing``: the current waypoint interval, s) and a position
         within one period's travel of that are what a limit-respecting plan sampled every h can
         ask; such a path is followed directly (no chase lag). A path that jumps (a sparse
         command, a new plan that does not continue the old one) is approached by ruckig instead.
         """
         inp, period = self._inp, self._otg.delta_time
         q0, v0 = np.array(inp.current_position), np.array(inp.current_velocity)
-        step = self._plan_acceleration * self._spacing(now)
+        step = self._plan_acceleration * spacing
         return bool(np.all(np.abs(velocity - v0) <= step)
                     and np.all(np.abs(target - q0 - 0.5 * (v0 + velocity) * period) <= step * period))
 
@@ -244,17 +250,31 @@ class TrajectoryFollower:
         return True
 
 
+class HermiteSegment:
+    """Cubic Hermite segment from (t0 s, p0 rad, v0 rad/s) to (t1, p1, v1), each (n,); coefficients computed once.
+
+    Calling it at t returns (position rad, velocity rad/s, acceleration rad/s^2), each (n,).
+    """
+
+    def __init__(self, t0: float, t1: float, p0: np.ndarray, p1: np.ndarray, v0: np.ndarray, v1: np.ndarray):
+        self.t0, self.h = t0, t1 - t0
+        m0, m1 = v0 * self.h, v1 * self.h
+        self.c0, self.c1 = p0, m0  # p(s) = c0 + c1 s + c2 s^2 + c3 s^3, s = (t - t0) / h
+        self.c2 = 3.0 * (p1 - p0) - 2.0 * m0 - m1
+        self.c3 = 2.0 * (p0 - p1) + m0 + m1
+
+    def __call__(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s, h = (t - self.t0) / self.h, self.h
+        position = self.c0 + s * (self.c1 + s * (self.c2 + s * self.c3))
+        velocity = (self.c1 + s * (2.0 * self.c2 + 3.0 * s * self.c3)) / h
+        acceleration = (2.0 * self.c2 + 6.0 * s * self.c3) / (h * h)
+        return position, velocity, acceleration
+
+
 def hermite(t0: float, t1: float, p0: np.ndarray, p1: np.ndarray, v0: np.ndarray, v1: np.ndarray, t: float
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cubic Hermite segment from (t0 s, p0 rad, v0 rad/s) to (t1, p1, v1), each (n,), evaluated at t.
 
     Returns (position rad, velocity rad/s, acceleration rad/s^2), each (n,).
     """
-    h = t1 - t0
-    s = (t - t0) / h
-    s2, s3 = s * s, s * s * s
-    m0, m1 = v0 * h, v1 * h
-    position = (2 * s3 - 3 * s2 + 1) * p0 + (s3 - 2 * s2 + s) * m0 + (3 * s2 - 2 * s3) * p1 + (s3 - s2) * m1
-    velocity = ((6 * s2 - 6 * s) * (p0 - p1) + (3 * s2 - 4 * s + 1) * m0 + (3 * s2 - 2 * s) * m1) / h
-    acceleration = ((12 * s - 6) * (p0 - p1) + (6 * s - 4) * m0 + (6 * s - 2) * m1) / (h * h)
-    return position, velocity, acceleration
+    return HermiteSegment(t0, t1, p0, p1, v0, v1)(t)

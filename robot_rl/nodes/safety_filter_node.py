@@ -117,7 +117,8 @@ class SafetyFilterNode(Node):
 
     def _publish_diagnostics(self) -> None:
         status = self.filter.status
-        values = [KeyValue(key="state", value=status)]
+        values = [KeyValue(key="state", value=status),
+                  KeyValue(key="last_valid_command_time", value=f"{self.filter.last_valid_time:.6f}")]
         values += [KeyValue(key=k, value=str(v)) for k, v in self.monitor.summary().items()]
         diag = DiagnosticStatus(level=_LEVELS[status], name="safety_filter", hardware_id=self.filter.model.config.name,
                                 message=status, values=values)

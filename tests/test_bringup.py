@@ -43,7 +43,7 @@ def test_demo_commands_flow_through_the_safety_filter_to_the_robot(tmp_path, ros
         states = probe.collect(JointState, topics.JOINT_STATES)
         raw = probe.collect(JointTrajectory, topics.COMMAND)
         safe = probe.collect(JointTrajectory, topics.SAFE_COMMAND)
-        wait_for(lambda: len(safe) >= 3 and len(states) > 1000, timeout=60)
+        wait_for(lambda: len(raw) >= 3 and len(safe) >= 3 and len(states) > 1000, timeout=60)
         positions = np.array([joint_state_from_msg(m, config.joints)[1] for _, m in states[-1000:]])
         assert graph.exited() == {}
     codes = graph.stop()

@@ -16,7 +16,7 @@ from robot_rl.robot import load_robot_config
 
 
 class DemoTrajectoryNode(Node):
-    """Sends a new chunk every chunk_s / 2, so the motion never runs out while the source is alive."""
+    """Sends a new chunk publish_rate_hz times a second; each reaches chunk_s ahead."""
 
     def __init__(self) -> None:
         super().__init__("demo_trajectory_node")
@@ -24,7 +24,7 @@ class DemoTrajectoryNode(Node):
         self.robot = load_robot_config(self.p["robot"])
         self.t0 = time.time()
         self.pub = self.create_publisher(JointTrajectory, self.p["command_topic"], 10)
-        self.create_timer(self.p["chunk_s"] / 2, self._publish)
+        self.create_timer(1.0 / self.p["publish_rate_hz"], self._publish)
 
     def _publish(self) -> None:
         p = self.p

@@ -98,8 +98,8 @@ class FixedRateLoop:
             try:  # pid 0 = the calling thread on Linux
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._rt_priority))
                 self.rt_scheduling = True
-            except (PermissionError, OSError):
-                pass
+            except OSError:  # not permitted (no root / CAP_SYS_NICE): normal scheduling, reported as such
+                self.rt_scheduling = False
 
     def _run(self) -> None:
         self._request_rt_scheduling()

@@ -38,7 +38,7 @@ class _Group(ObservationGroupCfg):
 
 @configclass
 class _Empty:
-    pass
+    """A manager group with no terms."""
 
 
 def _scene(decl: dict, num_envs: int) -> InteractiveSceneCfg:

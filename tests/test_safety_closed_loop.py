@@ -91,7 +91,9 @@ def test_sigkill_of_the_source_brakes_the_robot_at_the_watchdog_timeout(tmp_path
     last_published = float((tmp_path / "source.log").read_text().split("PUBLISHED")[-1].split()[0])
     # T = the filter's receipt of the last valid command: where its watchdog timeout starts.
     last_command = _last_valid_command_time(diags)
-    assert last_published <= last_command < last_published + 0.5
+    # Sanity: it is this run's last command (the source prints its time just after publishing, so the
+    # filter's receipt can precede the print by a few ms).
+    assert abs(last_command - last_published) < 0.5
     t, _, v = _states(states)
     plan = safe[-1][1]  # the filter's last output: ends at rest
     plan_rest = stamp_to_seconds(plan.header.stamp) + plan.points[-1].time_from_start.sec \

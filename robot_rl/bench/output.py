@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 
+from robot_rl.control.loop import percentiles
 from robot_rl.control.report import write_json_atomic
 
 
 def percentiles_ms(seconds: np.ndarray) -> dict[str, float]:
     """p50/p99/max of durations given in seconds, in ms."""
-    ms = np.asarray(seconds, dtype=float) * 1e3
-    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "max": float(ms.max())}
+    return percentiles(np.asarray(seconds, dtype=float) * 1e3)
 
 
 def emit(name: str, results: dict, path: str | None) -> dict:

@@ -30,7 +30,9 @@ class LoopStats:
                 "step_time_ms": self.step_time_ms}
 
 
-def _percentiles(values_ms: np.ndarray) -> dict[str, float]:
+def percentiles(values_ms: np.ndarray) -> dict[str, float]:
+    """p50, p99 and max of durations in ms (NaN for none); the one summary every timing report uses."""
+    values_ms = np.asarray(values_ms, dtype=float)
     if values_ms.size == 0:
         return {"p50": float("nan"), "p99": float("nan"), "max": float("nan")}
     return {"p50": float(np.percentile(values_ms, 50)), "p99": float(np.percentile(values_ms, 99)),
@@ -140,7 +142,7 @@ class FixedRateLoop:
         return LoopStats(
             ticks=self.ticks, duration_s=duration,
             rate_hz=float(periods.size / duration) if duration > 0 else 0.0,
-            period_error_ms=_percentiles(np.abs(periods - self.period) * 1e3),
+            period_error_ms=percentiles(np.abs(periods - self.period) * 1e3),
             overrun_fraction=float(np.mean(periods > 1.5 * self.period)) if periods.size else 0.0,
-            step_time_ms=_percentiles(step_times * 1e3),
+            step_time_ms=percentiles(step_times * 1e3),
         )

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rl.control.loop import percentiles
 from robot_rl.errors import ConfigError
 from robot_rl.policy.contract import read_contract
 from robot_rl.robot.model import load_robot_model
@@ -101,8 +102,7 @@ def run_gate(config: GateConfig, log_dir: str | Path) -> dict:
         diag, latencies = observer.diagnostics, list(observer.latencies_ms)
     report = _report(config, contract, episodes, diag, str(log_dir))
     report["episode_s"], report["safety_watchdog_timeout_s"] = episode_s, watchdog_s
-    report["inference_latency_ms"] = ({"p50": float(np.percentile(latencies, 50)),
-                                       "p99": float(np.percentile(latencies, 99)), "max": float(max(latencies)),
+    report["inference_latency_ms"] = ({**percentiles(latencies),
                                        "max_latency_ms_contract": contract.timing.max_latency_ms}
                                       if latencies else None)
     return report

@@ -173,13 +173,11 @@ class RobotModel:
         if not len(self.collision_model.collisionPairs):
             return float("inf"), None
         q = np.asarray(q, dtype=float)
-        pin.computeDistances(self.model, self.data, self.collision_model, self._collision_data, q)
-        dists = np.array([r.min_distance for r in self._collision_data.distanceResults])
-        i = int(np.argmin(dists))
+        i = pin.computeDistances(self.model, self.data, self.collision_model, self._collision_data, q)  # argmin
         pair = self.collision_model.collisionPairs[i]
         names = (self.collision_model.geometryObjects[pair.first].name,
                  self.collision_model.geometryObjects[pair.second].name)
-        return float(dists[i]), names
+        return float(self._collision_data.distanceResults[i].min_distance), names
 
     def _ensure_collision_pairs(self) -> None:
         if self._collision_data is not None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from robot_rl.command import JointTrajectoryCommand
 from robot_rl.robot.model import RobotModel
+from robot_rl.safety import kernels
 from robot_rl.safety.checks import check_command
 from robot_rl.safety.config import SafetyConfig
 from robot_rl.safety.geometry import PathChecker
@@ -39,6 +40,7 @@ class SafetyFilter:
         margin = model.config.collision.margin if self.config.collision_margin is None \
             else self.config.collision_margin
         self.checker = PathChecker(model, self.config.check_workspace, self.config.check_collision, margin)
+        kernels.warm_up()
         self.joint_names = model.joint_names
         self.plan: OutputPlan | None = None
         self.estopped = False

@@ -7,6 +7,11 @@ distance from joint j's origin to such a point (computed from the model's placem
 bounding spheres). Between two checks the distance to the box faces, and the distance between two
 links, can therefore shrink by at most sum_j R_j |path length of joint j|; a point is checked again
 before that sum reaches the slack measured at the last check.
+
+The same bound carries proofs across commands: the checker remembers the last few configurations
+it evaluated ("anchors", each with its slack s_c). A new path whose start q0 satisfies
+sum_j R_j |q0_j - c_j| < s_c starts with the remaining slack s_c - sum_j R_j |q0_j - c_j| instead of
+an evaluation, so a stream of small overlapping commands needs few pinocchio/coal calls.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from functools import lru_cache
 import numpy as np
 
 from robot_rl.robot.model import RobotModel
+from robot_rl.safety import kernels
 from robot_rl.safety.result import Intervention, Reason
+
+ANCHORS = 4  # evaluated configurations remembered across commands
 
 
 @lru_cache(maxsize=16)
@@ -54,17 +62,23 @@ class PathChecker:
         self.check_workspace, self.check_collision = check_workspace, check_collision
         self.margin = collision_margin
         self.arms = lever_arms(model, self.links)
+        self.anchors = np.zeros((ANCHORS, model.dof))  # configurations evaluated as safe, rad
+        self.anchor_slack = np.full(ANCHORS, -np.inf)  # their slack, m (-inf: empty slot)
+        self._next_anchor = 0
+        self.evaluations = 0  # workspace/collision evaluations so far (for benchmarks)
 
     def first_violation(self, start_q: np.ndarray, points: np.ndarray) -> tuple[int | None, Intervention | None]:
         """Index of the first point (m, n) that leaves the box or comes too close to itself, and why.
 
-        ``start_q`` (n,) is where the path starts (already known safe); it is not re-checked.
+        ``start_q`` (n,) is where the path starts (already known safe); it is not re-checked, but if
+        it lies within an anchor's slack the path is covered up to the remaining slack.
         """
         if not (self.check_workspace or self.check_collision) or len(points) == 0:
             return None, None
-        steps = np.abs(np.diff(np.vstack([start_q, points]), axis=0)) @ self.arms
-        travelled = np.cumsum(steps)  # bound on how far any robot point has moved, m
-        i, checked_at, slack = 0, 0.0, -1.0
+        travelled = np.empty(len(points))  # bound on how far any robot point has moved, m
+        kernels.path_travel(start_q, points, self.arms, travelled)
+        i, checked_at = 0, 0.0
+        slack = kernels.anchor_slack(start_q, self.anchors, self.anchor_slack, self.arms)
         while i < len(points):
             if travelled[i] - checked_at < slack:
                 i = int(np.searchsorted(travelled, checked_at + slack, side="left"))
@@ -72,12 +86,19 @@ class PathChecker:
             slack, problem = self._slack(points[i])
             if problem is not None:
                 return i, problem
+            self._remember(points[i], slack)
             checked_at = travelled[i]
             i += 1
         return None, None
 
+    def _remember(self, q: np.ndarray, slack: float) -> None:
+        self.anchors[self._next_anchor] = q
+        self.anchor_slack[self._next_anchor] = slack
+        self._next_anchor = (self._next_anchor + 1) % ANCHORS
+
     def _slack(self, q: np.ndarray) -> tuple[float, Intervention | None]:
         """Distance (m) the robot may move before a check can fail, or the failure at q."""
+        self.evaluations += 1
         slack = np.inf
         if self.check_workspace:
             pts = self.model.frame_positions(q, self.links)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from robot_rl.safety import kernels
 from robot_rl.safety.rate_limiter import GridState
 
 _HISTORY = 2  # points kept before the current one, to difference velocity and acceleration
@@ -57,9 +58,16 @@ class OutputPlan:
         so a segment from an index before k can still be sent.
         """
         keep_from = k - _HISTORY if keep_from is None else min(keep_from, k - _HISTORY)
-        kept = np.array([self.position(i) for i in range(keep_from, k + 1)])
+        kept = self._rows(keep_from, k + 1)
         self.positions = np.vstack([kept, points]) if len(points) else kept
         self.base = keep_from
+
+    def _rows(self, first: int, stop: int) -> np.ndarray:
+        """Positions (stop - first, n) at grid indices first .. stop - 1 (held ends repeated)."""
+        lo, hi = first - self.base, stop - self.base
+        if 0 <= lo and hi <= len(self.positions):
+            return self.positions[lo:hi].copy()
+        return np.array([self.position(i) for i in range(first, stop)])
 
     def segment(self, k: int) -> np.ndarray:
         """Planned positions (m, n) from index k to the end (at least the held point)."""
@@ -76,9 +84,6 @@ class OutputPlan:
         interpolated path never moves backwards between two grid points (no overshoot at a stop).
         """
         seg = self.segment(k)
-        padded = np.vstack([self.position(k - 1)[None, :], seg, seg[-1:]])
-        steps = np.diff(padded, axis=0) / self.dt  # (m + 1, n): step velocities before/after each point
-        before, after = steps[:-1], steps[1:]
-        central = 0.5 * (before + after)
-        bound = 3.0 * np.minimum(np.abs(before), np.abs(after))
-        return np.where(before * after > 0.0, np.clip(central, -bound, bound), 0.0)
+        out = np.empty_like(seg)
+        kernels.monotone_velocities(self.position(k - 1), seg, self.dt, out)
+        return out

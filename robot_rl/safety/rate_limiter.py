@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_rl.safety import kernels
+
 
 @dataclass(frozen=True)
 class GridLimits:
@@ -28,11 +30,6 @@ class GridLimits:
     acceleration: np.ndarray  # rad/s^2
     jerk: np.ndarray  # rad/s^3
     dt: float  # s
-
-    @property
-    def jerk_step(self) -> np.ndarray:
-        """Largest change of acceleration per grid step, J dt (rad/s^2)."""
-        return self.jerk * self.dt
 
 
 @dataclass
@@ -53,29 +50,6 @@ class GridState:
         return GridState(self.q.copy(), self.v.copy(), self.a.copy())
 
 
-def _approach(room: np.ndarray, lim: GridLimits) -> np.ndarray:
-    """Largest acceleration (>= 0) whose jerk-limited release adds at most ``room`` rad/s of velocity.
-
-    Uses the bound S(a) <= 1.5 a dt + a^2 / (2 J) on the velocity still gained when the acceleration
-    is ramped down to zero at the jerk limit, so the bound holds again on the next step.
-    """
-    j, dt = lim.jerk, lim.dt
-    return j * (np.sqrt(2.25 * dt * dt + 2.0 * np.maximum(room, 0.0) / j) - 1.5 * dt)
-
-
-def accel_interval(state: GridState, lim: GridLimits) -> tuple[np.ndarray, np.ndarray]:
-    """Admissible next accelerations [lo, hi] (n,) rad/s^2 from ``state`` (never empty, see module doc)."""
-    js = lim.jerk_step
-    hi = np.minimum(np.minimum(lim.acceleration, state.a + js), _approach(lim.velocity - state.v, lim))
-    lo = np.maximum(np.maximum(-lim.acceleration, state.a - js), -_approach(lim.velocity + state.v, lim))
-    return lo, hi
-
-
-def _step(state: GridState, accel: np.ndarray, dt: float) -> GridState:
-    v = state.v + accel * dt
-    return GridState(state.q + v * dt, v, accel)
-
-
 @dataclass
 class TrackResult:
     """Output of :func:`track`: positions (m, n) on the grid and which limits were active per joint."""
@@ -89,23 +63,7 @@ class TrackResult:
 
 def fits_limits(start: GridState, targets: np.ndarray, lim: GridLimits) -> bool:
     """True if stepping exactly through ``targets`` (m, n) from ``start`` stays inside every step's interval."""
-    inv_dt = 1.0 / lim.dt
-    m = len(targets)
-    v = np.empty((m + 1, targets.shape[1]))
-    v[0] = start.v
-    v[1] = (targets[0] - start.q) * inv_dt
-    np.subtract(targets[1:], targets[:-1], out=v[2:])
-    v[2:] *= inv_dt
-    a = np.empty_like(v)
-    a[0] = start.a
-    np.subtract(v[1:], v[:-1], out=a[1:])
-    a[1:] *= inv_dt
-    v_prev, a_prev, a_new = v[:-1], a[:-1], a[1:]
-    js = lim.jerk_step
-    if np.any(np.abs(a_new) > lim.acceleration) or np.any(np.abs(a_new - a_prev) > js):
-        return False
-    return bool(np.all(a_new <= _approach(lim.velocity - v_prev, lim))
-                and np.all(a_new >= -_approach(lim.velocity + v_prev, lim)))
+    return kernels.fits(start.q, start.v, start.a, targets, lim.velocity, lim.acceleration, lim.jerk, lim.dt)
 
 
 def track(start: GridState, targets: np.ndarray, lim: GridLimits, tracking_accel: np.ndarray) -> TrackResult:
@@ -116,48 +74,22 @@ def track(start: GridState, targets: np.ndarray, lim: GridLimits, tracking_accel
     (plus the target's own velocity) and the resulting acceleration is clipped to the interval.
     """
     n = start.q.shape[0]
-    flags = [np.zeros(n, bool) for _ in range(3)]
     if fits_limits(start, targets, lim):
-        return TrackResult(np.array(targets, dtype=float), _end_state(start, targets, lim.dt), *flags)
-    m = len(targets)
-    out = np.empty((m, n))
-    desired, lows, highs, prev_accel = (np.empty((m, n)) for _ in range(4))
-    capped = np.zeros((m, n), bool)
-    state, previous_target, dt = start, start.q, lim.dt
-    for k in range(m):
-        target = targets[k]
-        error = target - state.q
-        cap = np.abs(target - previous_target) / dt + np.sqrt(2.0 * tracking_accel * np.abs(error))
-        v_des = np.clip(error / dt, -cap, cap)
-        capped[k] = np.abs(error / dt) > cap
-        desired[k] = (v_des - state.v) / dt
-        lows[k], highs[k] = accel_interval(state, lim)
-        prev_accel[k] = state.a
-        state = _step(state, np.minimum(np.maximum(desired[k], lows[k]), highs[k]), dt)
-        out[k] = state.q
-        previous_target = target
-    return TrackResult(out, state, *_active_limits(desired, lows, highs, prev_accel, capped, lim))
+        return TrackResult(np.array(targets, dtype=float), _end_state(start, targets, lim.dt),
+                           *np.zeros((3, n), dtype=bool))
+    out, end, flags = np.empty(targets.shape), np.empty((3, n)), np.zeros((3, n), dtype=bool)
+    kernels.track_steps(start.q, start.v, start.a, targets, lim.velocity, lim.acceleration, lim.jerk, lim.dt,
+                        tracking_accel, out, end, flags)
+    return TrackResult(out, GridState(*end), *flags)
 
 
 def _end_state(start: GridState, positions: np.ndarray, dt: float) -> GridState:
-    q = np.vstack([start.q, positions])[-3:]
-    v_last = (q[-1] - q[-2]) / dt
-    v_prev = (q[-2] - q[-3]) / dt if len(q) == 3 else start.v
-    return GridState(q[-1].copy(), v_last, (v_last - v_prev) / dt)
-
-
-def _active_limits(desired, lows, highs, prev_accel, capped, lim: GridLimits):
-    """Per joint (n,) bools: was the velocity, acceleration or jerk limit active at any step (all (m, n))?"""
-    above, below = desired > highs, desired < lows
-    clipped = above | below
-    bound = np.where(above, highs, lows)
-    sign = np.where(above, 1.0, -1.0)
-    tol = 1e-9 * (1.0 + np.abs(bound))
-    jerk = clipped & (np.abs(bound - (prev_accel + sign * lim.jerk_step)) <= tol)
-    accel = clipped & ~jerk & (np.abs(bound - sign * lim.acceleration) <= tol)
-    velocity = clipped & ~jerk & ~accel
-    accel |= capped & ~clipped  # the approach to a far target was slowed to the braking curve
-    return velocity.any(axis=0), accel.any(axis=0), jerk.any(axis=0)
+    """Grid state at the last of ``positions`` (m >= 1, n) that follow ``start``."""
+    q1 = positions[-1]
+    q0 = positions[-2] if len(positions) > 1 else start.q
+    v_last = (q1 - q0) / dt
+    v_prev = start.v if len(positions) == 1 else (q0 - (positions[-3] if len(positions) > 2 else start.q)) / dt
+    return GridState(q1.copy(), v_last, (v_last - v_prev) / dt)
 
 
 def brake(start: GridState, lim: GridLimits) -> np.ndarray:
@@ -167,14 +99,9 @@ def brake(start: GridState, lim: GridLimits) -> np.ndarray:
     the acceleration limit allows), accepted only if every step lies in its admissible interval
     (checked by :func:`fits_limits`); otherwise falls back to :func:`brake_stepwise`.
     """
-    speed = np.abs(start.v)
-    if not (speed.any() or start.a.any()):
+    if not (start.v.any() or start.a.any()):
         return np.empty((0, start.q.shape[0]))
-    steps = np.ceil(speed / (lim.acceleration * lim.dt) * (1 + 1e-9))
-    longest = int(steps.max())
-    k = np.arange(1, longest + 2)[:, None]
-    velocity = start.v * np.clip(1.0 - k / np.maximum(steps, 1.0), 0.0, 1.0)
-    positions = start.q + lim.dt * np.cumsum(velocity, axis=0)
+    positions = kernels.brake_linear(start.q, start.v, lim.acceleration, lim.dt)
     if fits_limits(start, positions, lim):
         return positions
     return brake_stepwise(start, lim)
@@ -186,21 +113,8 @@ def brake_stepwise(start: GridState, lim: GridLimits, max_steps: int = 5000) -> 
     Each joint decelerates as hard as the interval allows without reversing, then snaps to zero
     velocity once the remaining velocity is below J dt^3 (a step whose jerk is within limits).
     """
-    dt, out, state = lim.dt, [], start
-    snap = lim.jerk * dt ** 3
-    for _ in range(max_steps):
-        if not (np.any(state.v != 0.0) or np.any(state.a != 0.0)):
-            break
-        lo, hi = accel_interval(state, lim)
-        speed = np.abs(state.v)
-        toward_zero = -np.sign(state.v) * _approach(speed, lim)
-        target = np.where(speed <= snap, -state.v / dt, toward_zero)
-        accel = np.clip(target, lo, hi)
-        state = _step(state, accel, dt)
-        state.v[np.abs(state.v) < 1e-15] = 0.0
-        out.append(state.q)
-    else:
+    positions, stopped = kernels.brake_stepwise(start.q, start.v, start.a, lim.velocity, lim.acceleration,
+                                                lim.jerk, lim.dt, max_steps)
+    if not stopped:
         raise RuntimeError(f"brake did not reach rest in {max_steps} steps from v={start.v}, a={start.a}")
-    if not out:
-        return np.empty((0, start.q.shape[0]))
-    return np.array(out)
+    return positions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from robot_rl.safety import kernels
 from robot_rl.safety.rate_limiter import GridLimits
 from robot_rl.safety.result import Intervention, Reason
 
@@ -23,16 +24,9 @@ def sample_targets(times: np.ndarray, positions: np.ndarray, t_start: float, q_s
     Returns:
         (m, n) targets; after the last waypoint the last waypoint is held.
     """
-    future = times > t_start
-    if not future.any():
-        return np.repeat(positions[-1][None, :], len(grid), axis=0)
-    t = np.concatenate([[t_start], times[future]])
-    q = np.vstack([q_start[None, :], positions[future]])
-    idx = np.clip(np.searchsorted(t, grid, side="right") - 1, 0, len(t) - 2) if len(t) > 1 else None
-    if idx is None:
-        return np.repeat(q[-1][None, :], len(grid), axis=0)
-    w = np.clip((grid - t[idx]) / (t[idx + 1] - t[idx]), 0.0, 1.0)[:, None]
-    return q[idx] * (1.0 - w) + q[idx + 1] * w
+    out = np.empty((len(grid), positions.shape[1]))
+    kernels.sample_linear(times, positions, t_start, q_start, grid, out)
+    return out
 
 
 def clamp_targets(targets: np.ndarray, lim: GridLimits, names: tuple[str, ...]

@@ -5,6 +5,7 @@ The robot's state is read from /joint_states, which the control node publishes f
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -39,10 +40,13 @@ def _start_source(tmp_path, env, mode: str, duration: float, name: str = "source
 
 
 def _states(msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(receive times (k,), positions (k, n), velocities (k, n)) from collected JointState messages."""
-    t = np.array([r for r, _ in msgs])
+    """(measurement times (k,), positions (k, n), velocities (k, n)) from collected JointState messages.
+
+    The time is the message's header stamp (the control tick that measured the state), not the
+    probe's receive time, which trails it by however late this process is scheduled.
+    """
     parsed = [joint_state_from_msg(m, MODEL.joint_names) for _, m in msgs]
-    return t, np.array([p[1] for p in parsed]), np.array([p[2] for p in parsed])
+    return tuple(np.array([p[i] for p in parsed]) for i in range(3))
 
 
 def _graph(tmp_path, ros_env):
@@ -83,12 +87,13 @@ def test_sigkill_of_the_source_brakes_the_robot_at_the_watchdog_timeout(tmp_path
         diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
         wait_for(lambda: len(states) > 500, timeout=60)
         source = _start_source(tmp_path, ros_env, "sweep", 60.0)
-        wait_for(lambda: len(states) > 0 and abs(states[-1][1].velocity[0]) > 0.8, timeout=60)
+        wait_for(lambda: len(safe) > 10 and abs(states[-1][1].velocity[0]) > 0.8, timeout=60)
         source.kill()
         source.wait(timeout=10)
         time.sleep(2.0)
         assert graph.exited() == {}
-    last_published = float((tmp_path / "source.log").read_text().split("PUBLISHED")[-1].split()[0])
+    published = re.findall(r"^PUBLISHED (\d+\.\d+)$", (tmp_path / "source.log").read_text(), re.MULTILINE)
+    last_published = float(published[-1])  # complete lines only: SIGKILL may cut the last one
     # T = the filter's receipt of the last valid command: where its watchdog timeout starts.
     last_command = _last_valid_command_time(diags)
     # Sanity: it is this run's last command (the source prints its time just after publishing, so the

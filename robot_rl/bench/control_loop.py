@@ -19,7 +19,7 @@ from robot_rl.bench.output import emit
 from robot_rl.bringup.graph import NodeSpec
 from robot_rl.bringup.session import CONTROL_STATS, run_graph
 from robot_rl.control import ControlCore, FixedRateLoop
-from robot_rl.hardware import create_hardware
+from robot_rl.hardware import create_hardware, loop_catch_up
 from robot_rl.robot import load_robot_model
 from robot_rl.robot.config import robot_yaml_path
 
@@ -56,7 +56,8 @@ def bare_loop(robot_yaml: str, seconds: float) -> dict:
 
     core = ControlCore(model, hardware, clock=time.time)
     loop = FixedRateLoop(model.config.control_period, core.tick,
-                         max_ticks=int(seconds * model.config.control_rate_hz), rt_priority=80).start()
+                         max_ticks=int(seconds * model.config.control_rate_hz), rt_priority=80,
+                         catch_up=loop_catch_up(hardware)).start()
     loop.join()
     return loop.stats(skip_s=1.0).as_dict()
 

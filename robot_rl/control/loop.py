@@ -39,12 +39,28 @@ def percentiles(values_ms: np.ndarray) -> dict[str, float]:
             "max": float(values_ms.max())}
 
 
+def request_fifo(priority: int) -> bool:
+    """Ask Linux for SCHED_FIFO at ``priority`` for the calling thread; True if granted.
+
+    Needs root or CAP_SYS_NICE; otherwise (or for priority <= 0) the thread keeps normal scheduling.
+    """
+    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:  # pid 0 = the calling thread on Linux
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError:
+        return False
+    return True
+
+
 class FixedRateLoop:
     """Calls ``step()`` every ``period`` seconds in its own thread until stopped.
 
     Deadlines are absolute (start + k * period), so a late tick does not shift
-    later ones; after an overrun of more than one period the loop re-anchors
-    instead of bursting. With ``realtime=False`` it runs back to back (tests).
+    later ones. After an overrun the missed ticks run back to back while the loop is at most
+    ``catch_up`` s behind (a lockstep simulator advances only when ticked, so this keeps its
+    time on the wall clock); further behind, the loop re-anchors and the missed ticks are
+    dropped (a real robot's time passes anyway). With ``realtime=False`` it runs back to back (tests).
 
     Args:
         period: s.
@@ -52,16 +68,18 @@ class FixedRateLoop:
         realtime: pace to wall-clock deadlines.
         max_ticks: stop after this many ticks (None: until ``stop``).
         history: number of most recent ticks kept for statistics (bounded memory).
+        catch_up: s of lag recovered by running missed ticks back to back (0: re-anchor after one period).
         rt_priority: if > 0 and ``realtime``, ask Linux for SCHED_FIFO at this priority for the
             loop thread (needs root or CAP_SYS_NICE; ``rt_scheduling`` says whether it was granted).
     """
 
     def __init__(self, period: float, step: Callable[[], None], realtime: bool = True,
                  max_ticks: int | None = None, name: str = "control-loop", history: int = 600_000,
-                 rt_priority: int = 0):
-        if period <= 0:
-            raise ValueError(f"period must be > 0 s, got {period}")
+                 rt_priority: int = 0, catch_up: float = 0.0):
+        if period <= 0 or catch_up < 0:
+            raise ValueError(f"period must be > 0 s and catch_up >= 0 s, got {period}, {catch_up}")
         self.period = period
+        self._max_lag = max(catch_up, period)
         self._step = step
         self._realtime = realtime
         self._max_ticks = max_ticks
@@ -95,13 +113,7 @@ class FixedRateLoop:
         return self._thread.is_alive()
 
     def _request_rt_scheduling(self) -> None:
-        self.rt_scheduling = False
-        if self._rt_priority > 0 and hasattr(os, "sched_setscheduler"):
-            try:  # pid 0 = the calling thread on Linux
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._rt_priority))
-                self.rt_scheduling = True
-            except OSError:  # not permitted (no root / CAP_SYS_NICE): normal scheduling, reported as such
-                self.rt_scheduling = False
+        self.rt_scheduling = request_fifo(self._rt_priority)
 
     def _run(self) -> None:
         self._request_rt_scheduling()
@@ -121,7 +133,7 @@ class FixedRateLoop:
                 if self._max_ticks is not None and self.ticks >= self._max_ticks:
                     break
                 deadline += period
-                if clock() - deadline > period:  # fell more than a period behind: re-anchor
+                if clock() - deadline > self._max_lag:  # too far behind to catch up: re-anchor
                     deadline = clock()
         except BaseException as exc:  # noqa: BLE001 - handed to join(), never swallowed
             self._error = exc

@@ -37,10 +37,13 @@ class HardwareInterface(Protocol):
     """A torque-controlled robot.
 
     ``write`` applies torques for one control period; a simulated robot advances
-    its physics by that period, a real one returns at once.
+    its physics by that period, a real one returns at once. A simulator sets ``lockstep = True``
+    (its time advances only when written), so the control loop runs ticks it missed back to back
+    (see :func:`loop_catch_up`) instead of letting simulated time fall behind the wall clock.
     """
 
     joint_names: tuple[str, ...]
+    lockstep: bool
 
     def read(self) -> JointStateSample:
         """Latest measured state."""
@@ -50,6 +53,15 @@ class HardwareInterface(Protocol):
 
     def close(self) -> None:
         """Release the device; the robot must be left holding or braked."""
+
+
+LOCKSTEP_CATCH_UP_S = 0.05
+"""s: lag behind the wall clock a lockstep simulator's control loop recovers by back-to-back ticks."""
+
+
+def loop_catch_up(hardware: HardwareInterface) -> float:
+    """Catch-up allowance (s) for the control loop driving ``hardware``: 0 for a real robot."""
+    return LOCKSTEP_CATCH_UP_S if getattr(hardware, "lockstep", False) else 0.0
 
 
 _REGISTRY: dict[str, str] = {

@@ -22,9 +22,10 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robot_rl import topics
 from robot_rl.control import ControlCore, ControlCoreConfig, FixedRateLoop
+from robot_rl.control.loop import request_fifo
 from robot_rl.control.report import control_report, write_json_atomic
 from robot_rl.errors import CommandError, ConfigError
-from robot_rl.hardware import create_hardware
+from robot_rl.hardware import create_hardware, loop_catch_up
 from robot_rl.nodes.conversions import joint_state_to_msg, seconds_to_stamp, trajectory_from_msg
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
@@ -61,7 +62,10 @@ class ControlNode(Node):
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_timer(1.0, self._publish_diagnostics)
         self.loop = FixedRateLoop(robot.control_period, self._step, realtime=p["realtime"],
-                                  rt_priority=p["rt_priority"]).start()
+                                  rt_priority=p["rt_priority"], catch_up=loop_catch_up(self.hardware)).start()
+        # The loop thread needs the GIL that this (executor) thread holds during callbacks: at normal
+        # priority another process could preempt it mid-callback and stall the loop (priority inversion).
+        self.executor_rt = p["realtime"] and request_fifo(p["rt_priority"] // 2)
         self.get_logger().info(f"control loop started: {robot.name} on {p['hardware']} at {robot.control_rate_hz} Hz")
 
     def _step(self) -> None:
@@ -127,7 +131,7 @@ class ControlNode(Node):
         values = {"rate_hz": stats.rate_hz, "period_error_p99_ms": stats.period_error_ms["p99"],
                   "overrun_fraction": stats.overrun_fraction, "commands_rejected": self.rejected,
                   "max_tracking_error_rad": float(self.core.tracking_error().max()),
-                  "rt_scheduling": float(bool(self.loop.rt_scheduling))}
+                  "rt_scheduling": float(bool(self.loop.rt_scheduling)), "executor_rt_scheduling": float(self.executor_rt)}
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
                                   values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))

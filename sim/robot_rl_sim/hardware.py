@@ -37,6 +37,8 @@ class MujocoHardware:
         seed: seeds the RNG of the task's reset distribution (None: fresh entropy).
     """
 
+    lockstep = True  # physics advances only in write(): the control loop catches up missed ticks
+
     def __init__(self, config: RobotConfig, model: mujoco.MjModel | None = None,
                  initial_position: np.ndarray | None = None, control_period: float | None = None,
                  task: str = "", seed: int | None = None):

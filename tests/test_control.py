@@ -107,3 +107,23 @@ def test_fixed_rate_loop_hands_step_errors_to_join():
     loop = FixedRateLoop(0.001, failing_step).start()
     with pytest.raises(RuntimeError, match="hardware unplugged"):
         loop.join(timeout=5)
+
+
+@pytest.mark.parametrize("catch_up", [0.0, 0.05])
+def test_fixed_rate_loop_runs_missed_ticks_back_to_back_within_its_catch_up(catch_up):
+    """A 20 ms stall at tick 5 of a 1 ms loop: with catch-up the missed ticks run at once and tick k
+    still starts near k ms (a lockstep simulator keeps to the wall clock); without, they are dropped."""
+    import time
+
+    def step():
+        if loop.ticks == 5:
+            time.sleep(0.02)
+
+    loop = FixedRateLoop(0.001, step, max_ticks=100, catch_up=catch_up)
+    loop.start().join(timeout=10)
+    starts = np.array(loop._starts)
+    lag = starts[-1] - starts[0] - 0.099  # s behind the schedule at the last tick
+    if catch_up:
+        assert lag < 0.01
+    else:
+        assert lag > 0.018

@@ -14,6 +14,7 @@ $(STAMP): setup.py requirements/*.txt .ci/system-deps.sh
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[sim,learn,ros,test]'
+	$(PY) -c 'from robot_rl.safety.kernels import warm_up; warm_up()'  # compile the safety kernels once (cached)
 	touch $(STAMP)
 
 demo: setup

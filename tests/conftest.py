@@ -12,6 +12,15 @@ settings.register_profile("default", deadline=None, suppress_health_check=[Healt
 settings.load_profile("default")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_safety_kernels() -> None:
+    """Compile the safety filter's numba kernels (or load them from the cache) before any test, so
+    node processes started by tests load them from the cache instead of each compiling for ~15 s."""
+    from robot_rl.safety.kernels import warm_up
+
+    warm_up()
+
+
 @pytest.fixture
 def ros_env(monkeypatch) -> dict[str, str]:
     """A fresh ROS_DOMAIN_ID (localhost discovery only) for this test, also set in os.environ.

@@ -28,6 +28,11 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None, 
             spinner.spin()
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
+        except RuntimeError:
+            # A message taken while SIGINT/SIGTERM shuts the context down can fail to convert in
+            # rclpy ("Unable to convert call argument"); that is the shutdown, not a node failure.
+            if rclpy.ok():
+                raise
         finally:
             shutdown = getattr(node, "shutdown", None)
             if shutdown is not None:

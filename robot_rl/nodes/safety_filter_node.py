@@ -23,6 +23,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robot_rl import topics
 from robot_rl.errors import CommandError
 from robot_rl.nodes.conversions import joint_state_from_msg, trajectory_from_msg, trajectory_to_msg
+from robot_rl.nodes.latest import LatestMessage
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
 from robot_rl.robot import RobotModel, load_robot_config
@@ -42,11 +43,12 @@ class SafetyFilterNode(Node):
         config = SafetyConfig.from_params(p)
         self.filter = SafetyFilter(RobotModel(load_robot_config(p["robot"])), config)
         self.monitor = InterventionMonitor(p["log_throttle"])
-        self._state: tuple[float, JointState] | None = None  # (receive time s, latest message, parsed on use)
+        # /joint_states (1 kHz) is needed rarely (first plan, reset): read on demand, not per message.
+        self._joint_states = LatestMessage(self.context, f"{self.get_name()}_joint_states", JointState,
+                                           topics.JOINT_STATES)
         self._out = self.create_publisher(JointTrajectory, p["output_topic"], 10)
         self._diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.create_subscription(JointTrajectory, p["command_topic"], self._on_command, 10)
-        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, 1)
         self.create_subscription(Bool, topics.ESTOP, self._on_estop_topic, 10)
         self.create_service(Trigger, "~/estop", self._on_estop_service)
         self.create_service(Trigger, "~/reset", self._on_reset_service)
@@ -56,20 +58,22 @@ class SafetyFilterNode(Node):
                                f"{p['output_topic']}, watchdog {p['watchdog_timeout']} s")
 
     def _measured(self, now: float) -> np.ndarray | None:
-        """Latest measured positions (n,) rad, or None if none is fresh and valid."""
-        if self._state is None or now - self._state[0] > self.params["state_timeout"]:
+        """Latest measured positions (n,) rad, or None if none is fresh (stamped within state_timeout) and valid."""
+        msg = self._joint_states.take()
+        if msg is None:
             return None
         try:
-            _, q, _, _ = joint_state_from_msg(self._state[1], self.filter.joint_names)
+            stamp, q, _, _ = joint_state_from_msg(msg, self.filter.joint_names)
         except CommandError as exc:
             self.get_logger().error(f"/joint_states ignored: {exc}", throttle_duration_sec=5.0)
             return None
+        if abs(now - stamp) > self.params["state_timeout"]:
+            return None
         return q if np.all(np.isfinite(q)) else None
 
-    def _on_joint_state(self, msg: JointState) -> None:
-        """Keep the latest message only: /joint_states comes at 1 kHz and is needed rarely (first plan,
-        reset), so parsing is left to :meth:`_measured` and commands are not queued behind it."""
-        self._state = (time.time(), msg)
+    def shutdown(self) -> None:
+        """Remove the on-demand /joint_states reader (called by run_node before destroy_node)."""
+        self._joint_states.destroy()
 
     def _on_command(self, msg: JointTrajectory) -> None:
         now = time.time()

@@ -14,6 +14,7 @@ could not prove unnecessary (robot_rl/safety/geometry.py).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import time
 
@@ -48,6 +49,7 @@ def measure(check_collision: bool, scenario: str, commands: int, chunk: int, chu
 
     model = load_robot_model("panda")
     safety = SafetyFilter(model, SafetyConfig(check_collision=check_collision))
+    gc.freeze()  # as the node does after start-up (robot_rl.nodes.main.run_node)
     rng = np.random.default_rng(0)
     now, q = 1000.0, model.config.default_pose.copy()
     durations, cpu, changed, rejected = np.empty(commands), np.empty(commands), 0, 0

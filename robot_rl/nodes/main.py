@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 
@@ -22,6 +23,7 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None, 
         except RobotRLError as exc:
             rclpy.logging.get_logger("robot_rl").fatal(f"cannot start: {exc}")
             return 2
+        gc.freeze()  # start-up objects (modules, models) are permanent: later collections need not scan them
         spinner = MultiThreadedExecutor(num_threads=2) if executor == "multi" else SingleThreadedExecutor()
         spinner.add_node(node)
         try:

@@ -217,6 +217,32 @@ def anchor_slack(q, anchors, slacks, arms) -> float:
     return best
 
 
+@njit(cache=True)
+def finite_increasing(times, positions) -> bool:
+    """True if times (k,) are finite, >= 0 and strictly increasing and positions (k, n) are all finite."""
+    for i in range(times.shape[0]):
+        if not math.isfinite(times[i]) or (times[i] < 0.0 if i == 0 else times[i] <= times[i - 1]):
+            return False
+        for j in range(positions.shape[1]):
+            if not math.isfinite(positions[i, j]):
+                return False
+    return True
+
+
+@njit(cache=True)
+def clip_columns(values, lower, upper, clipped) -> bool:
+    """Clip values (m, n) in place to [lower, upper] (n,); clipped (n,) marks changed columns; True if any."""
+    any_clipped = False
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            x = values[i, j]
+            if x < lower[j] or x > upper[j]:
+                values[i, j] = min(max(x, lower[j]), upper[j])
+                clipped[j] = True
+                any_clipped = True
+    return any_clipped
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel once, so the first command pays no JIT time."""
     z, one = np.zeros(2), np.ones(2)
@@ -230,3 +256,5 @@ def warm_up() -> None:
     monotone_velocities(z, targets, 0.01, np.empty((2, 2)))
     path_travel(z, targets, one, np.empty(2))
     anchor_slack(z, targets, one, one)
+    finite_increasing(np.array([1.0, 2.0]), targets)
+    clip_columns(targets.copy(), z, one, np.zeros(2, dtype=np.bool_))

@@ -8,6 +8,8 @@ plan ends at rest, so after its last point the robot holds that point.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from robot_rl.safety import kernels
@@ -31,7 +33,7 @@ class OutputPlan:
 
     def index_at(self, t: float) -> int:
         """Index of the grid point at or just before time t (s)."""
-        return int(np.floor((t - self.origin) / self.dt + 1e-9))
+        return math.floor((t - self.origin) / self.dt + 1e-9)
 
     def time_of(self, k: int) -> float:
         """Absolute time (s) of grid point k."""

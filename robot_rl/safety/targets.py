@@ -31,12 +31,14 @@ def sample_targets(times: np.ndarray, positions: np.ndarray, t_start: float, q_s
 
 def clamp_targets(targets: np.ndarray, lim: GridLimits, names: tuple[str, ...]
                   ) -> tuple[np.ndarray, list[Intervention]]:
-    """Targets (m, n) clipped to the soft limits, with one intervention per clamped joint."""
-    clipped = np.clip(targets, lim.lower, lim.upper)
-    changed = np.flatnonzero(np.any(clipped != targets, axis=0))
+    """Targets (m, n) clipped to the soft limits (in place), with one intervention per clamped joint."""
+    clipped = np.zeros(targets.shape[1], dtype=bool)
+    original = targets.copy()
+    if not kernels.clip_columns(targets, lim.lower, lim.upper, clipped):
+        return targets, []
     notes = []
-    for j in changed:
-        worst = targets[np.argmax(np.abs(targets[:, j] - clipped[:, j])), j]
+    for j in np.flatnonzero(clipped):
+        worst = original[np.argmax(np.abs(original[:, j] - targets[:, j])), j]
         notes.append(Intervention(Reason.POSITION_LIMIT, names[j],
                                   f"target {worst:.4f} rad clamped to [{lim.lower[j]:.4f}, {lim.upper[j]:.4f}]"))
-    return clipped, notes
+    return targets, notes

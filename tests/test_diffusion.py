@@ -13,7 +13,7 @@ from robot_rl.learning.checkpoint import load_checkpoint
 from robot_rl.learning.diffusion import DiffusionConfig, DiffusionPolicy, parameter_count
 from robot_rl.learning.normalizer import RangeNormalizer, RangeStats, compute_range_stats
 from robot_rl.learning.stats import across_seeds, wilson_interval
-from robot_rl.learning.trainer import TrainConfig, new_checkpoint, train
+from robot_rl.learning.trainer import TrainConfig, _lr_factor, new_checkpoint, train
 from robot_rl.learning.windows import Episode, WindowSampler
 
 torch.set_num_threads(2)
@@ -88,6 +88,23 @@ def test_training_resumes_from_an_atomic_checkpoint(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match="bad.pt"):
         load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_training_stops_at_its_wall_time_budget_with_an_annealed_checkpoint(tmp_path):
+    rng = np.random.default_rng(0)
+    episodes = [Episode(rng.normal(size=(12, 4)), rng.normal(size=(12, 3))) for _ in range(4)]
+    diffusion = DiffusionConfig(obs_dim=4, action_dim=3, channels=(16, 32), obs_features=16, time_dim=16)
+    config = TrainConfig(steps=100_000, batch_size=8, log_every=1000, checkpoint_every=1000, warmup=2,
+                         max_seconds=1.0)
+    checkpoint = train(config, new_checkpoint(config, diffusion, episodes, {"name": "t"}, {}), episodes,
+                       tmp_path / "checkpoint.pt")
+    assert 1 <= checkpoint.step < 100_000 and checkpoint.train["seconds"] >= 1.0
+    assert load_checkpoint(tmp_path / "checkpoint.pt").step == checkpoint.step  # saved when time ran out
+    assert _lr_factor(50, config, seconds=0.5) == pytest.approx(0.5, abs=1e-3)  # half the time: half-way down
+    assert _lr_factor(50, config, seconds=1.0) == pytest.approx(0.0)
+    assert _lr_factor(1, config, seconds=9.0) == pytest.approx(1.0)  # warm-up is by steps
+    with pytest.raises(ConfigError, match="max_seconds"):
+        TrainConfig(max_seconds=0.0)
 
 
 def test_wilson_interval_and_rliable_aggregates():

@@ -44,7 +44,8 @@ def test_leapp_bundle_drives_the_panda_through_the_graph(tmp_path, ros_env, pand
 def _wait_until(observer, target, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if observer._q is not None and np.max(np.abs(observer._q - target)) < 0.03:
+        q = observer.joint_positions()
+        if q is not None and np.max(np.abs(q - target)) < 0.03:
             return True
         time.sleep(0.1)
     return False
@@ -68,7 +69,7 @@ def test_rsl_rl_export_drives_the_panda_and_hot_swap(tmp_path, ros_env, panda):
         obs.node.create_subscription(String, "/policy_node/status", lambda m: statuses.append(m.data), latched)
         load = obs.node.create_publisher(String, "/policy_node/load", 10)
         obs.wait_for(runner, 30.0)
-        assert _wait_until(obs, first, 20.0), f"did not reach the first target; q={obs._q}"
+        assert _wait_until(obs, first, 20.0), f"did not reach the first target; q={obs.joint_positions()}"
         deadline = time.monotonic() + 10.0
         while load.get_subscription_count() == 0 and time.monotonic() < deadline:
             time.sleep(0.05)  # discovery: a message published before the match is lost
@@ -78,9 +79,9 @@ def test_rsl_rl_export_drives_the_panda_and_hot_swap(tmp_path, ros_env, panda):
             time.sleep(0.1)
         assert any("tampered" in s and s.startswith("refused") for s in statuses), statuses
         time.sleep(1.0)
-        assert np.max(np.abs(obs._q - first)) < 0.03, "the old policy must keep holding its target"
+        assert np.max(np.abs(obs.joint_positions() - first)) < 0.03, "the old policy must keep holding its target"
         load.publish(String(data=str(paths["second"])))
-        assert _wait_until(obs, second, 20.0), f"did not reach the swapped policy's target; q={obs._q}"
+        assert _wait_until(obs, second, 20.0), f"did not reach the swapped policy's target; q={obs.joint_positions()}"
         assert runner.exited() == {}
 
 
@@ -123,6 +124,28 @@ def test_scheduler_infers_once_per_chunk_and_heartbeats_every_period_at_the_orig
     assert sched.stats["late_ticks"] == 0 and sched.stats["tick_interval_max_ms"] <= 108.0 + 1e-6
 
 
+def test_scheduler_replans_after_n_action_steps_and_bridges_a_slow_inference_with_the_same_chunk():
+    """Horizon 16, 8 executed: inference is requested at the 8th period; while it runs (150 ms here) the
+    heartbeat carries the chunk's steps 9.. (no hold, no stop); the late chunk then replaces the rest from
+    its first non-stale step. Without latency this is "execute 8, replan" exactly."""
+    sched = PolicyScheduler(ScheduleConfig(period=DT, max_latency=0.8, n_action_steps=8))
+    assert sched.tick(0.0).infer
+    sent = sched.accept(_chunk(0.0, steps=16), 0.01)
+    assert sent.num_steps == 16
+    assert not any(sched.tick(k * DT).infer for k in range(1, 8))
+    replan = sched.tick(0.8)
+    assert replan.infer and not replan.hold
+    np.testing.assert_array_equal(replan.command.positions, sent.positions[8:])  # steps 9..16 go on
+    bridge = sched.tick(0.9)  # the inference is still running
+    assert not bridge.infer and not bridge.hold and sched.stats["holds"] == 0
+    np.testing.assert_array_equal(bridge.command.positions, sent.positions[9:])
+    late = sched.accept(_chunk(0.8, steps=16), 0.95)  # observation 150 ms old: its first step is stale
+    assert late.num_steps == 15 and late.stamp == 0.8
+    np.testing.assert_array_equal(sched.tick(1.0).command.positions, _chunk(0.8, steps=16).positions[2:])
+    assert sched.stats["dropped_chunks"] == 0 and sched.stats["dropped_steps"] == 1
+    assert sched.tick(1.6).infer  # 8 periods after the late chunk's observation
+
+
 def test_scheduler_with_one_action_step_infers_every_period():
     sched = PolicyScheduler(ScheduleConfig(period=0.02, max_latency=0.05))
     for k in range(5):
@@ -158,7 +181,8 @@ def test_scheduler_counts_late_ticks():
     assert sched.stats["late_ticks"] == 1 and abs(sched.stats["tick_interval_max_ms"] - 260.0) < 1e-6
 
 
-@pytest.mark.parametrize("field, value", [("period", 0.0), ("max_latency", -1.0), ("min_lead", 0.2)])
+@pytest.mark.parametrize("field, value", [("period", 0.0), ("max_latency", -1.0), ("min_lead", 0.2),
+                                          ("n_action_steps", 0)])
 def test_schedule_config_names_the_bad_field(field, value):
     kwargs = {"period": 0.1, "max_latency": 0.1, field: value}
     with pytest.raises(ConfigError, match=field):

@@ -96,9 +96,9 @@ def test_residual_is_composed_per_step_on_a_base_chunk(tmp_path, panda):
     goal = panda.config.default_pose + 0.1
     inputs = panda_inputs(panda.config.default_pose, goal, stamp=1.0)
     a, b = plain.act(inputs), composed.act(inputs)
-    assert a.num_steps == b.num_steps == 4
+    assert a.num_steps == b.num_steps == 8  # the whole horizon: later steps bridge the next inference
     np.testing.assert_allclose(b.raw - a.raw, 0.05, atol=1e-6)  # scale 0.5 * residual 0.1 on every step
-    np.testing.assert_allclose(b.positions - a.positions, np.tile(0.05 * np.asarray(base.action.scale), (4, 1)), atol=1e-6)
+    np.testing.assert_allclose(b.positions - a.positions, np.tile(0.05 * np.asarray(base.action.scale), (8, 1)), atol=1e-6)
 
 
 def test_residual_for_another_base_is_refused(tmp_path, panda):

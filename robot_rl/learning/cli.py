@@ -19,7 +19,8 @@ def _train_bc(args: argparse.Namespace) -> int:
                  if v is not None}
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          threads=args.threads, checkpoint_every=args.checkpoint_every, warmup=args.warmup,
-                         log_every=args.log_every)
+                         log_every=args.log_every,
+                         max_seconds=args.max_minutes * 60.0 if args.max_minutes else None)
     checkpoint = run_training(args.task, args.dataset, args.out, config, overrides, resume=args.resume)
     print(f"trained {checkpoint.step} steps in {checkpoint.train.get('seconds', 0):.0f} s; final loss "
           f"{checkpoint.losses[-1][1]:.4f}; checkpoint {Path(args.out) / 'checkpoint.pt'}")
@@ -27,6 +28,8 @@ def _train_bc(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.rsl_rl_checkpoint is not None:
+        return _export_rsl_rl(args)
     from robot_rl.learning.checkpoint import load_checkpoint
     from robot_rl.learning.export import export_policy
     from robot_rl_sim.tasks import get_task
@@ -37,6 +40,31 @@ def _export(args: argparse.Namespace) -> int:
     print(f"wrote {args.out} (+ {args.out}.contract.json): task {contract.provenance.task}, "
           f"{len(contract.golden)} golden vectors, horizon {contract.chunking.horizon}, "
           f"{contract.chunking.denoising_steps} DDIM steps unrolled")
+    return 0
+
+
+def _export_rsl_rl(args: argparse.Namespace) -> int:
+    from robot_rl.errors import ConfigError
+    from robot_rl.learning import export_rsl_rl as rsl
+    from robot_rl.learning.rsl_rl_checkpoint import load_rsl_rl_checkpoint
+    from robot_rl_sim.tasks import get_task
+
+    if args.task is None:
+        raise ConfigError("--rsl-rl-checkpoint needs --task (the registered task the policy was trained on)")
+    spec = get_task(args.task)
+    params = args.rsl_rl_checkpoint.parent / "params"  # where Isaac Lab's train script dumps its configs
+    env_yaml = args.env_yaml or (params / "env.yaml" if (params / "env.yaml").is_file() else None)
+    activation = args.activation or rsl.activation_from_agent_yaml(params / "agent.yaml") or "elu"
+    golden = (rsl.golden_obs_from_dataset(args.golden_dataset, spec) if args.golden_dataset is not None
+              else rsl.golden_obs_from_env(spec))
+    checkpoint = load_rsl_rl_checkpoint(args.rsl_rl_checkpoint)
+    contract = rsl.export_rsl_rl_policy(checkpoint, spec, args.out, golden, activation=activation,
+                                       min_success_rate=args.min_success, sim_backend=args.sim_backend,
+                                       env_yaml=env_yaml)
+    print(f"wrote {args.out} (+ {args.out}.contract.json): task {spec.name}, rsl_rl {checkpoint.layout}, iteration "
+          f"{checkpoint.iteration}, MLP {list(checkpoint.hidden_dims)} {activation}, normalisation "
+          f"{contract.normalization.kind}, {len(contract.golden)} golden vectors verified against torch"
+          + (f", checked against {env_yaml}" if env_yaml else ""))
     return 0
 
 
@@ -54,6 +82,8 @@ def _register_train(subparsers) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=25, help="steps between loss logs (TensorBoard, history)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="training wall-time budget: the LR schedule anneals by it and training stops when it is spent")
     p.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     p.add_argument("--horizon", type=int, help="action steps per chunk (default 16)")
@@ -65,11 +95,22 @@ def _register_train(subparsers) -> None:
 
 
 def _register_export(subparsers) -> None:
-    p = subparsers.add_parser("export", help="export a trained diffusion policy to contract-carrying ONNX")
-    p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint.pt from robot-rl train bc")
+    p = subparsers.add_parser("export", help="export a trained policy (diffusion, or Isaac Lab rsl_rl PPO) to "
+                                             "contract-carrying ONNX")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="checkpoint.pt from robot-rl train bc")
+    source.add_argument("--rsl-rl-checkpoint", type=Path, help="model_<iter>.pt from rsl_rl (Isaac Lab train script)")
     p.add_argument("--out", required=True, type=Path, help="destination .onnx (sidecar written next to it)")
     p.add_argument("--min-success", type=float, default=0.8, help="gate pass criterion stored in the contract")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the fixed initial DDIM noise")
+    rsl = p.add_argument_group("rsl_rl checkpoints")
+    rsl.add_argument("--task", help="registered task the rsl_rl policy was trained on, e.g. panda-reach")
+    rsl.add_argument("--activation", help="actor activation (default: the run's params/agent.yaml, else elu)")
+    rsl.add_argument("--env-yaml", type=Path, help="Isaac Lab params/env.yaml to check against the task "
+                                                  "(default: next to the checkpoint, if present)")
+    rsl.add_argument("--golden-dataset", type=Path, help="demo dataset to take golden observations from "
+                                                        "(default: MuJoCo env reset states)")
+    rsl.add_argument("--sim-backend", default="isaaclab", help="simulator the policy was trained in (provenance)")
     p.set_defaults(func=_export)
 
 

@@ -31,6 +31,7 @@ class DemoConfig:
     min_success: float  # gate pass criterion stored in the contract
     workers: int = 2
     threads: int = 2
+    train_minutes: float | None = None  # training wall-time budget per task (TrainConfig.max_seconds)
 
     def __post_init__(self):
         if not self.tasks:
@@ -40,12 +41,15 @@ class DemoConfig:
                 raise ConfigError(f"DemoConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.gate_episodes < 0 or not 0 <= self.min_success <= 1:
             raise ConfigError("DemoConfig: gate_episodes must be >= 0 and min_success in [0, 1]")
+        if self.train_minutes is not None and not self.train_minutes > 0:
+            raise ConfigError(f"DemoConfig.train_minutes must be > 0 or None, got {self.train_minutes}")
 
 
 QUICK = DemoConfig(tasks=("panda-reach",), demos=100, train_steps=1000, batch_size=256, eval_episodes=20,
                    eval_seeds=4, gate_episodes=4, min_success=0.5)
-FULL = DemoConfig(tasks=("panda-reach", "panda-pick-cube"), demos=200, train_steps=4000, batch_size=256,
-                  eval_episodes=100, eval_seeds=5, gate_episodes=100, min_success=0.8)
+FULL = DemoConfig(tasks=("panda-reach", "panda-pick-cube"), demos=300, train_steps=4000, batch_size=256,
+                  eval_episodes=100, eval_seeds=5, gate_episodes=100, min_success=0.8, threads=1,
+                  train_minutes=29.0)  # the settings of the runs in docs/training.md (1 torch thread: see there)
 
 
 def _stage(log: list, name: str, start: float, **info) -> None:
@@ -70,7 +74,8 @@ def run_task(task: str, config: DemoConfig, out: Path) -> dict:
     _stage(stages, "collect", t, **summary)
     t = time.perf_counter()
     train = TrainConfig(steps=config.train_steps, batch_size=config.batch_size, threads=config.threads,
-                        checkpoint_every=max(100, config.train_steps // 4))
+                        checkpoint_every=max(100, config.train_steps // 4),
+                        max_seconds=None if config.train_minutes is None else 60.0 * config.train_minutes)
     checkpoint = run_training(task, folder / "demos", folder / "run", train)
     _stage(stages, "train", t, steps=checkpoint.step, final_loss=checkpoint.losses[-1][1],
            parameters=checkpoint.train.get("parameters"))
@@ -86,7 +91,7 @@ def run_task(task: str, config: DemoConfig, out: Path) -> dict:
         t = time.perf_counter()
         spec = get_task(task)
         gate = evaluate_policies([policy], task, config.gate_episodes, 1, "gate",
-                                 gate_args=["--episode-s", str(spec.episode_seconds)])
+                                 gate_args=["--episode-s", str(spec.episode_seconds)], report_dir=folder / "gate")
         evals.append(gate)
         _stage(stages, "sim2sim gate (ROS 2 graph)", t, success_rate=gate["success_rate"], ci95=gate["ci95"])
     plots = {"loss": plot_loss({task: checkpoint.losses}, folder / "loss.png"),

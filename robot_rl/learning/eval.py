@@ -32,10 +32,13 @@ def seed_blocks(episodes: int, seeds: int, base_seed: int = DEFAULT_BASE_SEED) -
     return [[base_seed + s * SEED_BLOCK + i for i in range(n)] for s, n in enumerate(counts)]
 
 
-def _gate_block(policy: Path, episodes: int, seed: int, robot: str, extra: list[str]) -> list[bool]:
-    """One ``robot-rl gate`` run; per-episode successes from its report."""
+def _gate_block(policy: Path, episodes: int, seed: int, robot: str, extra: list[str],
+                report_dir: Path | None = None) -> list[bool]:
+    """One ``robot-rl gate`` run; per-episode successes from its report (kept as
+    ``report_dir/gate_<seed>.json`` when ``report_dir`` is given)."""
     with tempfile.TemporaryDirectory() as tmp:
-        report_path = Path(tmp) / "gate.json"
+        report_path = (Path(report_dir) if report_dir else Path(tmp)) / f"gate_{seed}.json"
+        report_path.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "robot_rl.cli", "gate", "--policy", str(policy), "--robot", robot,
                "--episodes", str(episodes), "--seed", str(seed), "--report", str(report_path), *extra]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -47,8 +50,9 @@ def _gate_block(policy: Path, episodes: int, seed: int, robot: str, extra: list[
 
 def evaluate_policies(policies: list[Path], task: str, episodes: int, seeds: int, mode: str = "inprocess",
                       base_seed: int = DEFAULT_BASE_SEED, robot: str = "panda", gate_args: list[str] | None = None,
-                      progress: bool = True) -> dict:
-    """Evaluate each policy on ``episodes`` episodes in ``seeds`` seed blocks; returns the eval report."""
+                      progress: bool = True, report_dir: Path | None = None) -> dict:
+    """Evaluate each policy on ``episodes`` episodes in ``seeds`` seed blocks; returns the eval report.
+    Gate mode keeps each block's gate report in ``report_dir`` when given."""
     from tqdm import tqdm
 
     from robot_rl.learning.rollout import evaluate
@@ -64,7 +68,7 @@ def evaluate_policies(policies: list[Path], task: str, episodes: int, seeds: int
                 results = evaluate(policy, task, block, progress=lambda *_: bar.update(1))
                 successes = [r.success for r in results]
             else:
-                successes = _gate_block(policy, len(block), block[0], robot, gate_args or [])
+                successes = _gate_block(policy, len(block), block[0], robot, gate_args or [], report_dir)
                 bar.update(len(block))
             runs.append({"policy": str(policy), "seeds": [block[0], block[-1]], "successes": successes,
                          "success_rate": float(np.mean(successes))})
@@ -129,8 +133,9 @@ def _main(args) -> int:
 
     policies = [Path(p) for p in args.policy]
     task = args.task or read_contract(policies[0])[0].provenance.task
-    report = evaluate_policies(policies, task, args.episodes, args.seeds, args.mode, args.base_seed, args.robot)
     out = Path(args.out)
+    report = evaluate_policies(policies, task, args.episodes, args.seeds, args.mode, args.base_seed, args.robot,
+                               report_dir=out / "gate_reports" if args.mode == "gate" else None)
     out.mkdir(parents=True, exist_ok=True)
     report["plots"] = {"success": str(plot_success([report], out / "success.png"))}
     if args.checkpoint:

@@ -4,7 +4,10 @@ The ONNX file runs under onnxruntime exactly as exported; observation frames
 are built by the task spec (the same flattening the demonstrations used) and
 stacked at the policy rate; a new chunk is inferred every ``n_action_steps``
 policy steps and its raw actions go to ``env.step`` (which processes them per
-the task's action spec, like the policy node + control node do on ROS).
+the task's action spec and sends the targets through the safety filter to the
+control core, like the policy node -> safety filter -> control node on ROS).
+With zero inference latency this is what the policy node's scheduler does
+(robot_rl.policy.scheduler); on ROS, latency is bridged by the chunk's later steps.
 """
 
 from __future__ import annotations

@@ -27,7 +27,10 @@ from robot_rl.learning.windows import Episode, WindowSampler
 class TrainConfig:
     """Optimisation settings. steps: total optimiser steps (a resumed run continues to this total);
     lr: peak learning rate; warmup: linear warm-up steps; ema_max: EMA decay ceiling;
-    checkpoint_every / log_every: in steps; threads: torch intra-op threads."""
+    checkpoint_every / log_every: in steps; threads: torch intra-op threads;
+    max_seconds: training wall-time budget, s (None: none). The cosine schedule follows whichever of step
+    and time budget is further along, and training stops (checkpointed) when the budget is spent, so a run
+    on a loaded machine still ends annealed and on time."""
 
     steps: int = 3000
     batch_size: int = 256
@@ -40,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     diffusion: DiffusionConfig | None = None  # obs/action dims are filled from the data
+    max_seconds: float | None = None
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every", "log_every", "threads"):
@@ -48,6 +52,8 @@ class TrainConfig:
         if not (self.lr > 0 and 0 <= self.ema_max < 1 and self.warmup >= 0):
             raise ConfigError(f"TrainConfig: need lr > 0, 0 <= ema_max < 1, warmup >= 0 "
                               f"(got {self.lr}, {self.ema_max}, {self.warmup})")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ConfigError(f"TrainConfig.max_seconds must be > 0 s or None, got {self.max_seconds}")
 
 
 def new_checkpoint(config: TrainConfig, diffusion: DiffusionConfig, episodes: list[Episode], task: dict,
@@ -63,10 +69,14 @@ def new_checkpoint(config: TrainConfig, diffusion: DiffusionConfig, episodes: li
                       train={"seconds": 0.0, "samples": 0})
 
 
-def _lr_factor(step: int, config: TrainConfig) -> float:
+def _lr_factor(step: int, config: TrainConfig, seconds: float = 0.0) -> float:
+    """Learning-rate multiplier at ``step`` after ``seconds`` s of training: linear warm-up, then cosine decay
+    over the step budget or the time budget (``config.max_seconds``), whichever is further along."""
     if step < config.warmup:
         return (step + 1) / config.warmup
     progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    if config.max_seconds is not None:
+        progress = max(progress, seconds / config.max_seconds)
     return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
@@ -79,7 +89,8 @@ def _ema_update(ema: DiffusionPolicy, model: DiffusionPolicy, step: int, ema_max
 
 def train(config: TrainConfig, checkpoint: Checkpoint, episodes: list[Episode], checkpoint_path: str | Path,
           on_log: Callable[[int, float, float], None] | None = None) -> Checkpoint:
-    """Train ``checkpoint`` on ``episodes`` until ``config.steps``; returns the final checkpoint.
+    """Train ``checkpoint`` on ``episodes`` until ``config.steps`` (or ``config.max_seconds`` of training);
+    returns the final checkpoint.
 
     Args:
         checkpoint: a fresh one (:func:`new_checkpoint`) or a resumed one (:func:`load_checkpoint`).
@@ -98,7 +109,7 @@ def train(config: TrainConfig, checkpoint: Checkpoint, episodes: list[Episode], 
     for step in range(checkpoint.step, config.steps):
         obs, actions = (torch.from_numpy(x) for x in sampler.sample(config.batch_size, rng))
         for group in optimizer.param_groups:
-            group["lr"] = config.lr * _lr_factor(step, config)
+            group["lr"] = config.lr * _lr_factor(step, config, t_total + time.perf_counter() - t_log)
         loss = model.compute_loss(obs, actions)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -107,7 +118,9 @@ def train(config: TrainConfig, checkpoint: Checkpoint, episodes: list[Episode], 
         _ema_update(ema, model, step, config.ema_max)
         window_losses.append(float(loss.detach()))
         done = step + 1
-        if done % config.log_every == 0 or done == config.steps:
+        out_of_time = (config.max_seconds is not None
+                       and t_total + time.perf_counter() - t_log >= config.max_seconds)
+        if done % config.log_every == 0 or done == config.steps or out_of_time:
             elapsed = time.perf_counter() - t_log
             mean_loss = float(np.mean(window_losses))
             checkpoint.losses.append((done, mean_loss))
@@ -116,9 +129,11 @@ def train(config: TrainConfig, checkpoint: Checkpoint, episodes: list[Episode], 
             t_total += elapsed
             checkpoint.train["samples"] = checkpoint.train.get("samples", 0) + len(window_losses) * config.batch_size
             window_losses, t_log = [], time.perf_counter()
-        if done % config.checkpoint_every == 0 or done == config.steps:
+        if done % config.checkpoint_every == 0 or done == config.steps or out_of_time:
             checkpoint = _snapshot(checkpoint, model, ema, optimizer, done, t_total)
             save_checkpoint(checkpoint, checkpoint_path)
+        if out_of_time:
+            break
     return checkpoint
 
 

@@ -26,7 +26,10 @@ class LatestMessage:
     """
 
     def __init__(self, context, node_name: str, msg_type, topic: str):
-        self._node = rclpy.create_node(node_name, context=context, start_parameter_services=False)
+        # use_global_arguments=False: a process-wide ``--ros-args -r __node:=NAME`` remap would otherwise rename
+        # this helper to its owner's name (two nodes called NAME in the graph)
+        self._node = rclpy.create_node(node_name, context=context, start_parameter_services=False,
+                                       use_global_arguments=False)
         self._latest = None
         self._node.create_subscription(msg_type, topic, self._keep, QoSProfile(depth=1))
         self._executor = SingleThreadedExecutor(context=context)

@@ -33,6 +33,7 @@ from robot_rl import topics
 from robot_rl.command import JointTrajectoryCommand
 from robot_rl.errors import RobotRLError
 from robot_rl.nodes.conversions import stamp_to_seconds, trajectory_to_msg
+from robot_rl.nodes.latest import LatestMessage
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
 from robot_rl.policy.checks import check_inference_time
@@ -59,7 +60,8 @@ class PolicyNode(LifecycleNode):
                                     p["seed"])
         self.runtime: PolicyRuntime | None = None
         self.policy_id = ""
-        self._state: JointState | None = None
+        self._joint_states = LatestMessage(self.context, f"{self.get_name()}_joint_states", JointState,
+                                           topics.JOINT_STATES)  # read once per period, not per 1 kHz message
         self._goal: np.ndarray | None = None
         self._object_pose: np.ndarray | None = None
         self._timer = None
@@ -106,7 +108,6 @@ class PolicyNode(LifecycleNode):
         self._latency_pub = self.create_lifecycle_publisher(Float64, topics.POLICY_LATENCY, 10)
         self._gripper_pub = self.create_lifecycle_publisher(Float64, topics.GRIPPER, 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
-        self.create_subscription(JointState, topics.JOINT_STATES, self._on_state, 10)
         self.create_subscription(Float64MultiArray, topics.GOAL, self._on_goal, LATCHED)
         self.create_subscription(PoseStamped, topics.OBJECT_POSE, self._on_object, 10)
         self.create_subscription(String, "~/load", self._on_load, 10)
@@ -151,9 +152,7 @@ class PolicyNode(LifecycleNode):
         self._stop_schedule()
         self._worker.stop()
         self._loader.stop()
-
-    def _on_state(self, msg: JointState) -> None:
-        self._state = msg
+        self._joint_states.destroy()
 
     def _on_goal(self, msg: Float64MultiArray) -> None:
         goal = np.asarray(msg.data, dtype=float)
@@ -196,7 +195,7 @@ class PolicyNode(LifecycleNode):
         self.get_logger().info(f"hot-swapped to {path}")
 
     def _inputs(self) -> ObservationInputs | None:
-        msg = self._state
+        msg = self._joint_states.take()
         if msg is None:
             return None
         stamp = stamp_to_seconds(msg.header.stamp)

@@ -129,9 +129,9 @@ class PolicyRuntime:
         self.observe.reset()
 
     def compose(self, obs: np.ndarray) -> np.ndarray:
-        """Raw actions (n_action_steps, a): base chunk plus the scaled residual, per executed step."""
-        steps = self.contract.chunking.n_action_steps
-        raw = self.base.run(obs)[:steps]
+        """Raw actions (horizon, a): base chunk plus the scaled residual, per step. The whole horizon is kept:
+        the scheduler replans after n_action_steps and executes later steps only while that inference runs."""
+        raw = self.base.run(obs)
         if self.residual is None:
             return raw
         scale = self.residual.contract.residual.scale

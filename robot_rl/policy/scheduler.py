@@ -3,14 +3,17 @@
 Every policy period (dt = 1 / policy_hz) the node calls :meth:`PolicyScheduler.tick`:
 
 * one observation frame is pushed per tick, as in training (frame t-1 is one period before frame t);
-* inference is requested when the executed part of the current chunk runs out: no chunk yet, or its last
-  deadline is at most dt/2 ahead of ``now`` (with n_action_steps == 1: every tick); never while one is
-  still running;
+* inference is requested when the executed part of the current chunk runs out: no chunk yet, or the
+  deadline of its step ``n_action_steps`` (stamp + n_action_steps * dt) is at most dt/2 ahead of ``now``
+  (with n_action_steps == 1: every tick); never while one is still running. The chunk carries the policy's
+  whole horizon, so while that inference runs the robot goes on along the SAME chunk's later steps
+  (predicted from the same observation) instead of stopping; with no inference latency this is exactly
+  "execute n_action_steps, then replan" (the in-process rollout);
 * a heartbeat command goes out on every tick: the not-yet-due remainder of the current chunk with its
   ORIGINAL absolute deadlines (steps due within ``min_lead`` dropped), re-stamped at ``now`` so the
   safety filter's stale check (``max_command_age``) does not reject the tail of a long chunk. The control
   node replaces its trajectory with that remainder, which is the same path: only the safety filter's
-  dead-man timer is refreshed. When the chunk is exhausted while an inference is running (for at most
+  dead-man timer is refreshed. When the whole chunk is exhausted while an inference is running (for at most
   ``max_latency`` s), the heartbeat holds the chunk's last target at rest, which is what the control node
   does after a trajectory's end anyway. With no chunk, or a stalled inference, nothing is sent and the
   safety filter brakes after its watchdog timeout.
@@ -39,11 +42,13 @@ class ScheduleConfig:
         max_latency: a chunk whose observation is older than this when it is ready is dropped, s; also the
             longest time the heartbeat holds the last target while an inference runs.
         min_lead: steps whose deadline is less than this far ahead are not sent, s.
+        n_action_steps: steps of a chunk executed before the next inference is requested; None: all of them.
     """
 
     period: float
     max_latency: float
     min_lead: float = 0.002
+    n_action_steps: int | None = None
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.period) and self.period > 0):
@@ -52,12 +57,15 @@ class ScheduleConfig:
             raise ConfigError(f"ScheduleConfig.max_latency must be > 0 s, got {self.max_latency}")
         if not (0.0 <= self.min_lead < self.period):
             raise ConfigError(f"ScheduleConfig.min_lead must be in [0, period={self.period}) s, got {self.min_lead}")
+        if self.n_action_steps is not None and self.n_action_steps < 1:
+            raise ConfigError(f"ScheduleConfig.n_action_steps must be >= 1 or None, got {self.n_action_steps}")
 
     @classmethod
     def from_contract(cls, contract, min_lead: float = 0.002) -> ScheduleConfig:
-        """Period and latency bound from a :class:`PolicyContract` (its chunks hold n_action_steps steps)."""
+        """Period, latency bound and executed steps from a :class:`PolicyContract` (its chunks hold the
+        whole horizon, :class:`robot_rl.policy.runtime.PolicyRuntime`)."""
         return cls(period=contract.timing.period, max_latency=contract.timing.max_latency_ms / 1000.0,
-                   min_lead=min_lead)
+                   min_lead=min_lead, n_action_steps=contract.chunking.n_action_steps)
 
 
 @dataclass(frozen=True)
@@ -107,9 +115,12 @@ class PolicyScheduler:
         return self.requested_at is not None
 
     def _exhausted(self, now: float) -> bool:
+        """The executed part of the current chunk ends within half a period of ``now`` (s)."""
         if self.current is None:
             return True
-        return self.current.stamp + self.current.deadlines[-1] <= now + self.config.period / 2
+        steps = self.config.n_action_steps
+        end = self.current.deadlines[-1] if steps is None else steps * self.config.period
+        return self.current.stamp + end <= now + self.config.period / 2
 
     def tick(self, now: float) -> Tick:
         """Decision for the period starting at ``now`` (s, same clock as the chunk stamps)."""

@@ -1,4 +1,5 @@
-"""``robot-rl collect``: scripted-expert demonstrations into a dataset directory (docs/dataset.md)."""
+"""``robot-rl collect`` (scripted-expert demonstrations into a dataset directory) and ``robot-rl dataset
+to-lerobot`` (export to the LeRobotDataset v3.0 layout); see docs/dataset.md."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    """Add the ``collect`` subcommand."""
+    """Add the ``collect`` and ``dataset`` subcommands."""
+    _register_dataset(subparsers)
     p = subparsers.add_parser("collect", help="collect scripted-expert demonstrations for a task")
     p.add_argument("--task", required=True, help="registered task name, e.g. panda-reach, panda-pick-cube")
     p.add_argument("--episodes", type=int, required=True, help="episodes to store (failed ones are retried)")
@@ -34,5 +36,26 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
         summary = collect(config, progress)
+    print(json.dumps(summary))
+    return 0
+
+
+def _register_dataset(subparsers) -> None:
+    p = subparsers.add_parser("dataset", help="convert demonstration datasets")
+    sub = p.add_subparsers(dest="dataset_command", required=True)
+    q = sub.add_parser("to-lerobot", help="export a demonstration dataset to the LeRobotDataset v3.0 layout")
+    q.add_argument("--dataset", type=Path, required=True, help="robot_rl demonstration directory (robot-rl collect)")
+    q.add_argument("--out", type=Path, required=True, help="LeRobot dataset root to create")
+    q.add_argument("--task-text", help="language task stored in meta/tasks.parquet (default: the task description)")
+    q.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    q.set_defaults(func=to_lerobot)
+
+
+def to_lerobot(args: argparse.Namespace) -> int:
+    """Export and print a JSON summary; exit code 0."""
+    from robot_rl_sim.dataset.lerobot import LeRobotExportConfig, export_lerobot
+
+    summary = export_lerobot(LeRobotExportConfig(dataset=args.dataset, out=args.out, task_text=args.task_text,
+                                                 overwrite=args.overwrite))
     print(json.dumps(summary))
     return 0

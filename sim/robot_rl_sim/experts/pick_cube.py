@@ -11,6 +11,8 @@ from robot_rl_sim.tasks.spec import TaskSpec
 APPROACH_HEIGHT = 0.10  # m above the cube centre
 LIFT_HEIGHT = 0.16  # m above the cube's start height (success needs 0.10)
 ARRIVED = 0.012  # m, waypoint-to-EE distance that ends a motion phase
+GRASP_ARRIVED = 0.004  # m, EE-to-grasp-point distance before the fingers close (the arm has settled)
+GRASP_DEPTH = 0.007  # m, grasp point above the cube centre: the TCP stays above the workspace floor (z 0.02 m)
 CLOSE_STEPS = 5  # policy steps spent closing the gripper
 
 
@@ -30,7 +32,7 @@ class PickCubeExpert:
     """Phases: ``approach`` (above the cube), ``descend``, ``close``, ``lift``, ``hold``.
 
     Noise (scaled by ``noise``): speed factor in [1 - 0.3 noise, 1 + 0.3 noise], approach height
-    +- 3 cm, grasp depth +- 5 mm, yaw error +- 0.1 rad, 2 mm waypoint jitter while moving.
+    +- 3 cm, grasp height +7 +- 3 mm, yaw error +- 0.1 rad, 2 mm waypoint jitter while moving.
     """
 
     def __init__(self, spec: TaskSpec, model: RobotModel, seed: int | None = None, noise: float = 1.0,
@@ -45,7 +47,7 @@ class PickCubeExpert:
         n, r = self.noise, self.rng
         self._speed = self.speed * r.uniform(1 - 0.3 * n, 1 + 0.3 * n)
         self._approach = APPROACH_HEIGHT + r.uniform(-0.03, 0.03) * n
-        self._depth = r.uniform(-0.005, 0.005) * n
+        self._depth = GRASP_DEPTH + r.uniform(-0.003, 0.003) * n
         self._yaw_error = r.uniform(-0.1, 0.1) * n
         self.phase = "approach"
         self._q = self._waypoint = self._rotation = self._start = None
@@ -78,7 +80,7 @@ class PickCubeExpert:
         ee = obs["ee_pos"]
         if self.phase == "approach" and self._reached(above, ee):
             self.phase = "descend"
-        elif self.phase == "descend" and self._reached(grasp, ee):
+        elif self.phase == "descend" and self._reached(grasp, ee, GRASP_ARRIVED):
             self.phase = "close"
         elif self.phase == "close":
             self._closing += 1
@@ -89,5 +91,6 @@ class PickCubeExpert:
         return {"approach": (above, -1.0), "descend": (grasp, -1.0), "close": (grasp, 1.0),
                 "lift": (lifted, 1.0), "hold": (lifted, 1.0)}[self.phase]
 
-    def _reached(self, goal: np.ndarray, ee: np.ndarray) -> bool:
-        return bool(np.linalg.norm(self._waypoint - goal) < 1e-6 and np.linalg.norm(ee - goal) < ARRIVED)
+    def _reached(self, goal: np.ndarray, ee: np.ndarray, tolerance: float = ARRIVED) -> bool:
+        """The waypoint is at ``goal`` and the measured EE within ``tolerance`` m of it."""
+        return bool(np.linalg.norm(self._waypoint - goal) < 1e-6 and np.linalg.norm(ee - goal) < tolerance)

@@ -1,5 +1,8 @@
 """The gate's rclpy observer: resets the robot, publishes goals, records joint states, object poses, commands,
-diagnostics, and switches the policy node off/on (lifecycle) around each reset so every episode starts fresh."""
+diagnostics, and switches the policy node off/on (lifecycle) around each reset so every episode starts fresh.
+
+/joint_states (1 kHz) is read on demand every :data:`POLL_S` (:class:`robot_rl.nodes.latest.LatestMessage`),
+not with a callback per message: the observer shares the 2-core machine with the graph it measures."""
 
 from __future__ import annotations
 
@@ -22,19 +25,26 @@ from trajectory_msgs.msg import JointTrajectory
 from robot_rl import topics
 from robot_rl.errors import RobotRLError
 from robot_rl.nodes.conversions import joint_state_from_msg, stamp_to_seconds
+from robot_rl.nodes.latest import LatestMessage
 
 RESET_SERVICE = "/control_node/reset"
+SAFETY_RESET_SERVICE = "/safety_filter/reset"
+BRAKE_S = 0.5
+"""Seconds allowed, after the safety filter's watchdog, for its plan to brake to rest once the policy stops."""
 POLICY_LIFECYCLE_SERVICE = "/policy_node/change_state"
 SETTLE_S = 0.2
 """Seconds between the reset answer and the episode start (the loop applies the reset on its next tick)."""
 GOAL_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+POLL_S = 0.01
+"""Seconds between two reads of the newest joint state (success checks and tracking-error samples)."""
 
 
 class GateObserver:
     """Context manager owning rclpy and one node spun on a background thread."""
 
-    def __init__(self, joint_names: tuple[str, ...]):
+    def __init__(self, joint_names: tuple[str, ...], watchdog_s: float = 0.2):
         self.joint_names = joint_names
+        self.rest_s = watchdog_s + BRAKE_S  # policy off -> the filter's plan is at rest
         self.diagnostics: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._q: np.ndarray | None = None
@@ -46,13 +56,15 @@ class GateObserver:
     def __enter__(self) -> GateObserver:
         rclpy.init()
         self.node = rclpy.create_node("gate_observer")
-        self.node.create_subscription(JointState, topics.JOINT_STATES, self._on_state, 10)
+        self._joint_states = LatestMessage(self.node.context, "gate_observer_joint_states", JointState,
+                                           topics.JOINT_STATES)
         self.node.create_subscription(JointTrajectory, topics.COMMAND, self._on_command, 10)
         self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, 10)
         self.goal_pub = self.node.create_publisher(Float64MultiArray, topics.GOAL, GOAL_QOS)
         self.node.create_subscription(PoseStamped, topics.OBJECT_POSE, self._on_object, 10)
         self.node.create_subscription(Float64, topics.POLICY_LATENCY, lambda m: self.latencies_ms.append(m.data), 10)
         self.reset_client = self.node.create_client(Trigger, RESET_SERVICE)
+        self.safety_reset_client = self.node.create_client(Trigger, SAFETY_RESET_SERVICE)
         self.lifecycle_client = self.node.create_client(ChangeState, POLICY_LIFECYCLE_SERVICE)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
@@ -62,17 +74,28 @@ class GateObserver:
 
     def __exit__(self, *exc) -> None:
         self.executor.shutdown()
+        self._joint_states.destroy()
         self.node.destroy_node()
         rclpy.shutdown()
         self._thread.join(timeout=5)
 
-    def _on_state(self, msg: JointState) -> None:
+    def poll_state(self) -> None:
+        """Read the newest joint state (main thread); score command steps whose deadline it has passed."""
+        msg = self._joint_states.take()
+        if msg is None:
+            return
         stamp, q, _, _ = joint_state_from_msg(msg, self.joint_names)
         with self._lock:
             self._q = q
             while self._targets and self._targets[0][0] <= stamp:
                 _, target = self._targets.pop(0)
                 self._errors.append(float(np.mean(np.abs(q - target))))
+
+    def joint_positions(self) -> np.ndarray | None:
+        """Newest measured arm positions (n,) rad, read now; None before the first joint state."""
+        self.poll_state()
+        with self._lock:
+            return None if self._q is None else self._q.copy()
 
     def _on_object(self, msg: PoseStamped) -> None:
         p, o = msg.pose.position, msg.pose.orientation
@@ -107,9 +130,11 @@ class GateObserver:
         has loaded and checked its policy); RobotRLError otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self.poll_state()
             if runner.exited():
                 raise RobotRLError(f"nodes exited during startup: {runner.exited()} (logs in {runner.log_dir})")
             if (self._q is not None and self.reset_client.service_is_ready()
+                    and self.safety_reset_client.service_is_ready()
                     and "policy_node" in self.diagnostics and self.lifecycle_client.service_is_ready()
                     and (not needs_object or self.object_pose(0.0) is not None)):
                 return
@@ -122,6 +147,14 @@ class GateObserver:
         if not result.success:
             raise RobotRLError(f"{RESET_SERVICE} failed: {result.message}")
 
+    def reset_safety(self) -> None:
+        """Call the safety filter's reset: once its plan is at rest it re-anchors it at the measured position.
+        Without it the first plan of an episode started from where the previous episode's plan stopped, and
+        the control node was pulled back towards that pose before the policy's commands took over."""
+        result = _call(self.safety_reset_client, Trigger.Request(), SAFETY_RESET_SERVICE)
+        if not result.success:
+            raise RobotRLError(f"{SAFETY_RESET_SERVICE} failed: {result.message}")
+
     def policy_transition(self, transition_id: int) -> None:
         """Lifecycle transition of the policy node (Transition.TRANSITION_ACTIVATE / _DEACTIVATE)."""
         result = _call(self.lifecycle_client, ChangeState.Request(transition=Transition(id=transition_id)),
@@ -130,9 +163,13 @@ class GateObserver:
             raise RobotRLError(f"{POLICY_LIFECYCLE_SERVICE} refused transition {transition_id}")
 
     def start_episode(self, goal: np.ndarray | None) -> float:
-        """Policy off, robot (and task scene) reset, goal out, policy on; returns the start time (s, wall)."""
+        """Policy off, the filter's plan comes to rest, robot (and task scene) reset, the filter re-anchored at
+        the reset pose, goal out, policy on; returns the start time (s, wall)."""
         self.policy_transition(Transition.TRANSITION_DEACTIVATE)
+        time.sleep(self.rest_s)
         self.reset()
+        time.sleep(SETTLE_S)
+        self.reset_safety()
         time.sleep(SETTLE_S)
         start = time.time()
         with self._lock:
@@ -143,11 +180,13 @@ class GateObserver:
         return start
 
     def run_episode(self, runner, goal, task, model, episode_s: float) -> dict:
-        """One episode: judge the task's success every ``task.policy_dt`` s of measured state."""
+        """One episode: judge the task's success every ``task.policy_dt`` s of measured state. ``trace`` holds
+        [s since start, distance still to go (task.measure's ``error``)] per check, for failure analysis."""
         start = self.start_episode(goal)
         end, next_check = time.monotonic() + episode_s, time.monotonic()
-        success_s, last = None, {}
+        success_s, last, trace = None, {}, []
         while time.monotonic() < end:
+            self.poll_state()
             if runner.exited():
                 raise RobotRLError(f"nodes exited during the gate: {runner.exited()} (logs in {runner.log_dir})")
             if time.monotonic() >= next_check:
@@ -155,9 +194,11 @@ class GateObserver:
                 with self._lock:
                     q = self._q.copy()
                 last = task.measure(model, q, goal, self.object_pose(start))
+                trace.append([round(time.time() - start, 3), round(float(last["error"]), 4)])
                 if task.any_step and last["success"] and success_s is None:
                     success_s = time.time() - start
-            time.sleep(0.01)
+            time.sleep(POLL_S)
+        self.poll_state()
         with self._lock:
             q, errors = self._q.copy(), list(self._errors)
         final = task.measure(model, q, goal, self.object_pose(start))
@@ -165,7 +206,7 @@ class GateObserver:
         return {"goal": None if goal is None else np.asarray(goal).tolist(), "success": success,
                 "success_time_s": success_s, "final_error": final["error"],
                 "final": {k: v for k, v in final.items() if k != "success"},
-                "tracking_error_rad": float(np.mean(errors)) if errors else None}
+                "tracking_error_rad": float(np.mean(errors)) if errors else None, "trace": trace}
 
     def run_episodes(self, runner, goals, task, model, config, episode_s: float) -> list[dict]:
         """One episode per goal (None: the task has no goal) of ``episode_s`` seconds each."""

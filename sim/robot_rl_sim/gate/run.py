@@ -97,7 +97,7 @@ def run_gate(config: GateConfig, log_dir: str | Path) -> dict:
     from robot_rl.bringup.runner import GraphRunner
     from robot_rl_sim.gate.observer import GateObserver
 
-    with GraphRunner(specs, log_dir, env=env) as runner, GateObserver(model.joint_names) as observer:
+    with GraphRunner(specs, log_dir, env=env) as runner, GateObserver(model.joint_names, watchdog_s) as observer:
         episodes = observer.run_episodes(runner, goals, task, model, config, episode_s)
         diag, latencies = observer.diagnostics, list(observer.latencies_ms)
     report = _report(config, contract, episodes, diag, str(log_dir))

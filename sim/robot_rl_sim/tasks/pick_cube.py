@@ -20,6 +20,9 @@ PAD_CENTER = (0.0, 0.0025, 0.045)  # m in the left finger frame; inner face 0.5 
 PAD_FRICTION = (1.5, 0.01, 0.0002)  # sliding, torsional, rolling
 FINGER_ARMATURE = 0.01  # kg, reflected motor/gear inertia of each finger joint
 FINGER_FORCE = 35.0  # N per finger (the Franka Hand grips with up to 70 N)
+CONTACT_SOLREF = (0.004, 1.0)  # s, damping ratio: stiff cube contacts (MuJoCo's default 0.02 s let a 35 N grip
+#   sink the fingers 1-2 cm into the 50 g cube, and some grasps squeezed through it)
+CONTACT_SOLIMP = (0.95, 0.99, 0.001, 0.5, 2.0)
 
 
 class PickCubeTask:
@@ -44,7 +47,8 @@ class PickCubeTask:
         body = spec.worldbody.add_body(name=c.name, pos=[0.5, 0.0, c.half_size])
         body.add_freejoint(name=f"{c.name}_joint")
         body.add_geom(name=c.name, type=mujoco.mjtGeom.mjGEOM_BOX, size=[c.half_size] * 3, mass=c.mass,
-                      friction=[c.friction, 0.01, 0.0002], condim=4, rgba=[0.85, 0.2, 0.2, 1])
+                      friction=[c.friction, 0.01, 0.0002], condim=4, rgba=[0.85, 0.2, 0.2, 1],
+                      solref=list(CONTACT_SOLREF), solimp=list(CONTACT_SOLIMP))
         for joint_name in self.spec.action.gripper_joints:
             spec.joint(joint_name).armature = FINGER_ARMATURE  # without it the light fingers slam through
             act = spec.actuator(joint_name)

@@ -109,9 +109,11 @@ class ActionSpec:
         return q + arm if self.type == "joint_pos_delta" else arm
 
     def gripper_target(self, raw: np.ndarray) -> float:
-        """Finger position target (m) from the raw gripper scalar (last entry, [-1, 1], > 0 closes)."""
-        g = float(np.clip(raw[-1], -1.0, 1.0))
-        return self.gripper_open + (g + 1.0) * 0.5 * (self.gripper_closed - self.gripper_open)
+        """Finger position target (m) from the raw gripper scalar (last entry): closed if > 0, else open.
+
+        Binary, as the policy runtime (robot_rl.policy.runtime) and the Isaac Lab gripper action map it, so a
+        policy output near 0 moves the fingers the same way in training, in-process evaluation and on ROS."""
+        return self.gripper_closed if float(raw[-1]) > 0.0 else self.gripper_open
 
 
 @dataclass(frozen=True)

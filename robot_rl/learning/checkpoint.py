@@ -62,15 +62,20 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
     return path
 
 
+def read_torch_file(path: Path, what: str, weights_only: bool):
+    """``torch.load`` of ``path`` onto the CPU; ConfigError naming ``what`` and the file if absent or unreadable."""
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as exc:  # noqa: BLE001 - torch raises pickle/zip errors of many types
+        raise ConfigError(f"{what} {path} cannot be read by torch.load: {exc}") from exc
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`; ConfigError naming the file if unusable."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"checkpoint not found: {path}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
-        raise ConfigError(f"checkpoint {path} cannot be read: {exc}") from exc
+    raw = read_torch_file(path, "checkpoint", weights_only=True)
     missing = {"config", "obs_stats", "action_stats", "model", "ema", "optimizer", "step", "task"} - set(raw)
     if missing:
         raise ConfigError(f"checkpoint {path} lacks fields {sorted(missing)}")

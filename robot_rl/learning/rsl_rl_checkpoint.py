@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from robot_rl.errors import ConfigError
+from robot_rl.learning.checkpoint import read_torch_file
 
 NORMALIZER_EPS = 1e-2
 """rsl_rl ``EmpiricalNormalization`` default eps (added to the std)."""
@@ -132,12 +133,7 @@ def parse_checkpoint(raw: dict, where: str = "checkpoint") -> RslRlCheckpoint:
 def load_rsl_rl_checkpoint(path: str | Path) -> RslRlCheckpoint:
     """Load ``path`` (a ``model_<iter>.pt``) on the CPU and parse it; ConfigError naming the file on failure."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"rsl_rl checkpoint not found: {path}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - torch raises pickle/zip errors of many types
-        raise ConfigError(f"{path}: cannot be read by torch.load: {exc}") from exc
+    raw = read_torch_file(path, "rsl_rl checkpoint", weights_only=False)  # rsl_rl pickles its config objects
     return parse_checkpoint(raw, str(path))
 
 

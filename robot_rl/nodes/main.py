@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 
 from robot_rl.errors import RobotRLError
+
+
+SHUTDOWN_GRACE_S = 1.0  # s a signal's context shutdown may trail an error it caused
+
+
+def _shuts_down_within(seconds: float) -> bool:
+    """True once the default rclpy context is shut down, polled for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while rclpy.ok():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def run_node(node_factory: Callable[[], object], args: list[str] | None = None, executor: str = "single") -> int:
@@ -32,8 +46,9 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None, 
             pass
         except RuntimeError:
             # A message taken while SIGINT/SIGTERM shuts the context down can fail to convert in
-            # rclpy ("Unable to convert call argument"); that is the shutdown, not a node failure.
-            if rclpy.ok():
+            # rclpy ("Unable to convert call argument"); rclpy shuts the context down from its own
+            # thread just after, so that is the shutdown, not a node failure.
+            if not _shuts_down_within(SHUTDOWN_GRACE_S):
                 raise
         finally:
             shutdown = getattr(node, "shutdown", None)

@@ -230,17 +230,15 @@ def finite_increasing(times, positions) -> bool:
 
 
 @njit(cache=True)
-def clip_columns(values, lower, upper, clipped) -> bool:
-    """Clip values (m, n) in place to [lower, upper] (n,); clipped (n,) marks changed columns; True if any."""
-    any_clipped = False
+def columns_outside(values, lower, upper, outside) -> bool:
+    """Mark in outside (n,) the columns of values (m, n) with an entry outside [lower, upper] (n,); True if any."""
+    found = False
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            x = values[i, j]
-            if x < lower[j] or x > upper[j]:
-                values[i, j] = min(max(x, lower[j]), upper[j])
-                clipped[j] = True
-                any_clipped = True
-    return any_clipped
+            if values[i, j] < lower[j] or values[i, j] > upper[j]:
+                outside[j] = True
+                found = True
+    return found
 
 
 def warm_up() -> None:
@@ -257,4 +255,4 @@ def warm_up() -> None:
     path_travel(z, targets, one, np.empty(2))
     anchor_slack(z, targets, one, one)
     finite_increasing(np.array([1.0, 2.0]), targets)
-    clip_columns(targets.copy(), z, one, np.zeros(2, dtype=np.bool_))
+    columns_outside(targets, z, one, np.zeros(2, dtype=np.bool_))

@@ -31,14 +31,14 @@ def sample_targets(times: np.ndarray, positions: np.ndarray, t_start: float, q_s
 
 def clamp_targets(targets: np.ndarray, lim: GridLimits, names: tuple[str, ...]
                   ) -> tuple[np.ndarray, list[Intervention]]:
-    """Targets (m, n) clipped to the soft limits (in place), with one intervention per clamped joint."""
-    clipped = np.zeros(targets.shape[1], dtype=bool)
-    original = targets.copy()
-    if not kernels.clip_columns(targets, lim.lower, lim.upper, clipped):
-        return targets, []
+    """Targets (m, n) clipped to the soft limits, with one intervention per clamped joint."""
+    outside = np.zeros(targets.shape[1], dtype=bool)
+    if not kernels.columns_outside(targets, lim.lower, lim.upper, outside):
+        return targets, []  # the usual case: one compiled pass, no copy
+    clipped = np.clip(targets, lim.lower, lim.upper)
     notes = []
-    for j in np.flatnonzero(clipped):
-        worst = original[np.argmax(np.abs(original[:, j] - targets[:, j])), j]
+    for j in np.flatnonzero(outside):
+        worst = targets[np.argmax(np.abs(targets[:, j] - clipped[:, j])), j]
         notes.append(Intervention(Reason.POSITION_LIMIT, names[j],
                                   f"target {worst:.4f} rad clamped to [{lim.lower[j]:.4f}, {lim.upper[j]:.4f}]"))
-    return targets, notes
+    return clipped, notes

@@ -127,3 +127,50 @@ def test_fixed_rate_loop_runs_missed_ticks_back_to_back_within_its_catch_up(catc
         assert lag < 0.01
     else:
         assert lag > 0.018
+
+
+def test_a_catch_up_tick_keeps_its_scheduled_slot():
+    """tick_time() of tick k is start + k periods even when the tick runs late (after a 20 ms stall, back to
+    back): a lockstep simulator stamped and driven with it stays on one timeline."""
+    import time
+
+    slots = []
+
+    def step():
+        slots.append(loop.tick_time())
+        if loop.ticks == 5:
+            time.sleep(0.02)
+
+    loop = FixedRateLoop(0.001, step, max_ticks=60, catch_up=0.05)
+    loop.start().join(timeout=10)
+    np.testing.assert_allclose(np.diff(slots), 0.001, atol=1e-6)  # epoch seconds as float64: ~0.2 us steps
+    assert abs(slots[0] - time.time()) < 5.0 and loop.reanchors == 0
+
+
+def test_overspeed_brake_only_limits_joints_above_the_cap_in_their_direction_of_motion():
+    """A joint faster than 0.95 x its URDF limit gets at most the holding torque minus damping x excess in its
+    direction of motion; slower joints keep their torque, and the holding torque is not computed for them."""
+    from robot_rl.control.limits import OVERSPEED_FRACTION, LastLineLimits
+    from robot_rl.robot import load_robot_model
+
+    model = load_robot_model("panda")
+    hard = np.array(model.model.velocityLimit)
+    limits = LastLineLimits(model.limits, hard_velocity=hard, damping=np.full(7, 10.0))
+    cap = OVERSPEED_FRACTION * hard
+    calls = []
+
+    def hold():
+        calls.append(1)
+        return np.full(7, 2.0)
+
+    tau = np.full(7, 50.0)
+    slow = 0.5 * cap
+    np.testing.assert_array_equal(limits.overspeed(tau, slow, hold), tau)
+    assert not calls
+    fast = slow.copy()
+    fast[1], fast[3] = cap[1] + 0.1, -(cap[3] + 0.2)  # joint 2 too fast forwards, joint 4 backwards
+    out = limits.overspeed(tau, fast, hold)
+    assert out[1] == pytest.approx(2.0 - 10.0 * 0.1)  # pushing forwards: capped at hold - damping * excess
+    assert out[3] == 50.0  # pushing against a backwards motion: already braking, kept
+    np.testing.assert_array_equal(np.delete(out, [1, 3]), 50.0)
+    assert limits.counts.overspeed == 1

@@ -61,6 +61,18 @@ def test_self_collision_distance_is_positive_at_default_and_zero_when_folded(pan
     assert dist_folded < dist
 
 
+def test_floor_pairs_cover_every_link_but_the_base_and_measure_height_above_the_table(panda_model):
+    """The YAML's floor (the table top, z = 0) is checked against every link except panda_link0, which stands on
+    it; lowering the hand towards the table shrinks the reported distance to its height."""
+    floor_links = {a if b == "floor" else b for a, b in panda_model.collision_pairs() if "floor" in (a, b)}
+    assert not any(name.startswith("panda_link0") for name in floor_links)
+    assert {"panda_link1_0", "panda_hand_0", "panda_leftfinger_0"} <= floor_links
+    q = panda_model.config.default_pose.copy()
+    q[1], q[3] = 1.2, -1.0  # leaning far forward: the hand dips below the table top
+    dist, pair = panda_model.min_collision_distance(q)
+    assert "floor" in pair and dist < 0.0
+
+
 def test_unknown_robot_names_the_choices():
     with pytest.raises(ConfigError, match="unknown robot 'kuka'.*panda"):
         load_robot_config("kuka")
@@ -93,6 +105,9 @@ def _write_variant(tmp_path, **changes) -> str:
     ({"gains": {"kp": 1.0}}, "gains: expected a mapping with exactly 'kp' and 'kd'"),
     ({"workspace": {"lower": [0, 0, 1], "upper": [1, 1, 0.5], "links": ["panda_hand_tcp"]}}, "workspace: lower"),
     ({"surprise": 1}, r"unknown keys \['surprise'\]"),
+    ({"collision": {"floor": float("inf")}}, "collision.floor must be a finite height"),
+    ({"collision": {"floor": 0.0, "floor_ignore": ["panda_base"]}},
+     r"collision.floor_ignore: \['panda_base'\] are not links with collision geometry"),
 ])
 def test_bad_robot_yaml_is_refused_with_the_problem_named(tmp_path, changes, message):
     path = _write_variant(tmp_path, **changes)

@@ -65,18 +65,24 @@ def test_hostile_source_for_30_s_never_pushes_mujoco_past_limits_or_workspace(tm
     _, q, v = _states(states)
     lim, box = MODEL.limits, MODEL.config.workspace
     excess_pos = np.maximum(q - lim.soft_upper, lim.soft_lower - q).max()
-    speed_ratio = (np.abs(v) / lim.velocity).max()
+    speed_ratio = (np.abs(v) / lim.velocity).max()  # of the plans' limit (the YAML's velocity_scale of the URDF's)
+    hard_speed_ratio = (np.abs(v) / MODEL.model.velocityLimit).max()  # of the URDF's (hardware) limit
     ws = np.array([MODEL.frame_positions(x, box.links) for x in q[::10]])
     ws_excess = np.maximum(ws - box.upper, box.lower - ws).max()
-    dist = min(MODEL.min_collision_distance(x)[0] for x in q[::100])
-    print(f"samples={len(q)} soft-limit excess={excess_pos:.4f} rad, max |v|/v_max={speed_ratio:.3f}, "
-          f"workspace excess={ws_excess:.4f} m, min self-distance={dist * 1000:.1f} mm")
+    dist = min(MODEL.min_collision_distance(x)[0] for x in q[::10])
+    print(f"samples={len(q)} soft-limit excess={excess_pos:.4f} rad, max |v|/v_plan={speed_ratio:.3f}, "
+          f"|v|/v_urdf={hard_speed_ratio:.3f}, workspace excess={ws_excess:.4f} m, "
+          f"min link-link/link-floor distance={dist * 1000:.1f} mm")
     assert np.all(np.isfinite(q))
     assert excess_pos < 0.01, "MuJoCo state left the soft limits (by more than 10 mrad tracking error)"
-    assert speed_ratio < 1.05
+    assert hard_speed_ratio < 1.0, "MuJoCo exceeded the URDF velocity limit (plans use velocity_scale of it)"
+    assert speed_ratio < 1.1, "tracking overshoot of the plans' velocity above 10 %"
     assert ws_excess < 0.01, "a workspace link left the box"
-    assert dist > 0.0, "self-collision"
-    for reason in ("non_finite", "position_limit", "workspace", "self_collision"):
+    assert dist > 0.0, "collision: links touched each other or the table"
+    # A fresh random target every 20 ms rarely reaches the box or a self-collision (in-process, seed 0: 0-14
+    # such interventions in 30 s), so only reasons every run meets are required in the log here; driving into
+    # every boundary is tests/test_safety_hostile_sim.py's burst stream.
+    for reason in ("non_finite", "missing_joint", "stale", "position_limit", "velocity_limit"):
         assert reason in log, f"no logged intervention {reason!r}"
 
 
@@ -95,7 +101,7 @@ def test_sigkill_of_the_source_brakes_the_robot_at_the_watchdog_timeout(tmp_path
     published = re.findall(r"^PUBLISHED (\d+\.\d+)$", (tmp_path / "source.log").read_text(), re.MULTILINE)
     last_published = float(published[-1])  # complete lines only: SIGKILL may cut the last one
     # T = the filter's receipt of the last valid command: where its watchdog timeout starts.
-    last_command = _last_valid_command_time(diags)
+    last_command = float(_last_diagnostics(diags, "safety_filter")["last_valid_command_time"])
     # Sanity: it is this run's last command (the source prints its time just after publishing, so the
     # filter's receipt can precede the print by a few ms).
     assert abs(last_command - last_published) < 0.5
@@ -109,16 +115,18 @@ def test_sigkill_of_the_source_brakes_the_robot_at_the_watchdog_timeout(tmp_path
           f"+ {STOP_TOLERANCE * 1000:.0f} ms); filter plan at rest {(plan_rest - last_command) * 1000:.1f} ms after "
           "the last command")
     print(f"source's last publish -> filter's receipt: {(last_command - last_published) * 1000:.1f} ms")
+    control = _last_diagnostics(diags, "control_node")
+    print("control node:", {k: control[k] for k in ("loop_reanchors", "plan_chase_ticks", "max_plan_lag_ms")})
     assert_stopped_in_time(rise, rest, budget)
 
 
-def _last_valid_command_time(diags) -> float:
-    """The safety filter's last reported receipt time (s) of a valid command, from /diagnostics."""
+def _last_diagnostics(diags, name: str) -> dict[str, str]:
+    """The last /diagnostics key-values node ``name`` reported."""
     for _, msg in reversed(diags):
         for status in msg.status:
-            if status.name == "safety_filter":
-                return float({kv.key: kv.value for kv in status.values}["last_valid_command_time"])
-    raise AssertionError("no safety_filter diagnostics received")
+            if status.name == name:
+                return {kv.key: kv.value for kv in status.values}
+    raise AssertionError(f"no {name} diagnostics received")
 
 
 def test_estop_halts_and_reset_does_not_resume(tmp_path, ros_env):

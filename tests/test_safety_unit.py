@@ -89,6 +89,25 @@ def test_clamps_are_named_per_joint():
     assert result.allowed is not None and np.all(result.allowed.positions[:, 0] <= MODEL.limits.soft_upper[0])
 
 
+def test_a_path_into_the_table_stops_above_it_with_the_floor_named():
+    """The box bounds three frames only; the floor check (the YAML's collision.floor) bounds every link. With the
+    box check off, a command leaning the hand into the table is cut short: every planned configuration keeps
+    the collision margin to the table, and the intervention names the link and the floor."""
+    dip = Q0.copy()
+    dip[1], dip[3] = 1.2, -1.0  # the fingers 2 cm below the table top
+    safety = SafetyFilter(MODEL, SafetyConfig(check_workspace=False))
+    planned, notes = [], []
+    for k in range(150):  # the same target every 20 ms for 3 s
+        now = NOW + 0.02 * k
+        result = safety.filter(_command(positions=np.repeat(dip[None, :], 2, axis=0), times=(0.5, 1.0), stamp=now),
+                               Q0, now)
+        planned += list(result.allowed.positions)
+        notes += [i for i in result.interventions if i.reason == Reason.WORKSPACE]
+    assert notes and all("above the floor" in i.detail for i in notes), [str(i) for i in notes]
+    distance = [MODEL.min_collision_distance(q)[0] for q in planned]
+    assert MODEL.config.collision.margin <= min(distance) < 0.02  # held just above the table
+
+
 def test_output_velocities_are_central_differences_limited_to_monotone_and_zero_at_rest():
     safety = SafetyFilter(MODEL, SafetyConfig(check_collision=False))
     target = Q0 + 0.05

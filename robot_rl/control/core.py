@@ -21,6 +21,10 @@ from robot_rl.hardware.base import HardwareInterface, JointStateSample
 from robot_rl.robot.model import RobotModel
 
 
+OVERSPEED_DAMPING_GAIN = 5.0
+"""Braking damping of an overspeeding joint, as a multiple of its impedance damping kd."""
+
+
 @dataclass(frozen=True)
 class ControlCoreConfig:
     """Fractions of the robot's limits the trajectory reference may use (each in (0, 1])."""
@@ -52,7 +56,8 @@ class ControlCore:
             raise ConfigError(f"hardware joints {hardware.joint_names} differ from robot joints {model.joint_names}")
         self.model, self.hardware, self.clock = model, hardware, clock
         self.config = config or ControlCoreConfig()
-        self.limits = LastLineLimits(model.limits)
+        self.limits = LastLineLimits(model.limits, hard_velocity=np.array(model.model.velocityLimit),
+                                     damping=OVERSPEED_DAMPING_GAIN * model.config.kd)
         lim = model.limits
         self.follower = TrajectoryFollower(
             period=model.config.control_period, max_velocity=lim.velocity * self.config.velocity_fraction,
@@ -68,6 +73,7 @@ class ControlCore:
         self.commands_accepted = 0
         self.last_state: JointStateSample = hardware.read()
         self.last_torque = np.zeros(model.dof)
+        self.last_tick_time = float("nan")  # s: the clock at the start of the last tick (when last_state was read)
 
     def submit(self, command: JointTrajectoryCommand) -> JointTrajectoryCommand:
         """Queue ``command`` for the next tick (thread-safe); a newer command replaces an unapplied one.
@@ -97,7 +103,8 @@ class ControlCore:
             self._reset_hardware = move_hardware
 
     def tick(self) -> JointStateSample:
-        """One control period; returns the state read at its start."""
+        """One control period; returns the state read at its start (at ``last_tick_time``)."""
+        now = self.clock()
         state = self.hardware.read()
         with self._lock:
             command, self._pending = self._pending, None
@@ -108,15 +115,20 @@ class ControlCore:
                 state = self.hardware.read()
             self.follower.reset(reset)
         if command is not None:
-            self.follower.set_command(command, self.clock())
+            self.follower.set_command(command, now)
             self.commands_accepted += 1
-        q_ref, v_ref, a_ref = self.follower.step(self.clock())
+        q_ref, v_ref, a_ref = self.follower.step(now)
         q_ref, v_ref = self.limits.reference(q_ref, v_ref)
         tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)
+        tau = self.limits.overspeed(tau, state.velocity, lambda: self._holding_torque(state))
         tau = self.limits.torque(tau)
         self.hardware.write(tau)
-        self.last_state, self.last_torque = state, tau
+        self.last_state, self.last_torque, self.last_tick_time = state, tau, now
         return state
+
+    def _holding_torque(self, state: JointStateSample) -> np.ndarray:
+        """Torques (n,) Nm that keep the measured velocity: gravity and Coriolis, rnea(q, v, 0)."""
+        return self.model.inverse_dynamics(state.position, state.velocity, np.zeros_like(state.velocity))
 
     def tracking_error(self) -> np.ndarray:
         """|reference - measured position| (n,) rad at the last tick."""

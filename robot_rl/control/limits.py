@@ -6,6 +6,7 @@ on its own even when something reaches it unfiltered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,13 +21,27 @@ class LimitCounts:
     position: int = 0
     velocity: int = 0
     effort: int = 0
+    overspeed: int = 0  # ticks on which a measured joint speed above the cap was braked
+
+
+OVERSPEED_FRACTION = 0.95
+"""Of the URDF velocity limit: a joint measured faster than this is braked (at least the plans' limit)."""
 
 
 class LastLineLimits:
-    """Clamp the reference into soft position and velocity limits and the torque into effort limits."""
+    """Clamp the reference into soft position and velocity limits and the torque into effort limits, and brake a
+    joint whose measured speed exceeds the cap.
 
-    def __init__(self, limits: JointLimits):
+    Args:
+        limits: the robot's limits (``velocity`` is what plans may use).
+        hard_velocity: (n,) rad/s, the URDF velocity limit.
+        damping: (n,) Nm s/rad, how hard an overspeeding joint is braked per rad/s above the cap.
+    """
+
+    def __init__(self, limits: JointLimits, hard_velocity: np.ndarray, damping: np.ndarray):
         self.limits = limits
+        self.speed_cap = np.maximum(OVERSPEED_FRACTION * np.asarray(hard_velocity, float), limits.velocity)
+        self.damping = np.asarray(damping, float)
         self.counts = LimitCounts()
 
     def reference(self, q_ref: np.ndarray, v_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,3 +63,19 @@ class LastLineLimits:
         if not np.array_equal(out, tau):
             self.counts.effort += 1
         return out
+
+    def overspeed(self, tau: np.ndarray, velocity: np.ndarray, hold: Callable[[], np.ndarray]) -> np.ndarray:
+        """Torques (n,) Nm that do not drive a joint faster once its measured speed exceeds ``speed_cap``.
+
+        The impedance law catching up a large tracking error (after torque saturation or a contact) can push a
+        joint past its limit. For a joint above the cap, the torque in its direction of motion is at most
+        ``hold() - damping * (|v| - cap)``, with ``hold()`` (n,) Nm the torque that keeps the current velocity
+        (gravity, Coriolis: rnea(q, v, 0)); evaluated only when a joint is over the cap.
+        """
+        excess = np.abs(velocity) - self.speed_cap
+        if not np.any(excess > 0):
+            return tau
+        self.counts.overspeed += 1
+        brake = hold() - np.sign(velocity) * self.damping * np.maximum(excess, 0.0)
+        limited = np.where(velocity > 0, np.minimum(tau, brake), np.maximum(tau, brake))
+        return np.where(excess > 0, limited, tau)

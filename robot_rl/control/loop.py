@@ -88,6 +88,9 @@ class FixedRateLoop:
         self._starts: deque[float] = deque(maxlen=history)
         self._step_times: deque[float] = deque(maxlen=history)
         self.ticks = 0
+        self.reanchors = 0  # times the loop fell more than catch_up behind and dropped the missed ticks
+        self._scheduled = 0.0  # time.perf_counter() deadline of the current tick
+        self._wall_offset = time.time() - time.perf_counter()
         self._rt_priority = rt_priority if realtime else 0
         self.rt_scheduling: bool | None = None  # set once the thread runs
         self._error: BaseException | None = None
@@ -112,6 +115,14 @@ class FixedRateLoop:
         """True while the thread is alive."""
         return self._thread.is_alive()
 
+    def tick_time(self) -> float:
+        """Wall-clock time (``time.time()`` domain, s) the current tick was scheduled for.
+
+        A tick run late (or back to back while catching up) still reports its own slot, so a lockstep
+        simulator stepped once per tick and stamped with this time stays on one consistent timeline.
+        """
+        return self._wall_offset + self._scheduled
+
     def _request_rt_scheduling(self) -> None:
         self.rt_scheduling = request_fifo(self._rt_priority)
 
@@ -126,6 +137,7 @@ class FixedRateLoop:
                     if delay > 0:
                         time.sleep(delay)
                 start = clock()
+                self._scheduled = deadline if self._realtime else start
                 self._starts.append(start)
                 self._step()
                 self._step_times.append(clock() - start)
@@ -135,6 +147,7 @@ class FixedRateLoop:
                 deadline += period
                 if clock() - deadline > self._max_lag:  # too far behind to catch up: re-anchor
                     deadline = clock()
+                    self.reanchors += 1
         except BaseException as exc:  # noqa: BLE001 - handed to join(), never swallowed
             self._error = exc
 

@@ -24,7 +24,7 @@ def control_report(stats: LoopStats, core: ControlCore) -> dict:
         "final_position_rad": dict(zip(core.model.joint_names, core.last_state.position.tolist())),
         "commands_accepted": core.commands_accepted,
         "last_line_limit_activations": {"position": limits.position, "velocity": limits.velocity,
-                                        "effort": limits.effort},
+                                        "effort": limits.effort, "overspeed": limits.overspeed},
         "ruckig_fallbacks": core.follower.failures,
     }
 

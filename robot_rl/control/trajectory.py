@@ -61,6 +61,8 @@ class TrajectoryFollower:
         # (stamp s, times (k,), positions (k, n), velocities (k, n) or None)
         self._command: tuple[float, np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self.failures = 0  # ticks on which ruckig found no trajectory and the reference was held
+        self.chase_ticks = 0  # ticks on which a plan with velocities could not be followed directly (ruckig chased it)
+        self.max_plan_lag = 0.0  # s: largest lag of the path time behind the clock on a followed plan
         self.reset(initial_position)
 
     def reset(self, position: np.ndarray) -> None:
@@ -139,10 +141,13 @@ class TrajectoryFollower:
 
     def step(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance the reference one period towards the desired state at ``now``; return it."""
-        if self._command is not None and self._command[3] is not None and self._follow_plan(now):
+        plan = self._command is not None and self._command[3] is not None
+        if plan and self._follow_plan(now):
+            self.max_plan_lag = max(self.max_plan_lag, now - self._path_time)
             return self.reference
+        self.chase_ticks += plan
         self._path_time = None
-        self._use_ruckig_limits(self._command is not None and self._command[3] is not None)
+        self._use_ruckig_limits(plan)
         target, vel, acc = self.desired_state(now)
         vel = self._reachable_velocity(target, vel)
         acc = np.where(vel == 0.0, 0.0, acc)

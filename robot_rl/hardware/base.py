@@ -55,7 +55,7 @@ class HardwareInterface(Protocol):
         """Release the device; the robot must be left holding or braked."""
 
 
-LOCKSTEP_CATCH_UP_S = 0.05
+LOCKSTEP_CATCH_UP_S = 0.25
 """s: lag behind the wall clock a lockstep simulator's control loop recovers by back-to-back ticks."""
 
 

@@ -48,8 +48,12 @@ class ControlNode(Node):
         robot = load_robot_config(p["robot"])
         self.hardware = create_hardware(p["hardware"], robot, **({"task": p["task"], "seed": p["seed"]}
                                                                   if p["task"] else {}))
-        self.core = ControlCore(RobotModel(robot), self.hardware, clock=time.time, config=ControlCoreConfig(
-            p["velocity_fraction"], p["acceleration_fraction"], p["jerk_fraction"]))
+        # A lockstep simulator runs on the loop's schedule (a late or catch-up tick keeps its own slot), so the
+        # plan is sampled, and /joint_states stamped, on the simulated robot's timeline; real hardware: now.
+        lockstep = p["realtime"] and getattr(self.hardware, "lockstep", False)
+        self.core = ControlCore(RobotModel(robot), self.hardware, clock=self._scheduled_time if lockstep else time.time,
+                                config=ControlCoreConfig(p["velocity_fraction"], p["acceleration_fraction"],
+                                                         p["jerk_fraction"]))
         self.params = p
         self.rejected = 0
         self._tick = 0
@@ -62,11 +66,15 @@ class ControlNode(Node):
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_timer(1.0, self._publish_diagnostics)
         self.loop = FixedRateLoop(robot.control_period, self._step, realtime=p["realtime"],
-                                  rt_priority=p["rt_priority"], catch_up=loop_catch_up(self.hardware)).start()
+                                  rt_priority=p["rt_priority"], catch_up=loop_catch_up(self.hardware))
+        self.loop.start()
         # The loop thread needs the GIL that this (executor) thread holds during callbacks: at normal
         # priority another process could preempt it mid-callback and stall the loop (priority inversion).
         self.executor_rt = p["realtime"] and request_fifo(p["rt_priority"] // 2)
         self.get_logger().info(f"control loop started: {robot.name} on {p['hardware']} at {robot.control_rate_hz} Hz")
+
+    def _scheduled_time(self) -> float:
+        return self.loop.tick_time()
 
     def _step(self) -> None:
         state = self.core.tick()
@@ -81,7 +89,8 @@ class ControlNode(Node):
             return
         try:
             gripper = self.hardware.gripper_state() if hasattr(self.hardware, "gripper_state") else None
-            self._state_pub.publish(joint_state_to_msg(self.core.model.joint_names, state, time.time(), gripper))
+            self._state_pub.publish(joint_state_to_msg(self.core.model.joint_names, state, self.core.last_tick_time,
+                                                       gripper))
         except Exception:  # noqa: BLE001 - the context can be shut down between the check and the call
             if self.context.ok():
                 raise
@@ -90,7 +99,7 @@ class ControlNode(Node):
         """Object pose (base frame) from the loop thread, right after the physics step that produced it."""
         x, y, z, qw, qx, qy, qz = (float(v) for v in self.hardware.object_pose())
         msg = PoseStamped(pose=Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(w=qw, x=qx, y=qy, z=qz)))
-        msg.header.stamp, msg.header.frame_id = seconds_to_stamp(time.time()), self.hardware.base_frame
+        msg.header.stamp, msg.header.frame_id = seconds_to_stamp(self.core.last_tick_time), self.hardware.base_frame
         if self.context.ok():
             try:
                 self._object_pub.publish(msg)
@@ -129,8 +138,10 @@ class ControlNode(Node):
             self.get_logger().fatal("control loop thread stopped; shutting down")
             raise SystemExit(1)
         values = {"rate_hz": stats.rate_hz, "period_error_p99_ms": stats.period_error_ms["p99"],
-                  "overrun_fraction": stats.overrun_fraction, "commands_rejected": self.rejected,
+                  "overrun_fraction": stats.overrun_fraction, "loop_reanchors": self.loop.reanchors,
+                  "commands_rejected": self.rejected,
                   "max_tracking_error_rad": float(self.core.tracking_error().max()),
+                  "plan_chase_ticks": self.core.follower.chase_ticks, "max_plan_lag_ms": self.core.follower.max_plan_lag * 1e3,
                   "rt_scheduling": float(bool(self.loop.rt_scheduling)), "executor_rt_scheduling": float(self.executor_rt)}
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
                                   values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])

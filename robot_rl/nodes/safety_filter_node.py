@@ -21,6 +21,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robot_rl import topics
+from robot_rl.control.loop import request_fifo
 from robot_rl.errors import CommandError
 from robot_rl.nodes.conversions import joint_state_from_msg, trajectory_from_msg, trajectory_to_msg
 from robot_rl.nodes.latest import LatestMessage
@@ -54,6 +55,7 @@ class SafetyFilterNode(Node):
         self.create_service(Trigger, "~/reset", self._on_reset_service)
         self.create_timer(p["watchdog_period"], self._on_watchdog)
         self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
+        self.rt_scheduling = request_fifo(p["rt_priority"])  # this thread spins the executor
         self.get_logger().info(f"safety filter for {self.filter.model.config.name}: {p['command_topic']} -> "
                                f"{p['output_topic']}, watchdog {p['watchdog_timeout']} s")
 
@@ -122,7 +124,8 @@ class SafetyFilterNode(Node):
     def _publish_diagnostics(self) -> None:
         status = self.filter.status
         values = [KeyValue(key="state", value=status),
-                  KeyValue(key="last_valid_command_time", value=f"{self.filter.last_valid_time:.6f}")]
+                  KeyValue(key="last_valid_command_time", value=f"{self.filter.last_valid_time:.6f}"),
+                  KeyValue(key="rt_scheduling", value=str(self.rt_scheduling))]
         values += [KeyValue(key=k, value=str(v)) for k, v in self.monitor.summary().items()]
         diag = DiagnosticStatus(level=_LEVELS[status], name="safety_filter", hardware_id=self.filter.model.config.name,
                                 message=status, values=values)

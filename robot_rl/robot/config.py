@@ -107,14 +107,25 @@ class GripperConfig:
 
 @dataclass(frozen=True)
 class CollisionConfig:
-    """Self-collision checking: minimum allowed distance and pairs never checked."""
+    """Collision checking: minimum allowed distance, pairs never checked, and the surface the robot stands on.
+
+    ``floor`` (m, z in the base frame; None: none) is the top of the table or floor under the robot:
+    every link's collision geometry, except the ``floor_ignore`` links that rest on it (the base), must
+    stay ``margin`` above it. The workspace box bounds a few frames; this bounds the whole arm.
+    """
 
     margin: float = 0.01  # m
     ignore_pairs: tuple[tuple[str, str], ...] = ()  # link-name pairs, beyond adjacent links
+    floor: float | None = None  # m
+    floor_ignore: tuple[str, ...] = ()  # link names
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.margin) or self.margin < 0:
             raise ConfigError(f"collision.margin must be a finite distance >= 0 m, got {self.margin}")
+        if self.floor is not None and (isinstance(self.floor, bool) or not isinstance(self.floor, (int, float))
+                                       or not np.isfinite(self.floor)):
+            raise ConfigError(f"collision.floor must be a finite height in m (or absent), got {self.floor!r}")
+        object.__setattr__(self, "floor_ignore", tuple(str(link) for link in self.floor_ignore))
         pairs = []
         for pair in self.ignore_pairs:
             if len(pair) != 2:

@@ -51,6 +51,11 @@ class RobotModel:
             self.model, self.collision_model = pin.buildReducedModel(full, geom, lock_ids, q_ref)
         else:
             self.model, self.collision_model = full, geom
+        if config.collision.floor is not None:
+            _add_floor(self.collision_model, config.collision.floor)
+        unknown = set(config.collision.floor_ignore) - {_link_of(self.model, o) for o in self.collision_model.geometryObjects}
+        if unknown:
+            raise ConfigError(f"collision.floor_ignore: {sorted(unknown)} are not links with collision geometry")
         self._check_order()
         self.model.armature = config.armature.copy()  # rotor inertia: RNEA/CRBA include it
         self.data = self.model.createData()
@@ -158,16 +163,18 @@ class RobotModel:
         return self._pin.rnea(self.model, self.data, np.asarray(q, float), np.asarray(v, float),
                               np.asarray(a, float)).copy()
 
-    # ----- self-collision -------------------------------------------------------------
+    # ----- collision -------------------------------------------------------------------
     def collision_pairs(self) -> list[tuple[str, str]]:
-        """Link-name pairs checked for self-collision: all but adjacent links and YAML-ignored pairs."""
+        """Geometry-name pairs checked: all links but adjacent ones and YAML-ignored pairs, and every link
+        but the ``floor_ignore`` ones against the floor (geometry name FLOOR_GEOMETRY) if the YAML has one."""
         self._ensure_collision_pairs()
         gm = self.collision_model
         return [(gm.geometryObjects[p.first].name, gm.geometryObjects[p.second].name)
                 for p in gm.collisionPairs]
 
     def min_collision_distance(self, q: np.ndarray) -> tuple[float, tuple[str, str] | None]:
-        """Smallest distance (m) between checked link pairs at q (n,) rad, and that pair's geometry names."""
+        """Smallest distance (m) between checked pairs at q (n,) rad (links, and links to the floor), and that
+        pair's geometry names."""
         pin = self._pin
         self._ensure_collision_pairs()
         if not len(self.collision_model.collisionPairs):
@@ -184,18 +191,33 @@ class RobotModel:
             return
         gm, m = self.collision_model, self.model
         ignored = {frozenset(p) for p in self.config.collision.ignore_pairs}
+        ignored |= {frozenset((FLOOR_GEOMETRY, link)) for link in self.config.collision.floor_ignore}
         objs = gm.geometryObjects
         for i in range(len(objs)):
             for j in range(i + 1, len(objs)):
                 li, lj = _link_of(m, objs[i]), _link_of(m, objs[j])
-                if li == lj or frozenset((li, lj)) in ignored or _adjacent(m, objs[i], objs[j]):
+                floor_pair = FLOOR_GEOMETRY in (li, lj)  # the floor touches no link through a joint
+                if li == lj or frozenset((li, lj)) in ignored or (not floor_pair and _adjacent(m, objs[i], objs[j])):
                     continue
                 gm.addCollisionPair(self._pin.CollisionPair(i, j))
         self._collision_data = self._pin.GeometryData(gm)
 
 
+FLOOR_GEOMETRY = "floor"
+"""Name of the collision geometry (and its link) for the YAML's ``collision.floor``: the half-space below it."""
+
+
+def _add_floor(geom_model, height: float) -> None:
+    """Add the solid below z = ``height`` (m, base frame) to ``geom_model``, fixed to the base (joint 0)."""
+    import coal
+    import pinocchio as pin
+
+    solid = coal.Halfspace(np.array([0.0, 0.0, 1.0]), float(height))  # {x: z <= height}
+    geom_model.addGeometryObject(pin.GeometryObject(FLOOR_GEOMETRY, 0, 0, pin.SE3.Identity(), solid))
+
+
 def _link_of(model, geom) -> str:
-    return model.frames[geom.parentFrame].name
+    return FLOOR_GEOMETRY if geom.name == FLOOR_GEOMETRY else model.frames[geom.parentFrame].name
 
 
 def _adjacent(model, a, b) -> bool:

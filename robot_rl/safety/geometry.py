@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from robot_rl.robot.model import RobotModel
+from robot_rl.robot.model import FLOOR_GEOMETRY, RobotModel
 from robot_rl.safety import kernels
 from robot_rl.safety.result import Intervention, Reason
 
@@ -33,6 +33,8 @@ def lever_arms(model: RobotModel, frames: tuple[str, ...]) -> np.ndarray:
     pm = model.model
     reach = np.zeros(pm.njoints)  # per joint: farthest point attached directly to it, from its origin
     for obj in model.collision_model.geometryObjects:
+        if obj.parentJoint == 0:  # fixed to the base (the floor): no joint moves it
+            continue
         geom = obj.geometry
         geom.computeLocalAABB()
         extent = np.linalg.norm(obj.placement.translation) + np.linalg.norm(geom.aabb_center) + geom.aabb_radius
@@ -113,8 +115,17 @@ class PathChecker:
         if self.check_collision:
             dist, pair = self.model.min_collision_distance(q)
             if dist < self.margin:
-                return 0.0, Intervention(Reason.SELF_COLLISION, None,
-                                         f"{pair[0]} and {pair[1]} would be {dist * 1000:.1f} mm apart "
-                                         f"(margin {self.margin * 1000:.1f} mm)")
+                return 0.0, _collision(pair, dist, self.margin)
             slack = min(slack, dist - self.margin)
         return slack, None
+
+
+def _collision(pair: tuple[str, str], distance: float, margin: float) -> Intervention:
+    """The intervention for geometries ``pair`` closer than ``margin`` (m): a link near the floor leaves the
+    workspace; two links near each other are a self-collision."""
+    if FLOOR_GEOMETRY in pair:
+        link = pair[0] if pair[1] == FLOOR_GEOMETRY else pair[1]
+        return Intervention(Reason.WORKSPACE, None, f"{link} would be {distance * 1000:.1f} mm above the floor "
+                                                    f"(margin {margin * 1000:.1f} mm)")
+    return Intervention(Reason.SELF_COLLISION, None, f"{pair[0]} and {pair[1]} would be {distance * 1000:.1f} mm "
+                                                     f"apart (margin {margin * 1000:.1f} mm)")

@@ -28,43 +28,14 @@ from robot_rl.command import JointTrajectoryCommand
 from robot_rl.nodes.conversions import trajectory_to_msg
 from robot_rl.robot import load_robot_model
 
-
-def _sample(model, rng, want, tries: int = 20000) -> np.ndarray:
-    lim = model.limits
-    for _ in range(tries):
-        q = rng.uniform(lim.lower, lim.upper)
-        if want(q):
-            return q
-    raise RuntimeError("no sample found")
+from hostile_commands import TARGET_KINDS, HostileTargets  # the script's directory is on sys.path
 
 
-class Hostile:
-    """Generates one command per call, cycling through hostile kinds."""
-
-    def __init__(self, model, rng):
-        self.model, self.rng = model, rng
-        box = model.config.workspace
-        self.outside = [_sample(model, rng, lambda q: not box.contains(model.frame_positions(q, box.links)))
-                        for _ in range(4)]
-        self.colliding = [_sample(model, rng, lambda q: model.min_collision_distance(q)[0] < 0) for _ in range(4)]
-
-    def positions(self, kind: str, k: int) -> np.ndarray:
-        model, rng, lim = self.model, self.rng, self.model.limits
-        if kind == "jump":
-            return np.repeat(rng.uniform(lim.lower - 0.3, lim.upper + 0.3)[None, :], k, axis=0)
-        if kind == "outside":
-            return np.repeat(self.outside[rng.integers(4)][None, :], k, axis=0)
-        if kind == "collide":
-            return np.repeat(self.colliding[rng.integers(4)][None, :], k, axis=0)
-        q = model.config.default_pose + rng.uniform(-0.4, 0.4, model.dof)
-        if kind == "nan":
-            q = q.copy()
-            q[rng.integers(model.dof)] = rng.choice([np.nan, np.inf, -np.inf])
-        return np.repeat(q[None, :], k, axis=0)
+class Hostile(HostileTargets):
+    """Generates one command message per call, cycling through hostile kinds."""
 
     def message(self, now: float) -> JointTrajectory:
-        kind = self.rng.choice(["jump", "jump", "outside", "outside", "collide", "collide", "nan", "valid",
-                                "shuffle", "omit", "stale"])
+        kind = self.next_kind(TARGET_KINDS + ("nan", "shuffle", "omit", "stale"))
         k = int(self.rng.integers(1, 6))
         names = list(self.model.joint_names)
         positions = self.positions(kind, k)

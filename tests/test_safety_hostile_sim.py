@@ -1,0 +1,104 @@
+"""The hostile closed loop in-process and deterministic: SafetyFilter -> ControlCore -> MuJoCo on MuJoCo's clock.
+
+The targets of the ROS test's hostile source (tests/support/hostile_commands.py: jumps across the range,
+targets outside the workspace box and in self-collision, valid moves), 50 commands/s, the watchdog ticked as
+the node ticks it. Seed 6 (no bursts) is the stream that, before the floor check, pressed the hand onto the
+table (the box bounds three frames, not the hand's body) until the contact drove joint 6 to 2.5 x its velocity
+limit. With bursts (an outside or colliding target held for 0.2-0.8 s) the arm drives into the boundaries at
+full speed; there the plans' brakes can ask for more torque than joint 2 has (plans are kinematically, not
+dynamically, limited): the arm sags below the plan, and the control node's overspeed brake is what keeps its
+speed under the URDF limit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from support.hostile_commands import TARGET_KINDS, HostileTargets
+
+from robot_rl.command import JointTrajectoryCommand
+from robot_rl.control import ControlCore
+from robot_rl.params import load_param_specs
+from robot_rl.robot import load_robot_model
+from robot_rl.safety import Reason, SafetyConfig, SafetyFilter
+from robot_rl_sim.hardware import MujocoHardware
+
+MODEL = load_robot_model("panda")
+COMMAND_PERIOD = 0.02  # s
+SECONDS = 16.0  # s of hostile commands per run
+
+
+@lru_cache(maxsize=8)
+def run_hostile(seed: int, seconds: float, bursts: bool) -> tuple[np.ndarray, np.ndarray, Counter]:
+    """Measured MuJoCo (positions, velocities), each (k, n), over ``seconds`` of hostile commands, and the
+    filter's interventions counted by reason."""
+    params = {name: spec.default for name, spec in load_param_specs("safety_filter").items()}
+    safety = SafetyFilter(MODEL, SafetyConfig.from_params(params))
+    hardware = MujocoHardware(MODEL.config)
+    core = ControlCore(MODEL, hardware, clock=lambda: float(hardware.data.time))
+    targets, rng = HostileTargets(MODEL, np.random.default_rng(seed), bursts), np.random.default_rng(seed + 1000)
+    period = MODEL.config.control_period
+    every_command, every_watchdog = round(COMMAND_PERIOD / period), round(params["watchdog_period"] / period)
+    positions, velocities, reasons = [], [], Counter()
+    for i in range(int(seconds / period)):
+        now = float(hardware.data.time)
+        result = None
+        if i % every_command == 0:
+            k = int(rng.integers(1, 6))
+            command = JointTrajectoryCommand(MODEL.joint_names, now, 0.05 * np.arange(1, k + 1),
+                                             targets.positions(targets.next_kind(TARGET_KINDS), k))
+            result = safety.filter(command, core.last_state.position, now)
+        elif i % every_watchdog == 0:
+            result = safety.tick(now)
+        if result is not None:
+            reasons.update(item.reason for item in result.interventions)
+            if result.allowed is not None:
+                core.submit(result.allowed)
+        state = core.tick()
+        positions.append(state.position)
+        velocities.append(state.velocity)
+    return np.array(positions), np.array(velocities), reasons
+
+
+def _measure(seed: int, bursts: bool) -> dict[str, float]:
+    q, v, reasons = run_hostile(seed, SECONDS, bursts)
+    lim, box = MODEL.limits, MODEL.config.workspace
+    frames = np.array([MODEL.frame_positions(x, box.links) for x in q[::10]])
+    figures = {
+        "speed_of_urdf_limit": float((np.abs(v) / MODEL.model.velocityLimit).max()),
+        "speed_of_plan_limit": float((np.abs(v) / lim.velocity).max()),
+        "soft_limit_excess_rad": float(np.maximum(q - lim.soft_upper, lim.soft_lower - q).max()),
+        "workspace_excess_m": float(np.maximum(frames - box.upper, box.lower - frames).max()),
+        "min_link_or_floor_distance_m": min(MODEL.min_collision_distance(x)[0] for x in q[::10]),
+    }
+    print(f"seed {seed}, bursts {bursts}: {figures}; interventions {dict(reasons)}")
+    return figures
+
+
+@pytest.mark.parametrize("seed", [6, 0, 7])
+def test_hostile_stream_keeps_mujoco_within_limits_box_and_off_the_table(seed):
+    m = _measure(seed, bursts=False)
+    assert m["speed_of_urdf_limit"] < 1.0, "MuJoCo exceeded the URDF velocity limit"
+    assert m["speed_of_plan_limit"] < 1.1, "tracking overshoot of the plans' velocity above 10 %"
+    assert m["soft_limit_excess_rad"] < 0.01
+    assert m["workspace_excess_m"] < 0.01
+    assert m["min_link_or_floor_distance_m"] > 0.0, "links touched each other or the table"
+
+
+@pytest.mark.parametrize("seed", [4, 7])
+def test_driving_into_the_boundaries_meets_every_check_and_the_overspeed_brake_holds(seed):
+    """Bursts reach every boundary; where a brake needs more torque than the arm has, the overspeed brake keeps
+    the measured speed within 5 % of the URDF limit (without it: 1.44 x in seed 4)."""
+    _, _, reasons = run_hostile(seed, SECONDS, True)
+    assert {Reason.POSITION_LIMIT, Reason.WORKSPACE, Reason.SELF_COLLISION} <= set(reasons)
+    assert _measure(seed, bursts=True)["speed_of_urdf_limit"] < 1.05
+
+
+@pytest.mark.xfail(strict=True, reason="open (issue 3): plans are not torque-limited; braking towards the table in "
+                                       "gravity-loaded poses saturates joint 2 and the arm sags onto it")
+@pytest.mark.parametrize("seed", [4, 7])
+def test_driving_into_the_boundaries_keeps_the_arm_off_the_table(seed):
+    assert _measure(seed, bursts=True)["min_link_or_floor_distance_m"] > 0.0

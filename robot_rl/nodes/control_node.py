@@ -51,7 +51,8 @@ class ControlNode(Node):
         # A lockstep simulator runs on the loop's schedule (a late or catch-up tick keeps its own slot), so the
         # plan is sampled, and /joint_states stamped, on the simulated robot's timeline; real hardware: now.
         lockstep = p["realtime"] and getattr(self.hardware, "lockstep", False)
-        self.core = ControlCore(RobotModel(robot), self.hardware, clock=self._scheduled_time if lockstep else time.time,
+        self.core = ControlCore(RobotModel(robot), self.hardware,
+                                clock=self._scheduled_time if lockstep else time.time,
                                 config=ControlCoreConfig(p["velocity_fraction"], p["acceleration_fraction"],
                                                          p["jerk_fraction"]))
         self.params = p
@@ -141,7 +142,8 @@ class ControlNode(Node):
                   "overrun_fraction": stats.overrun_fraction, "loop_reanchors": self.loop.reanchors,
                   "commands_rejected": self.rejected,
                   "max_tracking_error_rad": float(self.core.tracking_error().max()),
-                  "plan_chase_ticks": self.core.follower.chase_ticks, "max_plan_lag_ms": self.core.follower.max_plan_lag * 1e3,
+                  "plan_chase_ticks": self.core.follower.chase_ticks,
+                  "max_plan_lag_ms": self.core.follower.max_plan_lag * 1e3,
                   "rt_scheduling": float(bool(self.loop.rt_scheduling)), "executor_rt_scheduling": float(self.executor_rt)}
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
                                   values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])

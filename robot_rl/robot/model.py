@@ -53,9 +53,7 @@ class RobotModel:
             self.model, self.collision_model = full, geom
         if config.collision.floor is not None:
             _add_floor(self.collision_model, config.collision.floor)
-        unknown = set(config.collision.floor_ignore) - {_link_of(self.model, o) for o in self.collision_model.geometryObjects}
-        if unknown:
-            raise ConfigError(f"collision.floor_ignore: {sorted(unknown)} are not links with collision geometry")
+        _check_floor_ignore(self.model, self.collision_model, config.collision.floor_ignore)
         self._check_order()
         self.model.armature = config.armature.copy()  # rotor inertia: RNEA/CRBA include it
         self.data = self.model.createData()
@@ -214,6 +212,13 @@ def _add_floor(geom_model, height: float) -> None:
 
     solid = coal.Halfspace(np.array([0.0, 0.0, 1.0]), float(height))  # {x: z <= height}
     geom_model.addGeometryObject(pin.GeometryObject(FLOOR_GEOMETRY, 0, 0, pin.SE3.Identity(), solid))
+
+
+def _check_floor_ignore(model, geom_model, links: tuple[str, ...]) -> None:
+    """ConfigError naming the ``links`` (collision.floor_ignore) that carry no collision geometry."""
+    unknown = set(links) - {_link_of(model, obj) for obj in geom_model.geometryObjects}
+    if unknown:
+        raise ConfigError(f"collision.floor_ignore: {sorted(unknown)} are not links with collision geometry")
 
 
 def _link_of(model, geom) -> str:

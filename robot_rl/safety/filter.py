@@ -18,6 +18,7 @@ from robot_rl.safety.checks import check_command
 from robot_rl.safety.config import SafetyConfig
 from robot_rl.safety.geometry import PathChecker
 from robot_rl.safety.plan import OutputPlan
+from robot_rl.safety.dynamics import ACCELERATION_SCALES, BrakePlanner, TorqueCheck, scaled_limits
 from robot_rl.safety.rate_limiter import GridLimits, GridState, brake, track
 from robot_rl.safety.result import FilterResult, Intervention, Reason, Status
 from robot_rl.safety.targets import clamp_targets, sample_targets
@@ -37,6 +38,9 @@ class SafetyFilter:
         self.limits = GridLimits(lim.soft_lower, lim.soft_upper, lim.velocity, lim.acceleration, lim.jerk,
                                  self.config.output_dt)
         self.tracking_accel = lim.acceleration * self.config.tracking_accel_fraction
+        self.torque = TorqueCheck(model, self.config.output_dt)
+        self.brake = BrakePlanner(self.torque, self.limits)
+        self._scaled_limits = scaled_limits(self.limits)
         margin = model.config.collision.margin if self.config.collision_margin is None \
             else self.config.collision_margin
         self.checker = PathChecker(model, self.config.check_workspace, self.config.check_collision, margin)
@@ -88,9 +92,11 @@ class SafetyFilter:
         grid = plan.time_of(k0) + dt * np.arange(1, horizon - k0 + 1)
         targets = sample_targets(command.stamp + command.times, positions, plan.time_of(k0), start.q, grid)
         targets, clamps = clamp_targets(targets, self.limits, self.joint_names)
-        tracked = track(start, targets, self.limits, self.tracking_accel)
+        tracked, points, scale = self._torque_feasible(start, targets)
         notes = notes + clamps + _limit_notes(tracked, self.joint_names)
-        points = np.vstack([tracked.positions, brake(tracked.end, self.limits)])
+        if scale < 1.0:
+            notes.append(Intervention(Reason.TORQUE_LIMIT, None, f"accelerations scaled to {scale:.0%} of the limits "
+                                                                 "so that the plan's torque fits the effort limits"))
         points, problems = self._make_safe(start, points)
         notes += problems
         if points is None:
@@ -101,6 +107,16 @@ class SafetyFilter:
         plan.splice(k0, points, keep_from=k_now - 2)
         self.last_valid_time, self._watchdog_reported = now, False
         return FilterResult(self._allowed(k_now, command.source), notes, self.status)
+
+    def _torque_feasible(self, start: GridState, targets: np.ndarray):
+        """(tracked, its positions followed by a brake (m, n) rad, acceleration scale): the plan towards ``targets``
+        at the largest of ACCELERATION_SCALES whose sampled torque fits (the smallest scale if none does)."""
+        for scale, limits in zip(ACCELERATION_SCALES, self._scaled_limits):
+            tracked = track(start, targets, limits, self.tracking_accel * scale)
+            points = np.vstack([tracked.positions, brake(tracked.end, limits)])
+            if self.torque.fits(start, points):
+                break
+        return tracked, points, scale
 
     def _make_safe(self, start: GridState, points: np.ndarray) -> tuple[np.ndarray | None, list[Intervention]]:
         """``points`` (m, n) if all are safe, else a prefix followed by a safe brake, else None."""
@@ -114,7 +130,7 @@ class SafetyFilter:
                 continue
             prefix = points[:stop + 1]
             state = _state_from(full, stop + 2, start, self.config.output_dt)
-            tail = brake(state, self.limits)
+            tail = self.brake(state)
             check_from = prefix[-1] if len(prefix) else start.q
             if self._first_violation(check_from, tail)[0] is None:
                 return np.vstack([prefix, tail]), [problem]
@@ -157,7 +173,7 @@ class SafetyFilter:
         return FilterResult(self._allowed(self.plan.index_at(now), "watchdog"), [note], self.status)
 
     def estop(self, now: float) -> FilterResult:
-        """Latch the e-stop: brake to rest at the deceleration limits from ``now`` and hold."""
+        """Latch the e-stop: brake to rest from ``now`` (the fastest torque-feasible brake, see dynamics.py) and hold."""
         self.estopped = True
         note = Intervention(Reason.ESTOP, None, "e-stop latched")
         if self.plan is None:
@@ -165,7 +181,7 @@ class SafetyFilter:
         k_now = self.plan.index_at(now)
         k0 = self.plan.index_at(now + self.config.output_latency)
         start = self.plan.state_at(k0)
-        tail = brake(start, self.limits)
+        tail = self.brake(start)
         if self._first_violation(start.q, tail)[0] is None:
             self.plan.splice(k0, tail, keep_from=k_now - 2)
         else:

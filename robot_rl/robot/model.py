@@ -161,6 +161,11 @@ class RobotModel:
         return self._pin.rnea(self.model, self.data, np.asarray(q, float), np.asarray(v, float),
                               np.asarray(a, float)).copy()
 
+    def mass_matrix(self, q: np.ndarray) -> np.ndarray:
+        """Joint-space inertia matrix (n, n) kg m^2 at q (n,) rad (CRBA, armature included)."""
+        upper = self._pin.crba(self.model, self.data, np.asarray(q, float))
+        return np.triu(upper) + np.triu(upper, 1).T
+
     # ----- collision -------------------------------------------------------------------
     def collision_pairs(self) -> list[tuple[str, str]]:
         """Geometry-name pairs checked: all links but adjacent ones and YAML-ignored pairs, and every link

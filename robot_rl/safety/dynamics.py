@@ -4,7 +4,7 @@ The rate limiter and the brake work at the YAML's kinematic acceleration limits.
 can ask for more torque than a joint has (the extended Panda moving down: gravity alone takes up to 79 % of
 joint 2's 87 Nm), so the arm cannot follow, falls behind its plan and leaves the path that was checked
 (measured in-process: 5 cm behind, into the table). :class:`TorqueCheck` evaluates the inverse dynamics (RNEA)
-of a planned grid path at up to TORQUE_SAMPLES points (velocities and accelerations by finite differences)
+of a planned grid path at up to 4 points (velocities and accelerations by finite differences)
 against TORQUE_FRACTION of each joint's effort limit; the rest is left to the impedance feedback. The filter
 and :class:`BrakePlanner` retry at the kinematic accelerations scaled by ACCELERATION_SCALES until a path
 fits. The check is sampled, not a bound: between samples the torque is not evaluated.
@@ -18,14 +18,15 @@ import functools
 import numpy as np
 
 from robot_rl.robot.model import RobotModel
+from robot_rl.safety import kernels
 from robot_rl.safety.rate_limiter import GridLimits, GridState, brake
 
 TORQUE_FRACTION = 0.9
 """Of each joint's effort limit a plan may use (the rest is the impedance loop's)."""
 ACCELERATION_SCALES = (1.0, 0.6, 0.35, 0.2, 0.1)
 """Fractions of the kinematic acceleration limits tried, fastest first; the last is used if none fits."""
-TORQUE_SAMPLES = 8
-"""Grid points of a path whose torque is evaluated (the first two, the rest evenly spaced)."""
+PLATEAU = 0.9
+"""Points whose acceleration torque is within this fraction of a path's largest are its acceleration plateau."""
 
 
 class TorqueCheck:
@@ -42,28 +43,25 @@ class TorqueCheck:
         self.model, self.dt = model, dt
         self.max_torque = TORQUE_FRACTION * model.limits.effort
         self._rnea = functools.partial(pinocchio.rnea, model.model, model.data)  # (q, v, a) -> torques (n,) Nm
+        # Ranks the points by the torque their accelerations need: joint j weighted by its inertia at the default
+        # pose (diagonal of the mass matrix, kg m^2) over its effort limit.
+        self._inertia_weights = np.diag(model.mass_matrix(model.config.default_pose)) / model.limits.effort
 
     def fits(self, start: GridState, path: np.ndarray) -> bool:
         """True if executing ``path`` (m, n) rad from ``start`` needs at most the torque budget (n,) Nm at the
-        sampled points."""
+        sampled points: the first and the last (at rest: gravity), and the first and last of the points whose
+        accelerations need at least 90 % of the path's largest acceleration torque (the start and end of a
+        braking plateau; the arm moves between them, so gravity differs)."""
         if len(path) == 0:
             return True
-        full = np.vstack([start.q - start.v * self.dt, start.q, path])
-        rows = _sample_rows(len(path)) + 2  # rows of ``full``; each needs the two before it
-        q, q1, q2 = full[rows], full[rows - 1], full[rows - 2]
-        velocity = (q - q1) / self.dt
-        acceleration = (q - 2.0 * q1 + q2) / (self.dt * self.dt)
-        for k in range(len(rows)):
-            if (np.abs(self._rnea(q[k], velocity[k], acceleration[k])) > self.max_torque).any():
+        v, a = np.empty_like(path), np.empty_like(path)
+        kernels.finite_difference_states(start.q, start.v, path, self.dt, v, a)
+        need = np.abs(a) @ self._inertia_weights  # (m,): ~ fraction of the effort the accelerations take
+        plateau = np.flatnonzero(need >= PLATEAU * need.max())
+        for k in {0, int(plateau[0]), int(plateau[-1]), len(path) - 1}:
+            if (np.abs(self._rnea(path[k], v[k], a[k])) > self.max_torque).any():
                 return False
         return True
-
-
-@functools.lru_cache(maxsize=512)
-def _sample_rows(length: int) -> np.ndarray:
-    """Indices of the points of a ``length``-point path whose torque is evaluated: the first two, then evenly."""
-    spread = np.linspace(0, length - 1, max(TORQUE_SAMPLES - 2, 1)).round().astype(int)
-    return np.unique(np.concatenate([[0, min(1, length - 1)], spread]))
 
 
 def scaled_limits(limits: GridLimits) -> list[GridLimits]:

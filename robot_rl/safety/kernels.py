@@ -241,6 +241,27 @@ def columns_outside(values, lower, upper, outside) -> bool:
     return found
 
 
+@njit(cache=True)
+def finite_difference_states(q0, v0, path, dt: float, v_out, a_out) -> None:
+    """Velocity and acceleration (m, n) at every point of ``path`` (m, n) by backward differences.
+
+    ``path`` starts one grid step after the state (q0, v0) (n,); the point before q0 is q0 - v0 dt.
+    """
+    m, n = path.shape
+    for k in range(m):
+        for j in range(n):
+            q = path[k, j]
+            q1 = path[k - 1, j] if k >= 1 else q0[j]
+            if k >= 2:
+                q2 = path[k - 2, j]
+            elif k == 1:
+                q2 = q0[j]
+            else:
+                q2 = q0[j] - v0[j] * dt
+            v_out[k, j] = (q - q1) / dt
+            a_out[k, j] = (q - 2.0 * q1 + q2) / (dt * dt)
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel once, so the first command pays no JIT time."""
     z, one = np.zeros(2), np.ones(2)
@@ -256,3 +277,4 @@ def warm_up() -> None:
     anchor_slack(z, targets, one, one)
     finite_increasing(np.array([1.0, 2.0]), targets)
     columns_outside(targets, z, one, np.zeros(2, dtype=np.bool_))
+    finite_difference_states(z, z, targets, 0.01, np.empty((2, 2)), np.empty((2, 2)))

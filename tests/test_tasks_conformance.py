@@ -102,17 +102,25 @@ def test_scripted_expert_succeeds(task):
     assert wins >= episodes - 1, f"{task}: expert solved {wins}/{episodes}"
 
 
-def test_pick_grasp_holds_the_cube_until_the_episode_ends():
-    env = make_env("panda-pick-cube")
-    obs = env.reset(seed=5)
-    expert = make_expert(env.spec, seed=5, noise=1.0, model=env.robot)
+def _grasp_held(env, seed: int) -> bool:
+    """Run the expert on ``seed``; True if it lifts the cube and keeps it lifted to the episode's end."""
+    obs = env.reset(seed=seed)
+    expert = make_expert(env.spec, seed=seed, noise=1.0, model=env.robot)
     successes = []
     for _ in range(env.spec.max_steps):
         obs, _, success, _ = env.step(expert.act(obs))
         successes.append(success)
-    first = successes.index(True)
-    assert all(successes[first:]), "cube slipped out of the grasp after the lift"
-    assert obs["object_pose"][2] > env.spec.object.half_size + env.spec.success.threshold
+    lifted = obs["object_pose"][2] > env.spec.object.half_size + env.spec.success.threshold
+    return True in successes and all(successes[successes.index(True):]) and lifted
+
+
+def test_pick_grasp_holds_the_cube_until_the_episode_ends():
+    """At most 1 of 20 grasps may lose the cube after the lift: as the fingers close, the cube sometimes rolls
+    about 90 degrees onto an edge (measured on 1 of 20 seeds for the expert with and without the dwell), and
+    a grasp on an edge can slip. Each seed's episode must first succeed."""
+    env = make_env("panda-pick-cube")
+    held = [seed for seed in range(20) if _grasp_held(env, seed)]
+    assert len(held) >= 19, f"cube not lifted, or lost after the lift, on seeds {sorted(set(range(20)) - set(held))}"
 
 
 def test_open_gripper_does_not_lift_the_cube():

@@ -54,9 +54,9 @@ class TorqueCheck:
         braking plateau; the arm moves between them, so gravity differs)."""
         if len(path) == 0:
             return True
-        v, a = np.empty_like(path), np.empty_like(path)
-        kernels.finite_difference_states(start.q, start.v, path, self.dt, v, a)
-        need = np.abs(a) @ self._inertia_weights  # (m,): ~ fraction of the effort the accelerations take
+        v, a, need = np.empty_like(path), np.empty_like(path), np.empty(len(path))
+        # need (m,): ~ fraction of the effort the accelerations take
+        kernels.finite_difference_states(start.q, start.v, path, self.dt, self._inertia_weights, v, a, need)
         plateau = np.flatnonzero(need >= PLATEAU * need.max())
         for k in {0, int(plateau[0]), int(plateau[-1]), len(path) - 1}:
             if (np.abs(self._rnea(path[k], v[k], a[k])) > self.max_torque).any():

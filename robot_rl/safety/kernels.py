@@ -242,13 +242,15 @@ def columns_outside(values, lower, upper, outside) -> bool:
 
 
 @njit(cache=True)
-def finite_difference_states(q0, v0, path, dt: float, v_out, a_out) -> None:
-    """Velocity and acceleration (m, n) at every point of ``path`` (m, n) by backward differences.
+def finite_difference_states(q0, v0, path, dt: float, weights, v_out, a_out, need_out) -> None:
+    """Velocity and acceleration (m, n) at every point of ``path`` (m, n) by backward differences, and per point
+    ``need_out[k] = sum_j weights[j] |a[k, j]|`` (m,).
 
     ``path`` starts one grid step after the state (q0, v0) (n,); the point before q0 is q0 - v0 dt.
     """
     m, n = path.shape
     for k in range(m):
+        need_out[k] = 0.0
         for j in range(n):
             q = path[k, j]
             q1 = path[k - 1, j] if k >= 1 else q0[j]
@@ -260,6 +262,7 @@ def finite_difference_states(q0, v0, path, dt: float, v_out, a_out) -> None:
                 q2 = q0[j] - v0[j] * dt
             v_out[k, j] = (q - q1) / dt
             a_out[k, j] = (q - 2.0 * q1 + q2) / (dt * dt)
+            need_out[k] += weights[j] * abs(a_out[k, j])
 
 
 def warm_up() -> None:
@@ -277,4 +280,4 @@ def warm_up() -> None:
     anchor_slack(z, targets, one, one)
     finite_increasing(np.array([1.0, 2.0]), targets)
     columns_outside(targets, z, one, np.zeros(2, dtype=np.bool_))
-    finite_difference_states(z, z, targets, 0.01, np.empty((2, 2)), np.empty((2, 2)))
+    finite_difference_states(z, z, targets, 0.01, one, np.empty((2, 2)), np.empty((2, 2)), np.empty(2))

@@ -13,6 +13,7 @@ LIFT_HEIGHT = 0.16  # m above the cube's start height (success needs 0.10)
 ARRIVED = 0.012  # m, waypoint-to-EE distance that ends a motion phase
 GRASP_ARRIVED = 0.004  # m, EE-to-grasp-point distance before the fingers close (the arm has settled)
 GRASP_DEPTH = 0.007  # m, grasp point above the cube centre: the TCP stays above the workspace floor (z 0.02 m)
+DWELL_STEPS = 3  # policy steps held at the grasp pose, fingers open, before closing (0.3 s at 10 Hz)
 CLOSE_STEPS = 5  # policy steps spent closing the gripper
 
 
@@ -29,7 +30,10 @@ def grasp_yaw(cube: float, hand: float) -> float:
 
 
 class PickCubeExpert:
-    """Phases: ``approach`` (above the cube), ``descend``, ``close``, ``lift``, ``hold``.
+    """Phases: ``approach`` (above the cube), ``descend``, ``dwell``, ``close``, ``lift``, ``hold``.
+
+    ``dwell`` holds the arrived grasp pose with the fingers open for ``DWELL_STEPS`` policy steps, so
+    a policy cloned from these demos sees the close follow the settled grasp pose, not a time.
 
     Noise (scaled by ``noise``): speed factor in [1 - 0.3 noise, 1 + 0.3 noise], approach height
     +- 3 cm, grasp height +7 +- 3 mm, yaw error +- 0.1 rad, 2 mm waypoint jitter while moving.
@@ -51,7 +55,7 @@ class PickCubeExpert:
         self._yaw_error = r.uniform(-0.1, 0.1) * n
         self.phase = "approach"
         self._q = self._waypoint = self._rotation = self._start = None
-        self._closing = 0
+        self._dwelling = self._closing = 0
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """Raw action (spec.action_dim,): absolute joint targets (rad) then the gripper command."""
@@ -81,15 +85,19 @@ class PickCubeExpert:
         if self.phase == "approach" and self._reached(above, ee):
             self.phase = "descend"
         elif self.phase == "descend" and self._reached(grasp, ee, GRASP_ARRIVED):
-            self.phase = "close"
+            self.phase = "dwell"
+        elif self.phase == "dwell":
+            self._dwelling += 1
+            if self._dwelling >= DWELL_STEPS:
+                self.phase = "close"
         elif self.phase == "close":
             self._closing += 1
             if self._closing >= CLOSE_STEPS:
                 self.phase = "lift"
         elif self.phase == "lift" and self._reached(lifted, ee):
             self.phase = "hold"
-        return {"approach": (above, -1.0), "descend": (grasp, -1.0), "close": (grasp, 1.0),
-                "lift": (lifted, 1.0), "hold": (lifted, 1.0)}[self.phase]
+        return {"approach": (above, -1.0), "descend": (grasp, -1.0), "dwell": (grasp, -1.0),
+                "close": (grasp, 1.0), "lift": (lifted, 1.0), "hold": (lifted, 1.0)}[self.phase]
 
     def _reached(self, goal: np.ndarray, ee: np.ndarray, tolerance: float = ARRIVED) -> bool:
         """The waypoint is at ``goal`` and the measured EE within ``tolerance`` m of it."""

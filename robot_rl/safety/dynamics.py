@@ -40,7 +40,7 @@ class TorqueCheck:
     def __init__(self, model: RobotModel, dt: float):
         import pinocchio
 
-        self.model, self.dt = model, dt
+        self.dt = dt
         self.max_torque = TORQUE_FRACTION * model.limits.effort
         self._rnea = functools.partial(pinocchio.rnea, model.model, model.data)  # (q, v, a) -> torques (n,) Nm
         # Ranks the points by the torque their accelerations need: joint j weighted by its inertia at the default

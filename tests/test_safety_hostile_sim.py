@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from hostile_figures import assert_within_limits, hostile_figures
 from support.hostile_commands import TARGET_KINDS, HostileTargets
 
 from robot_rl.command import JointTrajectoryCommand
@@ -65,27 +66,14 @@ def run_hostile(seed: int, seconds: float, bursts: bool) -> tuple[np.ndarray, np
 
 def _measure(seed: int, bursts: bool) -> dict[str, float]:
     q, v, reasons = run_hostile(seed, SECONDS, bursts)
-    lim, box = MODEL.limits, MODEL.config.workspace
-    frames = np.array([MODEL.frame_positions(x, box.links) for x in q[::10]])
-    figures = {
-        "speed_of_urdf_limit": float((np.abs(v) / MODEL.model.velocityLimit).max()),
-        "speed_of_plan_limit": float((np.abs(v) / lim.velocity).max()),
-        "soft_limit_excess_rad": float(np.maximum(q - lim.soft_upper, lim.soft_lower - q).max()),
-        "workspace_excess_m": float(np.maximum(frames - box.upper, box.lower - frames).max()),
-        "min_link_or_floor_distance_m": min(MODEL.min_collision_distance(x)[0] for x in q[::10]),
-    }
+    figures = hostile_figures(MODEL, q, v)
     print(f"seed {seed}, bursts {bursts}: {figures}; interventions {dict(reasons)}")
     return figures
 
 
 @pytest.mark.parametrize("seed, bursts", [(6, False), (0, False), (7, False), (4, True), (7, True), (2, True)])
 def test_hostile_stream_keeps_mujoco_within_limits_box_and_off_the_table(seed, bursts):
-    m = _measure(seed, bursts)
-    assert m["speed_of_urdf_limit"] < 1.0, "MuJoCo exceeded the URDF velocity limit"
-    assert m["speed_of_plan_limit"] < 1.1, "tracking overshoot of the plans' velocity above 10 %"
-    assert m["soft_limit_excess_rad"] < 0.01
-    assert m["workspace_excess_m"] < 0.01
-    assert m["min_link_or_floor_distance_m"] > 0.0, "links touched each other or the table"
+    assert_within_limits(_measure(seed, bursts))
     if bursts:  # the stream really drove into every boundary
         reasons = run_hostile(seed, SECONDS, bursts)[2]
         assert {Reason.POSITION_LIMIT, Reason.WORKSPACE, Reason.SELF_COLLISION, Reason.TORQUE_LIMIT} <= set(reasons)

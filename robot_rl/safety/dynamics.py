@@ -79,12 +79,12 @@ class BrakePlanner:
 
     def __init__(self, check: TorqueCheck, limits: GridLimits):
         self.check = check
-        self._limits = scaled_limits(limits)
+        self.scaled = scaled_limits(limits)  # the grid limits at each of ACCELERATION_SCALES
         self.last_scale = 1.0  # acceleration scale of the last brake
 
     def __call__(self, start: GridState) -> np.ndarray:
         """Grid positions (b, n) from ``start`` to rest (v = a = 0): the fastest brake whose torque fits."""
-        for self.last_scale, limits in zip(ACCELERATION_SCALES, self._limits):
+        for self.last_scale, limits in zip(ACCELERATION_SCALES, self.scaled):
             tail = brake(start, limits)
             if self.check.fits(start, tail):
                 break

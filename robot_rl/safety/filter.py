@@ -18,7 +18,7 @@ from robot_rl.safety.checks import check_command
 from robot_rl.safety.config import SafetyConfig
 from robot_rl.safety.geometry import PathChecker
 from robot_rl.safety.plan import OutputPlan
-from robot_rl.safety.dynamics import ACCELERATION_SCALES, BrakePlanner, TorqueCheck, scaled_limits
+from robot_rl.safety.dynamics import ACCELERATION_SCALES, BrakePlanner, TorqueCheck
 from robot_rl.safety.rate_limiter import GridLimits, GridState, brake, track
 from robot_rl.safety.result import FilterResult, Intervention, Reason, Status
 from robot_rl.safety.targets import clamp_targets, sample_targets
@@ -40,7 +40,6 @@ class SafetyFilter:
         self.tracking_accel = lim.acceleration * self.config.tracking_accel_fraction
         self.torque = TorqueCheck(model, self.config.output_dt)
         self.brake = BrakePlanner(self.torque, self.limits)
-        self._scaled_limits = scaled_limits(self.limits)
         margin = model.config.collision.margin if self.config.collision_margin is None \
             else self.config.collision_margin
         self.checker = PathChecker(model, self.config.check_workspace, self.config.check_collision, margin)
@@ -111,7 +110,7 @@ class SafetyFilter:
     def _torque_feasible(self, start: GridState, targets: np.ndarray):
         """(tracked, its positions followed by a brake (m, n) rad, acceleration scale): the plan towards ``targets``
         at the largest of ACCELERATION_SCALES whose sampled torque fits (the smallest scale if none does)."""
-        for scale, limits in zip(ACCELERATION_SCALES, self._scaled_limits):
+        for scale, limits in zip(ACCELERATION_SCALES, self.brake.scaled):
             tracked = track(start, targets, limits, self.tracking_accel * scale)
             points = np.vstack([tracked.positions, brake(tracked.end, limits)])
             if self.torque.fits(start, points):

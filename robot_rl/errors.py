@@ -15,3 +15,7 @@ class ConfigError(RobotRLError, ValueError):
 
 class CommandError(RobotRLError, ValueError):
     """A command message is malformed (names the joint or field)."""
+
+
+class HardwareError(RobotRLError, RuntimeError):
+    """A device cannot be opened or stopped answering (names the device or port)."""

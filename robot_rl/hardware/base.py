@@ -66,6 +66,7 @@ def loop_catch_up(hardware: HardwareInterface) -> float:
 
 _REGISTRY: dict[str, str] = {
     "mujoco": "robot_rl_sim.hardware:MujocoHardware",
+    "serial": "robot_rl.hardware.serial_firmware:SerialFirmwareHardware",
 }
 """Hardware name -> "module:factory"; factories take (RobotConfig, **options)."""
 

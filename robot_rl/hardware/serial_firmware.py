@@ -1,0 +1,223 @@
+"""Hardware interface to the joint-controller firmware (firmware/) over a serial port.
+
+Real time, not lockstep: the firmware runs its own 1 kHz loop and streams STATE every tick;
+``read`` returns the newest one, ``write`` sends a TORQUE_COMMAND and returns at once.
+
+Opening checks the firmware against the robot (raises ConfigError naming the port and numbers):
+
+- protocol version equal to :data:`PROTOCOL_VERSION`;
+- joint count equal to the robot YAML's;
+- torque limits: every firmware limit must lie in (0, URDF effort limit] for its joint. The
+  firmware's clamp is the last line, so it may be stricter than the URDF (a bench setup with
+  reduced torque; commands beyond it are applied clamped and STATE reports COMMAND_CLAMPED) but
+  never looser: the firmware must not apply more torque than the robot's model allows.
+
+Faults latch in the firmware (watchdog, non-finite torque) and brake the joints until
+:meth:`SerialFirmwareHardware.clear_fault`; a new torque command alone does not clear them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from robot_rl.errors import CommandError, ConfigError, HardwareError
+from robot_rl.hardware.base import JointStateSample
+from robot_rl.hardware.firmware_link import FirmwareLink, ReceivedState
+from robot_rl.hardware.firmware_protocol import PROTOCOL_VERSION, STATUS, Message, encode_message
+from robot_rl.robot.config import RobotConfig
+
+_LIMIT_RTOL = 1e-6  # float32 rounding of the firmware's limits
+_INFO_RETRY_S = 0.2
+
+
+@dataclass(frozen=True)
+class SerialFirmwareOptions:
+    """Options of the "serial" hardware (control node / ``create_hardware`` options).
+
+    Attributes:
+        port: serial device, e.g. ``/dev/ttyACM0`` or the host build's pty path.
+        baud: bits/s; STATE is 16 + 12 n bytes every ms, so 7 joints need more than 1 Mbaud (8N1).
+        handshake_timeout_s: s to wait for INFO and the first STATE when opening.
+        state_timeout_s: s; ``read`` raises HardwareError when the newest STATE is older than this.
+        clear_faults_on_open: send CLEAR_FAULT after the checks (default False: a latched fault
+            from an earlier session stays until someone clears it deliberately).
+    """
+
+    port: str
+    baud: int = 2_000_000
+    handshake_timeout_s: float = 2.0
+    state_timeout_s: float = 0.5
+    clear_faults_on_open: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, str) or not self.port:
+            raise ConfigError(f"serial hardware: option 'port' must name the serial device (e.g. /dev/ttyACM0), "
+                              f"got {self.port!r}")
+        if isinstance(self.baud, bool) or not isinstance(self.baud, int) or self.baud <= 0:
+            raise ConfigError(f"serial hardware ({self.port}): baud must be a positive integer, got {self.baud!r}")
+        for name in ("handshake_timeout_s", "state_timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
+                raise ConfigError(f"serial hardware ({self.port}): {name} must be a finite time > 0 s, got {value!r}")
+
+
+def urdf_effort_limits(config: RobotConfig) -> np.ndarray:
+    """URDF effort limits (n,) Nm of ``config.joints``; inf where a joint's URDF has none."""
+    try:
+        root = ET.parse(config.urdf_path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise ConfigError(f"cannot read effort limits from URDF {config.urdf_path}: {exc}") from exc
+    joints = {j.get("name"): j for j in root.iter("joint")}
+    limits = []
+    for name in config.joints:
+        if name not in joints:
+            raise ConfigError(f"joint {name!r} is not in URDF {config.urdf_path}")
+        limit = joints[name].find("limit")
+        effort = limit.get("effort") if limit is not None else None
+        limits.append(float(effort) if effort else math.inf)
+    return np.array(limits)
+
+
+def check_firmware_info(info: Message, config: RobotConfig, effort_limits: np.ndarray, port: str) -> None:
+    """Refuse firmware that does not match the robot (see the module docstring for the rules).
+
+    Raises:
+        ConfigError: naming the port and the mismatching numbers.
+    """
+    if info["protocol_version"] != PROTOCOL_VERSION:
+        raise ConfigError(f"firmware on {port} speaks protocol version {info['protocol_version']}, "
+                          f"this driver speaks {PROTOCOL_VERSION}: update one of them")
+    if info.n_joints != config.dof:
+        raise ConfigError(f"firmware on {port} drives {info.n_joints} joints, robot {config.name!r} has "
+                          f"{config.dof} ({', '.join(config.joints)})")
+    firmware = info["torque_limit"]
+    bad = [f"{name}: firmware {fw:g} Nm, URDF {urdf:g} Nm"
+           for name, fw, urdf in zip(config.joints, firmware, effort_limits)
+           if not (0.0 < fw <= urdf * (1.0 + _LIMIT_RTOL))]
+    if bad:
+        raise ConfigError(f"firmware on {port}: torque limits must be in (0, URDF effort limit]; "
+                          f"{'; '.join(bad)}")
+
+
+class SerialFirmwareHardware:
+    """The robot behind the firmware on ``port``; arrays are (n,) in ``config.joints`` order.
+
+    Args:
+        config: the robot (joint names and count; URDF effort limits for the limit check).
+        port, baud, handshake_timeout_s, state_timeout_s, clear_faults_on_open:
+            see :class:`SerialFirmwareOptions`.
+
+    Raises:
+        HardwareError: the port cannot be opened, or no INFO / STATE arrives in time.
+        ConfigError: the firmware does not match the robot.
+    """
+
+    lockstep = False  # the firmware keeps its own time
+
+    def __init__(self, config: RobotConfig, port: str = "", **options):
+        self.options = SerialFirmwareOptions(port=port, **options)
+        self.config = config
+        self.joint_names = config.joints
+        self._sequence = 0
+        self._link = FirmwareLink(port, self.options.baud)
+        try:
+            self.info = self._handshake()
+            check_firmware_info(self.info, config, urdf_effort_limits(config), port)
+            if self.options.clear_faults_on_open:
+                self.clear_fault()
+            self._newest(self.options.handshake_timeout_s)
+        except BaseException:
+            self._link.close()
+            raise
+
+    def _handshake(self) -> Message:
+        deadline = time.monotonic() + self.options.handshake_timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            self._link.send(encode_message("REQUEST_INFO"))
+            info = self._link.wait_info(min(left, _INFO_RETRY_S))
+            if info is not None:
+                return info
+        raise HardwareError(f"no INFO from firmware on {self.options.port} within "
+                            f"{self.options.handshake_timeout_s} s: is the firmware running on that port?")
+
+    def _newest(self, timeout_s: float) -> ReceivedState:
+        state = self._link.wait_state(timeout_s)
+        if state is None:
+            raise HardwareError(f"no STATE from firmware on {self.options.port} within {timeout_s} s")
+        age = time.monotonic() - state.received
+        if age > self.options.state_timeout_s:
+            raise HardwareError(f"firmware on {self.options.port} silent for {age:.3f} s "
+                                f"(state_timeout_s={self.options.state_timeout_s})")
+        return state
+
+    def read(self) -> JointStateSample:
+        """Newest STATE: stamp in s on the firmware's clock, applied effort in Nm."""
+        state = self._newest(self.options.state_timeout_s)
+        m = state.message
+        return JointStateSample(stamp=state.stamp, position=m["position"].copy(), velocity=m["velocity"].copy(),
+                                effort=m["effort"].copy())
+
+    def write(self, effort: np.ndarray) -> None:
+        """Send torques (n,) Nm; the firmware applies them clamped to its limits until the next command.
+
+        Raises:
+            CommandError: wrong shape or a non-finite torque (named by joint); nothing is sent.
+        """
+        torque = np.asarray(effort, dtype=float)
+        if torque.shape != (self.config.dof,):
+            raise CommandError(f"effort: expected shape ({self.config.dof},), one torque per joint "
+                               f"{self.joint_names}, got shape {torque.shape}")
+        bad = [name for name, value in zip(self.joint_names, torque) if not math.isfinite(value)]
+        if bad:
+            raise CommandError(f"effort: non-finite torque for joints {bad}")
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        self._link.send(encode_message("TORQUE_COMMAND", sequence=self._sequence, torque=torque))
+
+    def clear_fault(self) -> None:
+        """Send CLEAR_FAULT: clears a latched watchdog or fault; the firmware applies zero torque until
+        the next command."""
+        self._link.send(encode_message("CLEAR_FAULT"))
+
+    def status(self) -> dict[str, bool]:
+        """Status flags of the newest STATE, by name (WATCHDOG_TRIPPED, FAULT_LATCHED, ...)."""
+        bits = self._newest(self.options.state_timeout_s).message["status"]
+        return {name: bool(bits & bit) for name, bit in STATUS.items()}
+
+    def diagnostics(self) -> dict:
+        """Firmware status and link health of the newest STATE (``stamp``, s): flags, sequences, both sides'
+        rejection counts."""
+        state = self._newest(self.options.state_timeout_s)
+        m, counts = state.message, self._link.counts()
+        return {
+            "port": self.options.port,
+            "stamp": state.stamp,
+            "protocol_version": self.info["protocol_version"],
+            "watchdog_timeout_ms": self.info["watchdog_timeout_ms"],
+            "torque_limit": self.info["torque_limit"].tolist(),
+            "status": {name: bool(m["status"] & bit) for name, bit in STATUS.items()},
+            "sequence_sent": self._sequence,
+            "sequence_applied": m["sequence"],
+            "states_received": self._link.states_received,
+            "firmware_rx_rejected": m["rx_rejected"],
+            "host_parser": {**asdict(counts), "rejected": counts.rejected},
+        }
+
+    def close(self) -> None:
+        """Send zero torques and close the port. The firmware's watchdog then trips and brakes."""
+        try:
+            self.write(np.zeros(self.config.dof))
+        except HardwareError:
+            pass  # the line is already gone: nothing more to send
+        finally:
+            self._link.close()
+
+    def __enter__(self) -> SerialFirmwareHardware:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.robot_rl-setup
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup demo bringup test bench clean
+.PHONY: setup demo demo-full bringup test bench clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,9 @@ $(STAMP): setup.py requirements/*.txt .ci/system-deps.sh
 
 demo: setup
 	$(VENV)/bin/robot-rl demo --quick --out out/demo
+
+demo-full: setup  # both tasks at the full-mode settings: about 54 min on 2 idle cores
+	$(VENV)/bin/robot-rl demo --out out/demo_full
 
 bringup: setup
 	$(VENV)/bin/robot-rl bringup --robot panda --hardware mujoco --duration 20 --report out/bringup.json

@@ -2,6 +2,13 @@
 
 Starts the graph described in robot_rl.bringup.graph, the same one that
 ``robot-rl bringup`` starts on machines without ``ros2 launch``.
+
+On the joint-controller firmware (firmware/README.md) instead of MuJoCo:
+
+    ros2 launch robot_rl bringup.launch.py robot:=panda hardware:=serial hardware_port:=/dev/ttyACM0
+
+Arguments: robot, hardware (mujoco | serial), hardware_port (serial device, hardware serial only),
+policy (ONNX path; empty: the demo motion), source (demo | policy | none).
 """
 
 from launch import LaunchDescription
@@ -19,6 +26,7 @@ def _nodes(context):
         robot=LaunchConfiguration("robot").perform(context),
         hardware=LaunchConfiguration("hardware").perform(context),
         policy=policy, source=source,
+        hardware_port=LaunchConfiguration("hardware_port").perform(context),
     )
     return [
         Node(package="robot_rl", executable=spec.executable, name=spec.name, output="screen",
@@ -30,7 +38,9 @@ def _nodes(context):
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         DeclareLaunchArgument("robot", default_value="panda", description="robot name or robot YAML path"),
-        DeclareLaunchArgument("hardware", default_value="mujoco", description="hardware interface"),
+        DeclareLaunchArgument("hardware", default_value="mujoco", description="hardware interface (mujoco | serial)"),
+        DeclareLaunchArgument("hardware_port", default_value="",
+                              description="serial device of hardware serial, e.g. /dev/ttyACM0"),
         DeclareLaunchArgument("policy", default_value="", description="ONNX policy (empty: demo motion)"),
         DeclareLaunchArgument("source", default_value="", description="demo | policy | none (default: by policy)"),
         OpaqueFunction(function=_nodes),

@@ -1,14 +1,20 @@
-"""Test support for the firmware: build it with make, run the host simulation on a pty, wait on it."""
+"""Test support for the firmware: build it with make, run the host simulation on a pty, read and write its line
+directly, wait on it."""
 
 from __future__ import annotations
 
+import os
 import select
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
+import serial
+
+from robot_rl.hardware import firmware_protocol as fp
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 BUILD = FIRMWARE / "build"
@@ -43,6 +49,25 @@ class FirmwareProcess:
         finally:
             self.process.stdout.close()
             self.process.stderr.close()
+
+
+def raw_line(port: str) -> BinaryIO:
+    """A second, write-only handle on the host's side of the pty: bytes written here reach the firmware
+    unchecked. Opened without pyserial, whose open flushes the terminal's input queue, which is shared with
+    the reader already on the port (that reader then fails on "readiness to read but returned no data")."""
+    return os.fdopen(os.open(port, os.O_WRONLY | os.O_NOCTTY), "wb", buffering=0)
+
+
+def capture_frames(port: str, seconds: float) -> list[tuple[fp.Message, fp.ParserCounts]]:
+    """Every message on the line for ``seconds``, each with the parser's counts just after it."""
+    parser, captured = fp.FrameParser(), []
+    with serial.Serial(port, timeout=0.05) as line:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for byte in line.read(max(1, line.in_waiting)):
+                for frame in parser.feed(bytes((byte,))):
+                    captured.append((fp.decode_message(frame), fp.ParserCounts(**vars(parser.counts))))
+    return captured
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float = 5.0, what: str = "condition"):

@@ -66,6 +66,8 @@ def test_control_node_follows_commands_and_survives_bad_ones(tmp_path, ros_env):
 
         reply = probe.call(Trigger, "/control_node/reset", Trigger.Request())
         assert reply.success, reply.message
+        reply = probe.call(Trigger, "/control_node/clear_fault", Trigger.Request())
+        assert not reply.success and reply.message == "hardware MujocoHardware has no latched faults to clear"
         wait_for(lambda: np.abs(latest_position(states, names) - robot.default_pose).max() < 1e-3, timeout=10)
         assert graph.exited() == {}
         log = graph.log("control_node")

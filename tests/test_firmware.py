@@ -14,13 +14,14 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import serial
 
-from firmware_host import BUILD, FirmwareProcess, build_firmware, wait_for
+from firmware_host import BUILD, FirmwareProcess, build_firmware, capture_frames, raw_line, wait_for
+from robot_rl.control import ControlCore
 from robot_rl.errors import CommandError, ConfigError, HardwareError
 from robot_rl.hardware import create_hardware, hardware_names
 from robot_rl.hardware import firmware_protocol as fp
 from robot_rl.hardware.serial_firmware import SerialFirmwareHardware, check_firmware_info
+from robot_rl.robot import RobotModel
 from robot_rl.robot.config import load_robot_config
 
 BRAKE = 0.5  # Nm s/rad, the host's default brake damping
@@ -56,11 +57,6 @@ def robot(start_firmware, panda):
     firmware = start_firmware("--joints", "7", "--limits", "5", "--watchdog-ms", "3000")
     with create_hardware("serial", panda, port=firmware.port, state_timeout_s=STALE_S) as hardware:
         yield hardware
-
-
-def raw_line(port: str) -> serial.Serial:
-    """A second handle on the host's side of the pty: bytes written here reach the firmware unchecked."""
-    return serial.Serial(port, timeout=0.1)
 
 
 def newest(hardware, condition, what: str, timeout_s: float = 5.0):
@@ -202,10 +198,24 @@ def test_silent_device_names_the_port(panda):
 
 
 @pytest.mark.parametrize("options, problem", [
-    ({"baud": 0}, "baud"), ({"state_timeout_s": float("nan")}, "state_timeout_s"), ({"port": ""}, "'port'")])
+    ({"baud": 0}, "baud"), ({"state_timeout_s": float("nan")}, "state_timeout_s"), ({"port": ""}, "'port'"),
+    ({"rt_priority": 100}, "rt_priority must be an integer in 0..99")])
 def test_bad_options_are_refused(panda, options, problem):
     with pytest.raises(ConfigError, match=problem):
         SerialFirmwareHardware(panda, **{"port": "/dev/null", **options})
+
+
+def test_initial_position_sets_where_the_simulated_joints_boot(start_firmware, panda):
+    pose = np.array([0.5, -0.25, 0.125, -2.0, 0.0, 1.5, 0.75])
+    firmware = start_firmware("--joints", "7", "--limits", "5", "--initial-position", ",".join(map(str, pose)))
+    with SerialFirmwareHardware(panda, port=firmware.port, state_timeout_s=STALE_S) as hardware:
+        sample = hardware.read()
+    np.testing.assert_array_equal(sample.position, pose.astype(np.float32))
+    assert np.all(sample.velocity == 0.0)
+    result = subprocess.run([str(BUILD / "rr_firmware_host"), "--joints", "7", "--initial-position", "1,2"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 2
+    assert "--initial-position: give 1 value or 7 (one per joint), got 2" in result.stderr
 
 
 # ----- torques ---------------------------------------------------------------------------------------
@@ -244,7 +254,7 @@ def test_nan_torque_reaching_the_firmware_latches_a_fault_until_cleared(robot):
     with raw_line(robot.options.port) as line:
         line.write(fp.encode_message("TORQUE_COMMAND", sequence=999, torque=[np.nan, 0, 0, 0, 0, 0, 0]))
     sample, diag = newest(robot, lambda s, d: d["status"]["FAULT_LATCHED"], "the fault to latch")
-    assert diag["status"]["BAD_COMMAND"] and diag["sequence_applied"] == 1
+    assert diag["status"]["BAD_COMMAND"] and diag["sequence_applied"] == 1 and diag["fault"] == "FAULT_LATCHED"
     np.testing.assert_allclose(sample.effort, -BRAKE * sample.velocity, rtol=1e-6, atol=1e-7)  # braking
     robot.write(np.array([3.0, 0, 0, 0, 0, 0, 0]))  # a valid command does not clear the latch
     sample, diag = newest(robot, lambda s, d: abs(s.velocity[0]) < 0.05, "the brake to stop joint 1")
@@ -252,6 +262,7 @@ def test_nan_torque_reaching_the_firmware_latches_a_fault_until_cleared(robot):
     robot.clear_fault()
     sample, diag = newest(robot, lambda s, d: not d["status"]["FAULT_LATCHED"], "the fault to clear")
     assert not diag["status"]["ARMED"] and np.all(sample.effort == 0.0)  # cleared: zero torque until commanded
+    assert diag["fault"] == ""
 
 
 def test_watchdog_trips_brakes_stays_latched_and_clears_only_on_request(start_firmware, panda):
@@ -261,6 +272,7 @@ def test_watchdog_trips_brakes_stays_latched_and_clears_only_on_request(start_fi
         sample, diag = newest(robot, lambda s, d: d["status"]["WATCHDOG_TRIPPED"], "the watchdog to trip")
         tripped_at, applied = sample.stamp, diag["sequence_applied"]
         assert applied == 1 and sample.effort[1] <= 0.0  # braking, no longer driving
+        assert diag["fault"] == "WATCHDOG_TRIPPED"
         np.testing.assert_allclose(sample.effort, -BRAKE * sample.velocity, rtol=1e-6, atol=1e-7)
         for _ in range(20):  # commands keep arriving: the watchdog stays latched and they are not applied
             robot.write(np.array([0, 1.0, 0, 0, 0, 0, 0]))
@@ -273,6 +285,24 @@ def test_watchdog_trips_brakes_stays_latched_and_clears_only_on_request(start_fi
         robot.write(np.array([0, 1.0, 0, 0, 0, 0, 0]))
         _, diag = newest(robot, lambda s, d: d["sequence_applied"] == d["sequence_sent"], "a command to apply again")
         assert diag["sequence_applied"] == 22
+
+
+def test_control_core_clears_a_latched_fault_then_holds_the_measured_position(robot, panda):
+    """ControlCore.request_reset(clear_fault=True): CLEAR_FAULT goes out in the tick that starts holding, before
+    that tick's torque, so the first command the firmware applies after the latch is the hold."""
+    core = ControlCore(RobotModel(panda), robot, clock=time.time)
+    core.tick()
+    newest(robot, lambda s, d: d["status"]["ARMED"], "the first command to arm the watchdog")
+    with raw_line(robot.options.port) as line:
+        line.write(fp.encode_message("TORQUE_COMMAND", sequence=999, torque=[np.nan, 0, 0, 0, 0, 0, 0]))
+    newest(robot, lambda s, d: d["status"]["FAULT_LATCHED"], "the fault to latch")
+    core.tick()  # ignored by the latched firmware
+    core.request_reset(clear_fault=True)
+    core.tick()
+    sample, diag = newest(robot, lambda s, d: d["sequence_applied"] == d["sequence_sent"] == 3,
+                          "the hold torque to be applied after the clear")
+    assert diag["fault"] == "" and diag["status"]["ARMED"]
+    np.testing.assert_array_equal(sample.effort, np.clip(core.last_torque, -5.0, 5.0).astype(np.float32))
 
 
 def test_close_sends_zero_torque(start_firmware, panda):
@@ -296,18 +326,6 @@ def test_garbage_sent_to_the_firmware_is_rejected_and_the_next_command_applied(r
     sample, diag = newest(robot, lambda s, d: d["sequence_applied"] == 777, "the good command after the garbage")
     assert sample.effort[3] == -1.0
     assert diag["firmware_rx_rejected"] - before == 3  # unknown id, bad length, bad CRC
-
-
-def capture_frames(port: str, seconds: float) -> list[tuple[fp.Message, fp.ParserCounts]]:
-    """Every message on the line for ``seconds``, each with the parser's counts just after it."""
-    parser, captured = fp.FrameParser(), []
-    with serial.Serial(port, timeout=0.05) as line:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            for byte in line.read(max(1, line.in_waiting)):
-                for frame in parser.feed(bytes((byte,))):
-                    captured.append((fp.decode_message(frame), fp.ParserCounts(**vars(parser.counts))))
-    return captured
 
 
 def test_line_noise_from_the_firmware_is_dropped_counted_and_loses_no_frame(start_firmware):

@@ -59,9 +59,10 @@ def _load_launch_file(monkeypatch):
 def test_launch_file_declares_robot_hardware_policy_and_starts_the_bringup_graph(monkeypatch):
     description = _load_launch_file(monkeypatch).generate_launch_description()
     declared = {a.args[0]: a.kwargs["default_value"] for a in description[:-1]}
-    assert declared == {"robot": "panda", "hardware": "mujoco", "policy": "", "source": ""}
+    assert declared == {"robot": "panda", "hardware": "mujoco", "hardware_port": "", "policy": "", "source": ""}
     opaque = description[-1]
-    nodes = opaque.kwargs["function"]({"robot": "ur5", "hardware": "mujoco", "policy": "", "source": ""})
+    nodes = opaque.kwargs["function"]({"robot": "ur5", "hardware": "mujoco", "hardware_port": "", "policy": "",
+                                       "source": ""})
     expected = bringup_graph(robot="ur5", hardware="mujoco")
     assert [n.kwargs["name"] for n in nodes] == [s.name for s in expected]
     assert [n.kwargs["executable"] for n in nodes] == [s.executable for s in expected]
@@ -80,3 +81,12 @@ def test_every_graph_executable_is_an_installed_console_script(tmp_path):
     specs = bringup_graph() + bringup_graph(policy=str(policy))
     for spec in specs:
         assert scripts.get(spec.executable) == f"{spec.module}:main", spec.executable
+
+
+def test_launch_file_passes_the_serial_port_to_the_control_node(monkeypatch):
+    opaque = _load_launch_file(monkeypatch).generate_launch_description()[-1]
+    nodes = opaque.kwargs["function"]({"robot": "panda", "hardware": "serial", "hardware_port": "/dev/ttyACM0",
+                                       "policy": "", "source": ""})
+    expected = bringup_graph(robot="panda", hardware="serial", hardware_port="/dev/ttyACM0")
+    assert [n.kwargs["parameters"] for n in nodes] == [[s.parameters] for s in expected]
+    assert nodes[0].kwargs["parameters"][0]["hardware_port"] == "/dev/ttyACM0"

@@ -68,7 +68,10 @@ static void init_motors(host_hal_ctx *ctx, const host_options *options, int fd) 
     ctx->fd = fd;
     ctx->n_joints = options->config.n_joints;
     ctx->line_noise_every = options->line_noise_every;
-    for (unsigned j = 0; j < ctx->n_joints; ++j) sim_motor_init(&ctx->motors[j], options->inertia, options->damping);
+    for (unsigned j = 0; j < ctx->n_joints; ++j) {
+        sim_motor_init(&ctx->motors[j], options->inertia, options->damping);
+        ctx->motors[j].position = options->initial_position[j];
+    }
 }
 
 int main(int argc, char **argv) {

@@ -27,16 +27,22 @@ static int parse_uint(const char *text, unsigned long max, unsigned long *out) {
     return 0;
 }
 
-/* "L" or "L1,..,Ln" into values; returns how many were given, -1 on a bad number. */
-static int parse_list(const char *text, float *values, unsigned cap) {
+/* A per-joint option as given: one value for every joint, or one per joint. */
+typedef struct {
+    float values[RR_MAX_JOINTS];
+    unsigned count; /* 0: not given */
+} joint_list;
+
+/* "V" or "V1,..,Vn" into list; 0 on success, -1 on a bad number or more than RR_MAX_JOINTS values. */
+static int parse_list(const char *text, joint_list *list) {
     char copy[512];
     snprintf(copy, sizeof copy, "%s", text);
-    int count = 0;
+    list->count = 0;
     for (char *save = NULL, *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-        if ((unsigned)count >= cap || parse_float(item, &values[count]) != 0) return -1;
-        ++count;
+        if (list->count >= RR_MAX_JOINTS || parse_float(item, &list->values[list->count]) != 0) return -1;
+        ++list->count;
     }
-    return count;
+    return list->count < 1 ? -1 : 0;
 }
 
 static void set_defaults(host_options *out) {
@@ -50,24 +56,28 @@ static void set_defaults(host_options *out) {
     }
 }
 
-static int fill_limits(host_options *out, const float *limits, int count, char *error, unsigned size) {
-    const unsigned n = out->config.n_joints;
-    if (count != 1 && count != (int)n) {
-        snprintf(error, size, "--limits: give 1 value or %u (one per joint), got %d", n, count);
+/* Copy a given list into per_joint[0..n); 0 on success, -1 (message naming flag) on a wrong count. */
+static int spread(const char *flag, const joint_list *list, unsigned n, float *per_joint, char *error,
+                  unsigned size) {
+    if (list->count == 0) return 0;
+    if (list->count != 1 && list->count != n) {
+        snprintf(error, size, "%s: give 1 value or %u (one per joint), got %u", flag, n, list->count);
         return -1;
     }
-    for (unsigned j = 0; j < n; ++j) out->config.torque_limit[j] = limits[count == 1 ? 0 : j];
+    for (unsigned j = 0; j < n; ++j) per_joint[j] = list->values[list->count == 1 ? 0 : j];
     return 0;
 }
 
-static int parse_pair(const char *flag, const char *value, host_options *out, float *limits, int *n_limits) {
+static int parse_pair(const char *flag, const char *value, host_options *out, joint_list *limits,
+                      joint_list *positions) {
     unsigned long number = 0;
     float real = 0.0f;
     if (strcmp(flag, "--joints") == 0 && parse_uint(value, RR_MAX_JOINTS, &number) == 0) {
         out->config.n_joints = (uint8_t)number;
     } else if (strcmp(flag, "--limits") == 0) {
-        *n_limits = parse_list(value, limits, RR_MAX_JOINTS);
-        return *n_limits < 1 ? -1 : 0;
+        return parse_list(value, limits);
+    } else if (strcmp(flag, "--initial-position") == 0) {
+        return parse_list(value, positions);
     } else if (strcmp(flag, "--watchdog-ms") == 0 && parse_uint(value, 65535, &number) == 0) {
         out->config.watchdog_timeout_ms = (uint16_t)number;
     } else if (strcmp(flag, "--brake-damping") == 0 && parse_float(value, &real) == 0) {
@@ -85,11 +95,10 @@ static int parse_pair(const char *flag, const char *value, host_options *out, fl
 }
 
 int host_options_parse(int argc, char **argv, host_options *out, char *error, unsigned error_size) {
-    float limits[RR_MAX_JOINTS];
-    int n_limits = 0;
+    joint_list limits = {.count = 0}, positions = {.count = 0};
     set_defaults(out);
     for (int i = 1; i < argc; i += 2) {
-        if (i + 1 >= argc || parse_pair(argv[i], argv[i + 1], out, limits, &n_limits) != 0) {
+        if (i + 1 >= argc || parse_pair(argv[i], argv[i + 1], out, &limits, &positions) != 0) {
             snprintf(error, error_size, "bad option %s %s", argv[i], i + 1 < argc ? argv[i + 1] : "(missing value)");
             return -1;
         }
@@ -98,7 +107,11 @@ int host_options_parse(int argc, char **argv, host_options *out, char *error, un
         snprintf(error, error_size, "--joints N is required (1..%u)", RR_MAX_JOINTS);
         return -1;
     }
-    if (n_limits > 0 && fill_limits(out, limits, n_limits, error, error_size) != 0) return -1;
+    const unsigned n = out->config.n_joints;
+    if (spread("--limits", &limits, n, out->config.torque_limit, error, error_size) != 0 ||
+        spread("--initial-position", &positions, n, out->initial_position, error, error_size) != 0) {
+        return -1;
+    }
     const char *config_error = rr_config_error(&out->config);
     if (config_error != NULL) {
         snprintf(error, error_size, "invalid config: %s", config_error);

@@ -16,7 +16,8 @@ def register(subparsers) -> None:
     """Add the ``bringup`` subcommand."""
     p = subparsers.add_parser("bringup", help="start the node graph (control, safety filter, command source)")
     p.add_argument("--robot", default="panda", help="shipped robot name or robot YAML path")
-    p.add_argument("--hardware", default="mujoco", help="hardware interface of the control node")
+    p.add_argument("--hardware", default="mujoco", help="hardware interface of the control node (mujoco, serial)")
+    p.add_argument("--hardware-port", default="", help="serial device of --hardware serial, e.g. /dev/ttyACM0")
     p.add_argument("--policy", default=None, help="ONNX policy; the policy node becomes the command source")
     p.add_argument("--source", choices=SOURCES, default=None, help="command source (default: policy or demo)")
     p.add_argument("--duration", type=float, default=None, help="run this many seconds, then stop (default: until Ctrl-C)")
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="robot_rl_bringup_"))
     log_dir.mkdir(parents=True, exist_ok=True)
     specs = bringup_graph(args.robot, args.hardware, args.policy, args.source,
-                          overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS)}})
+                          overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS)}},
+                          hardware_port=args.hardware_port)
     print(f"bringup: {[s.name for s in specs]}, logs in {log_dir}", file=sys.stderr)
     result = run_graph(specs, log_dir, args.duration)
     report = {"robot": args.robot, "hardware": args.hardware, "nodes": [s.name for s in specs], **result}

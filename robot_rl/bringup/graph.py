@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robot_rl.errors import ConfigError
+from robot_rl.hardware.base import hardware_options
 from robot_rl.params import load_param_specs, validate_params
 
 WATCHDOG_POLICY_PERIODS = 2.0
@@ -72,20 +73,25 @@ def _node(name: str, parameters: dict[str, Any], overrides: dict[str, dict[str, 
 
 
 def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | None = None,
-                  source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None
-                  ) -> list[NodeSpec]:
+                  source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
+                  hardware_port: str = "") -> list[NodeSpec]:
     """Nodes (with parameters) of the robot_rl graph.
+
+    With a policy source the safety filter's ``watchdog_timeout`` follows the policy's rate
+    (:func:`policy_watchdog_timeout_s`) unless ``overrides`` sets it.
 
     Args:
         robot: shipped robot name or robot YAML path.
-        hardware: hardware interface of the control node (``mujoco``, ...).
+        hardware: hardware interface of the control node (``mujoco``, ``serial``, ...).
         policy: ONNX policy path; implies ``source="policy"``.
         source: command source, one of :data:`SOURCES` (default: ``policy`` if a policy is given,
             else ``demo``).
         overrides: extra parameters per node name, e.g. ``{"control_node": {"realtime": False}}``.
+        hardware_port: serial device of hardware ``serial`` (e.g. ``/dev/ttyACM0``); ``""`` for the others.
 
-    With a policy source the safety filter's ``watchdog_timeout`` follows the policy's rate
-    (:func:`policy_watchdog_timeout_s`) unless ``overrides`` sets it.
+    Raises:
+        ConfigError: before any node starts, e.g. hardware ``serial`` without a port (see
+            :func:`robot_rl.hardware.hardware_options`).
     """
     overrides = overrides or {}
     unknown = set(overrides) - set(_NODES)
@@ -101,10 +107,10 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         from robot_rl.policy.contract import read_contract  # contract only: no onnxruntime session
 
         safety["watchdog_timeout"] = policy_watchdog_timeout_s(read_contract(policy)[0])
-    nodes = [
-        _node("control_node", {"robot": robot, "hardware": hardware}, overrides),
-        _node("safety_filter", safety, overrides),
-    ]
+    control = _node("control_node", {"robot": robot, "hardware": hardware, "hardware_port": hardware_port}, overrides)
+    p = control.parameters
+    hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"])  # the control node's own check
+    nodes = [control, _node("safety_filter", safety, overrides)]
     if source == "demo":
         nodes.append(_node("demo_trajectory_node", {"robot": robot}, overrides))
     elif source == "policy":

@@ -70,6 +70,7 @@ class ControlCore:
         self._pending: JointTrajectoryCommand | None = None
         self._pending_reset: np.ndarray | None = None
         self._reset_hardware = False
+        self._clear_fault = False
         self.commands_accepted = 0
         self.last_state: JointStateSample = hardware.read()
         self.last_torque = np.zeros(model.dof)
@@ -89,18 +90,25 @@ class ControlCore:
             self._pending = ordered
         return ordered
 
-    def request_reset(self, position: np.ndarray | None = None, move_hardware: bool = False) -> None:
+    def request_reset(self, position: np.ndarray | None = None, move_hardware: bool = False,
+                      clear_fault: bool = False) -> None:
         """Ask the loop to hold ``position`` (default: the measured one) from the next tick, dropping commands.
 
         With ``move_hardware`` (simulated hardware only: it must have ``reset(position)``), the
-        robot is also placed at ``position`` at rest.
+        robot is also placed at ``position`` at rest. With ``clear_fault`` (hardware with a
+        ``clear_fault()``, e.g. the serial firmware), the hardware's latched fault is cleared in that
+        tick, just before its holding torque is written, so no torque computed for the plan followed
+        during the fault reaches the robot after the clear.
         """
         if move_hardware and not hasattr(self.hardware, "reset"):
             raise ConfigError(f"hardware {type(self.hardware).__name__} cannot be reset (only simulators can)")
+        if clear_fault and not hasattr(self.hardware, "clear_fault"):
+            raise ConfigError(f"hardware {type(self.hardware).__name__} has no latched faults to clear")
         with self._lock:
             self._pending = None
             self._pending_reset = self.last_state.position if position is None else np.asarray(position, float)
             self._reset_hardware = move_hardware
+            self._clear_fault = clear_fault
 
     def tick(self) -> JointStateSample:
         """One control period; returns the state read at its start (at ``last_tick_time``)."""
@@ -109,10 +117,13 @@ class ControlCore:
         with self._lock:
             command, self._pending = self._pending, None
             reset, self._pending_reset = self._pending_reset, None
+            move_hardware, clear_fault = self._reset_hardware, self._clear_fault
         if reset is not None:
-            if self._reset_hardware:
+            if move_hardware:
                 self.hardware.reset(reset)
                 state = self.hardware.read()
+            if clear_fault:
+                self.hardware.clear_fault()
             self.follower.reset(reset)
         if command is not None:
             self.follower.set_command(command, now)

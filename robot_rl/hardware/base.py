@@ -40,6 +40,12 @@ class HardwareInterface(Protocol):
     its physics by that period, a real one returns at once. A simulator sets ``lockstep = True``
     (its time advances only when written), so the control loop runs ticks it missed back to back
     (see :func:`loop_catch_up`) instead of letting simulated time fall behind the wall clock.
+
+    Optional methods, found by duck typing (the control node uses them when present):
+
+    - ``diagnostics() -> dict``: health of the device (flags, counters), published on /diagnostics
+      (nested dicts flattened); a non-empty ``"fault"`` entry (str) names a latched fault.
+    - ``clear_fault() -> None``: clear a latched fault (the control node's ``~/clear_fault`` service).
     """
 
     joint_names: tuple[str, ...]
@@ -74,6 +80,32 @@ _REGISTRY: dict[str, str] = {
 def hardware_names() -> list[str]:
     """Names accepted by :func:`create_hardware`."""
     return sorted(_REGISTRY)
+
+
+def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 0, rt_priority: int = 0) -> dict:
+    """Options for :func:`create_hardware` from the control node's parameters.
+
+    Args:
+        hardware: hardware name.
+        port: serial device (``hardware_port``): required by ``serial``, refused by every other hardware.
+        task, seed: MuJoCo only: simulated task (``""`` for the plain scene) and its reset seed.
+        rt_priority: the control loop's SCHED_FIFO priority; ``serial`` reads its port at the same priority.
+
+    Raises:
+        ConfigError: naming the parameter that does not fit ``hardware``.
+    """
+    if hardware == "serial":
+        if not port:
+            raise ConfigError("hardware 'serial' needs parameter hardware_port: the firmware's serial device "
+                              "(e.g. /dev/ttyACM0, or the pty path rr_firmware_host prints)")
+        if task:
+            raise ConfigError(f"parameter task ({task!r}) simulates a task on MuJoCo hardware only, "
+                              f"not on hardware 'serial'")
+        return {"port": port, "rt_priority": rt_priority}
+    if port:
+        raise ConfigError(f"parameter hardware_port ({port!r}) is for hardware 'serial' only; "
+                          f"hardware {hardware!r} takes no serial port")
+    return {"task": task, "seed": seed} if task else {}
 
 
 def create_hardware(name: str, config: RobotConfig, **options) -> HardwareInterface:

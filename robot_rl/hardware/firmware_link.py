@@ -13,6 +13,7 @@ import time
 
 import serial
 
+from robot_rl.control.loop import request_fifo
 from robot_rl.errors import HardwareError
 from robot_rl.hardware.firmware_protocol import FrameParser, Message, ParserCounts, decode_message
 
@@ -31,12 +32,17 @@ class ReceivedState:
 class FirmwareLink:
     """Open ``port`` at ``baud`` and read it on a daemon thread until :meth:`close`.
 
+    ``rt_priority`` > 0 asks for SCHED_FIFO at that priority for the reader thread (``rt_scheduling``
+    tells whether it was granted; without the privilege it keeps normal scheduling).
+
     Raises:
         HardwareError: the port cannot be opened (names the port and the OS error).
     """
 
-    def __init__(self, port: str, baud: int, poll_s: float = 0.02):
+    def __init__(self, port: str, baud: int, poll_s: float = 0.02, rt_priority: int = 0):
         self.port = port
+        self.rt_scheduling = False
+        self._rt_priority = rt_priority
         try:
             self._serial = serial.Serial(port, baudrate=baud, timeout=poll_s, write_timeout=1.0)
         except (serial.SerialException, OSError, ValueError) as exc:
@@ -98,6 +104,7 @@ class FirmwareLink:
             raise HardwareError(f"reading firmware on {self.port} failed: {self._error}") from self._error
 
     def _run(self) -> None:
+        self.rt_scheduling = request_fifo(self._rt_priority)
         try:
             while not self._stop.is_set():
                 data = self._serial.read(max(1, self._serial.in_waiting))

@@ -33,6 +33,7 @@ from robot_rl.robot.config import RobotConfig
 
 _LIMIT_RTOL = 1e-6  # float32 rounding of the firmware's limits
 _INFO_RETRY_S = 0.2
+_LATCHES = ("WATCHDOG_TRIPPED", "FAULT_LATCHED")  # status flags that brake until CLEAR_FAULT
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class SerialFirmwareOptions:
         state_timeout_s: s; ``read`` raises HardwareError when the newest STATE is older than this.
         clear_faults_on_open: send CLEAR_FAULT after the checks (default False: a latched fault
             from an earlier session stays until someone clears it deliberately).
+        rt_priority: SCHED_FIFO priority (1..99) of the thread that reads the port, 0 for normal
+            scheduling. The control node passes its loop's: a real-time loop on a busy CPU would
+            otherwise starve the thread that feeds it and stop on a stale STATE.
     """
 
     port: str
@@ -53,6 +57,7 @@ class SerialFirmwareOptions:
     handshake_timeout_s: float = 2.0
     state_timeout_s: float = 0.5
     clear_faults_on_open: bool = False
+    rt_priority: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, str) or not self.port:
@@ -64,6 +69,10 @@ class SerialFirmwareOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
                 raise ConfigError(f"serial hardware ({self.port}): {name} must be a finite time > 0 s, got {value!r}")
+        priority = self.rt_priority
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 99:
+            raise ConfigError(f"serial hardware ({self.port}): rt_priority must be an integer in 0..99, "
+                              f"got {self.rt_priority!r}")
 
 
 def urdf_effort_limits(config: RobotConfig) -> np.ndarray:
@@ -109,7 +118,7 @@ class SerialFirmwareHardware:
 
     Args:
         config: the robot (joint names and count; URDF effort limits for the limit check).
-        port, baud, handshake_timeout_s, state_timeout_s, clear_faults_on_open:
+        port, baud, handshake_timeout_s, state_timeout_s, clear_faults_on_open, rt_priority:
             see :class:`SerialFirmwareOptions`.
 
     Raises:
@@ -124,7 +133,7 @@ class SerialFirmwareHardware:
         self.config = config
         self.joint_names = config.joints
         self._sequence = 0
-        self._link = FirmwareLink(port, self.options.baud)
+        self._link = FirmwareLink(port, self.options.baud, rt_priority=self.options.rt_priority)
         try:
             self.info = self._handshake()
             check_firmware_info(self.info, config, urdf_effort_limits(config), port)
@@ -190,19 +199,22 @@ class SerialFirmwareHardware:
 
     def diagnostics(self) -> dict:
         """Firmware status and link health of the newest STATE (``stamp``, s): flags, sequences, both sides'
-        rejection counts."""
+        rejection counts; ``fault`` names the latched flags ("" when none is latched)."""
         state = self._newest(self.options.state_timeout_s)
         m, counts = state.message, self._link.counts()
+        status = {name: bool(m["status"] & bit) for name, bit in STATUS.items()}
         return {
             "port": self.options.port,
             "stamp": state.stamp,
+            "fault": ", ".join(name for name in _LATCHES if status[name]),
             "protocol_version": self.info["protocol_version"],
             "watchdog_timeout_ms": self.info["watchdog_timeout_ms"],
             "torque_limit": self.info["torque_limit"].tolist(),
-            "status": {name: bool(m["status"] & bit) for name, bit in STATUS.items()},
+            "status": status,
             "sequence_sent": self._sequence,
             "sequence_applied": m["sequence"],
             "states_received": self._link.states_received,
+            "reader_rt_scheduling": self._link.rt_scheduling,
             "firmware_rx_rejected": m["rx_rejected"],
             "host_parser": {**asdict(counts), "rejected": counts.rejected},
         }

@@ -4,7 +4,12 @@ Subscribes:  command_topic (trajectory_msgs/JointTrajectory), /robot_rl/gripper 
 Publishes:   /joint_states (sensor_msgs/JointState), /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz),
              /robot_rl/object_pose (geometry_msgs/PoseStamped, every 10 ticks) when the hardware simulates a
              task with an object (parameter ``task``)
+             Hardware with a ``diagnostics()`` (hardware ``serial``: firmware status flags, applied command
+             sequence, both parsers' rejection counts) adds a status "control_node: hardware <name>" to
+             /diagnostics, ERROR while a fault is latched.
 Services:    ~/reset (std_srvs/Trigger): simulated hardware only, back to the default pose at rest.
+             ~/clear_fault (std_srvs/Trigger): hardware with latched faults only (``serial``): clear the
+             latch (watchdog, non-finite torque) and hold the measured position until the next command.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from robot_rl import topics
 from robot_rl.control import ControlCore, ControlCoreConfig, FixedRateLoop
 from robot_rl.control.loop import request_fifo
 from robot_rl.control.report import control_report, write_json_atomic
-from robot_rl.errors import CommandError, ConfigError
-from robot_rl.hardware import create_hardware, loop_catch_up
-from robot_rl.nodes.conversions import joint_state_to_msg, seconds_to_stamp, trajectory_from_msg
+from robot_rl.errors import CommandError, ConfigError, HardwareError
+from robot_rl.hardware import create_hardware, hardware_options, loop_catch_up
+from robot_rl.nodes.conversions import (hardware_diagnostic_status, joint_state_to_msg, seconds_to_stamp,
+                                        trajectory_from_msg)
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
 from robot_rl.robot import RobotModel, load_robot_config
@@ -46,8 +52,9 @@ class ControlNode(Node):
         p = declare_from_yaml(self, "control_node")
         sys.setswitchinterval(p["switch_interval_ms"] * 1e-3)
         robot = load_robot_config(p["robot"])
-        self.hardware = create_hardware(p["hardware"], robot, **({"task": p["task"], "seed": p["seed"]}
-                                                                  if p["task"] else {}))
+        options = hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"], p["rt_priority"])
+        self.hardware = create_hardware(p["hardware"], robot, **options)
+        self._hardware_diagnostics = getattr(self.hardware, "diagnostics", None)
         # A lockstep simulator runs on the loop's schedule (a late or catch-up tick keeps its own slot), so the
         # plan is sampled, and /joint_states stamped, on the simulated robot's timeline; real hardware: now.
         lockstep = p["realtime"] and getattr(self.hardware, "lockstep", False)
@@ -65,6 +72,7 @@ class ControlNode(Node):
         self.create_subscription(JointTrajectory, p["command_topic"], self._on_command, 10)
         self.create_subscription(Float64, topics.GRIPPER, self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(Trigger, "~/clear_fault", self._on_clear_fault)
         self.create_timer(1.0, self._publish_diagnostics)
         self.loop = FixedRateLoop(robot.control_period, self._step, realtime=p["realtime"],
                                   rt_priority=p["rt_priority"], catch_up=loop_catch_up(self.hardware))
@@ -133,6 +141,15 @@ class ControlNode(Node):
             response.success, response.message = False, str(exc)
         return response
 
+    def _on_clear_fault(self, _request, response):
+        try:
+            self.core.request_reset(clear_fault=True)
+            response.success, response.message = True, ("latched fault cleared at the next control tick; "
+                                                         "holding the measured position until the next command")
+        except ConfigError as exc:
+            response.success, response.message = False, str(exc)
+        return response
+
     def _publish_diagnostics(self) -> None:
         stats = self.loop.stats()
         if not self.loop.running:
@@ -145,9 +162,18 @@ class ControlNode(Node):
                   "plan_chase_ticks": self.core.follower.chase_ticks,
                   "max_plan_lag_ms": self.core.follower.max_plan_lag * 1e3,
                   "rt_scheduling": float(bool(self.loop.rt_scheduling)), "executor_rt_scheduling": float(self.executor_rt)}
-        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
-                                  values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])
-        self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+        status = [DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
+                                   values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])]
+        if self._hardware_diagnostics is not None:
+            status.append(self._hardware_status())
+        self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=status))
+
+    def _hardware_status(self) -> DiagnosticStatus:
+        name = f"control_node: hardware {self.params['hardware']}"
+        try:
+            return hardware_diagnostic_status(name, self._hardware_diagnostics())
+        except HardwareError as exc:  # the loop stops on the same error at its next read
+            return DiagnosticStatus(level=DiagnosticStatus.ERROR, name=name, message=str(exc))
 
     def shutdown(self) -> None:
         """Stop the loop thread, release the hardware, write the stats file."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -112,3 +113,24 @@ def joint_state_from_msg(msg: JointState, joint_names: tuple[str, ...]
         return arr[order] if arr.size == len(msg.name) else np.zeros(len(order))
 
     return stamp_to_seconds(msg.header.stamp), pick(msg.position), pick(msg.velocity), pick(msg.effort)
+
+
+def hardware_diagnostic_status(name: str, values: dict) -> DiagnosticStatus:
+    """A hardware's ``diagnostics()`` dict -> DiagnosticStatus: ERROR naming the latched fault when
+    ``values["fault"]`` is non-empty, else OK; every entry as a KeyValue (see :func:`key_values`)."""
+    fault = values.get("fault", "")
+    return DiagnosticStatus(level=DiagnosticStatus.ERROR if fault else DiagnosticStatus.OK, name=name,
+                            message=f"latched: {fault}" if fault else "ok", values=key_values(values))
+
+
+def key_values(values: dict, prefix: str = "") -> list[KeyValue]:
+    """Flat KeyValues of ``values``: a nested dict's entries as "outer.inner", a list comma-separated,
+    anything else as ``str``."""
+    out = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out += key_values(value, f"{prefix}{key}.")
+        else:
+            text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+            out.append(KeyValue(key=f"{prefix}{key}", value=text))
+    return out

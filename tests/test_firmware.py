@@ -159,7 +159,7 @@ def test_handshake_reports_the_firmware_and_streams_state(robot):
     first = robot.read()
     later = wait_for(lambda: (s := robot.read()).stamp >= first.stamp + 0.05 and s, what="firmware time to advance")
     assert later.position.shape == later.velocity.shape == later.effort.shape == (7,)
-    assert not any(robot.status().values())  # idle: not armed, nothing latched
+    assert not any(robot.diagnostics()["status"].values())  # idle: not armed, nothing latched
 
 
 def test_joint_count_mismatch_is_refused(start_firmware, panda):
@@ -172,6 +172,13 @@ def test_firmware_limit_above_the_urdf_effort_limit_is_refused(start_firmware, p
     firmware = start_firmware("--joints", "7", "--limits", "87,87,87,87,12,20,12")
     with pytest.raises(ConfigError, match=rf"{firmware.port}.*panda_joint6: firmware 20 Nm, URDF 12 Nm"):
         SerialFirmwareHardware(panda, port=firmware.port)
+
+
+def test_ur5_limits_are_checked_against_its_urdf(start_firmware):
+    """The UR5's URDF also names its joints inside <transmission>: the limits must still be found."""
+    firmware = start_firmware("--joints", "6", "--limits", "150,150,150,28,28,40")
+    with pytest.raises(ConfigError, match=rf"{firmware.port}.*wrist_3_joint: firmware 40 Nm, URDF 28 Nm"):
+        SerialFirmwareHardware(load_robot_config("ur5"), port=firmware.port)
 
 
 def test_protocol_version_mismatch_is_refused(panda):

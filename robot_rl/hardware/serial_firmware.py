@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -30,6 +29,7 @@ from robot_rl.hardware.base import JointStateSample
 from robot_rl.hardware.firmware_link import FirmwareLink, ReceivedState
 from robot_rl.hardware.firmware_protocol import PROTOCOL_VERSION, STATUS, Message, encode_message
 from robot_rl.robot.config import RobotConfig
+from robot_rl.robot.model import RobotModel
 
 _LIMIT_RTOL = 1e-6  # float32 rounding of the firmware's limits
 _INFO_RETRY_S = 0.2
@@ -75,23 +75,6 @@ class SerialFirmwareOptions:
                               f"got {self.rt_priority!r}")
 
 
-def urdf_effort_limits(config: RobotConfig) -> np.ndarray:
-    """URDF effort limits (n,) Nm of ``config.joints``; inf where a joint's URDF has none."""
-    try:
-        root = ET.parse(config.urdf_path).getroot()
-    except (ET.ParseError, OSError) as exc:
-        raise ConfigError(f"cannot read effort limits from URDF {config.urdf_path}: {exc}") from exc
-    joints = {j.get("name"): j for j in root.iter("joint")}
-    limits = []
-    for name in config.joints:
-        if name not in joints:
-            raise ConfigError(f"joint {name!r} is not in URDF {config.urdf_path}")
-        limit = joints[name].find("limit")
-        effort = limit.get("effort") if limit is not None else None
-        limits.append(float(effort) if effort else math.inf)
-    return np.array(limits)
-
-
 def check_firmware_info(info: Message, config: RobotConfig, effort_limits: np.ndarray, port: str) -> None:
     """Refuse firmware that does not match the robot (see the module docstring for the rules).
 
@@ -117,7 +100,8 @@ class SerialFirmwareHardware:
     """The robot behind the firmware on ``port``; arrays are (n,) in ``config.joints`` order.
 
     Args:
-        config: the robot (joint names and count; URDF effort limits for the limit check).
+        config: the robot (joint names and count; its URDF effort limits, as :class:`RobotModel` reads
+            them, for the limit check).
         port, baud, handshake_timeout_s, state_timeout_s, clear_faults_on_open, rt_priority:
             see :class:`SerialFirmwareOptions`.
 
@@ -136,7 +120,7 @@ class SerialFirmwareHardware:
         self._link = FirmwareLink(port, self.options.baud, rt_priority=self.options.rt_priority)
         try:
             self.info = self._handshake()
-            check_firmware_info(self.info, config, urdf_effort_limits(config), port)
+            check_firmware_info(self.info, config, RobotModel(config).limits.effort, port)
             if self.options.clear_faults_on_open:
                 self.clear_fault()
             self._newest(self.options.handshake_timeout_s)
@@ -191,11 +175,6 @@ class SerialFirmwareHardware:
         """Send CLEAR_FAULT: clears a latched watchdog or fault; the firmware applies zero torque until
         the next command."""
         self._link.send(encode_message("CLEAR_FAULT"))
-
-    def status(self) -> dict[str, bool]:
-        """Status flags of the newest STATE, by name (WATCHDOG_TRIPPED, FAULT_LATCHED, ...)."""
-        bits = self._newest(self.options.state_timeout_s).message["status"]
-        return {name: bool(bits & bit) for name, bit in STATUS.items()}
 
     def diagnostics(self) -> dict:
         """Firmware status and link health of the newest STATE (``stamp``, s): flags, sequences, both sides'

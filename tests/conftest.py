@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import random
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from robot_rl.bringup.session import random_domain_id
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("default")
@@ -27,7 +28,7 @@ def ros_env(monkeypatch) -> dict[str, str]:
 
     Returns the variables, to pass to child processes.
     """
-    env = {"ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
+    env = {"ROS_DOMAIN_ID": random_domain_id(),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)

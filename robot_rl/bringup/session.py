@@ -16,10 +16,20 @@ from robot_rl.bringup.runner import GraphRunner
 CONTROL_STATS = "control_stats.json"
 
 
+# Fast DDS binds UDP ports 7400 + 250 * domain + offsets. Above domain 101 these fall in Linux's ephemeral
+# range (32768-60999), where another socket may already hold them; ROS 2 documents 0-101 as the safe range.
+MAX_SAFE_DOMAIN_ID = 101
+
+
+def random_domain_id() -> str:
+    """A random ROS_DOMAIN_ID in [1, MAX_SAFE_DOMAIN_ID], as the environment variable's string."""
+    return str(random.SystemRandom().randint(1, MAX_SAFE_DOMAIN_ID))
+
+
 def isolated_ros_env() -> dict[str, str]:
     """Environment for a graph of its own: localhost discovery and a random domain id (unless set)."""
     return {"ROS_AUTOMATIC_DISCOVERY_RANGE": os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"),
-            "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(random.randint(1, 200)))}
+            "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", random_domain_id())}
 
 
 def run_graph(specs: list[NodeSpec], log_dir: Path, duration: float | None, env: dict[str, str] | None = None

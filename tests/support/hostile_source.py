@@ -1,8 +1,8 @@
 """A hostile command source for closed-loop safety tests: its own process, real rclpy.
 
 Publishes trajectory_msgs/JointTrajectory on robot_rl.topics.COMMAND at ``--rate`` Hz for
-``--duration`` s and prints ``PUBLISHED <wall time>`` after each publish (flushed), so a test can
-tell when the last command left even after SIGKILL.
+``--duration`` s, counted from the first matched subscriber, and prints ``PUBLISHED <wall time>``
+after each publish (flushed), so a test can tell when the last command left even after SIGKILL.
 
 Modes:
     hostile: random joint jumps across the whole range, NaN/Inf bursts, targets outside the
@@ -57,6 +57,15 @@ def sweep_message(model, t: float, now: float) -> JointTrajectory:
     return trajectory_to_msg(JointTrajectoryCommand(model.joint_names, now, times, positions))
 
 
+def _wait_for_subscriber(pub, timeout: float) -> None:
+    """Block until ``pub`` matches a subscriber, so discovery time does not eat into ``--duration``."""
+    deadline = time.monotonic() + timeout
+    while pub.get_subscription_count() == 0:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no subscriber on {pub.topic_name} within {timeout} s")
+        time.sleep(0.01)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("hostile", "sweep"), default="hostile")
@@ -64,12 +73,15 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--robot", default="panda")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--match-timeout", type=float, default=30.0,
+                        help="s to wait for a subscriber (discovery) before the duration starts")
     args = parser.parse_args()
     model = load_robot_model(args.robot)
     source = Hostile(model, np.random.default_rng(args.seed)) if args.mode == "hostile" else None
     with rclpy.init():
         node = rclpy.create_node("hostile_source")
         pub = node.create_publisher(JointTrajectory, topics.COMMAND, 10)
+        _wait_for_subscriber(pub, args.match_timeout)
         print("READY", flush=True)
         start = time.time()
         while time.time() - start < args.duration:

@@ -21,13 +21,13 @@ re-activates the policy node, and records /joint_states, /robot_rl/object_pose, 
 from __future__ import annotations
 
 import os
-import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from robot_rl.bringup.session import isolated_ros_env
 from robot_rl.control.loop import percentiles
 from robot_rl.errors import ConfigError
 from robot_rl.policy.contract import read_contract
@@ -91,8 +91,7 @@ def run_gate(config: GateConfig, log_dir: str | Path) -> dict:
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     specs, watchdog_s = gate_graph(config, log_dir, task.control_task)
-    env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-           "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 200)))}
+    env = isolated_ros_env()
     os.environ.update(env)
     from robot_rl.bringup.runner import GraphRunner
     from robot_rl_sim.gate.observer import GateObserver

@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = [
     "robot_rl.bench",
     "robot_rl_sim.dataset.cli",
     "robot_rl.learning.cli",
+    "robot_rl_sim.hil.cli",
 ]
 
 

@@ -19,3 +19,7 @@ class CommandError(RobotRLError, ValueError):
 
 class HardwareError(RobotRLError, RuntimeError):
     """A device cannot be opened or stopped answering (names the device or port)."""
+
+
+class DataError(RobotRLError, ValueError):
+    """Recorded or incoming data is invalid: a non-finite value, a wrong shape, a corrupt file (names it)."""

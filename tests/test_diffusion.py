@@ -116,3 +116,14 @@ def test_wilson_interval_and_rliable_aggregates():
     assert json.dumps(agg)
     with pytest.raises(ConfigError):
         across_seeds(np.array([0.5]))
+
+
+def test_success_plot_of_a_perfect_score(tmp_path):
+    """10/10: the Wilson upper bound rounds to 0.9999999999999999 < the rate; the plot must still be drawn."""
+    from robot_rl.learning.eval import plot_success
+
+    low, high = wilson_interval(10, 10)
+    assert high < 1.0  # the rounding this guards against
+    report = {"success_rate": 1.0, "ci95": [low, high], "task": "t", "mode": "inprocess", "episodes": 10,
+              "across_seeds": {"iqm": 1.0, "iqm_ci95": [0.9, 0.99]}}
+    assert plot_success([report], tmp_path / "s.png").stat().st_size > 0

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from robot_rl.atomic import write_atomic
 from robot_rl.control.core import ControlCore
 from robot_rl.control.loop import LoopStats
 
@@ -33,7 +32,4 @@ def write_json_atomic(path: str | Path, payload: dict) -> None:
     """Write ``payload`` as JSON to ``path`` via a temporary file and rename (never a half-written file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(payload, indent=2).encode())

@@ -1,17 +1,17 @@
 """Atomic training checkpoints: everything needed to resume training or export a policy.
 
-A checkpoint is one ``torch.save`` file written to ``<path>.tmp`` and moved into
-place with ``os.replace``, so a crash mid-write never leaves a truncated file.
+A checkpoint is one ``torch.save`` file written with :func:`robot_rl.atomic.atomic_file`
+(temporary file, fsync, ``os.replace``), so a crash mid-write never leaves a truncated file.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from robot_rl.atomic import atomic_file
 from robot_rl.errors import ConfigError
 from robot_rl.learning.diffusion import DiffusionConfig, DiffusionPolicy
 from robot_rl.learning.normalizer import RangeStats
@@ -53,12 +53,11 @@ class Checkpoint:
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write atomically (tmp file + os.replace); returns the path."""
+    """Write atomically (tmp file, fsync, os.replace); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(checkpoint.to_payload(), tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as f:
+        torch.save(checkpoint.to_payload(), f)
     return path
 
 

@@ -101,6 +101,12 @@ def plot_loss(losses_by_run: dict[str, list], path: Path) -> Path:
     return path
 
 
+def _error_bar(value: float, low: float, high: float) -> list[list[float]]:
+    """matplotlib yerr [[below], [above]] for an interval around ``value``; never negative (a Wilson bound of
+    a 100 % rate can round to 0.9999999999999999, and a bootstrap interval need not contain its estimate)."""
+    return [[max(0.0, value - low)], [max(0.0, high - value)]]
+
+
 def plot_success(reports: list[dict], path: Path) -> Path:
     """PNG of success rate per evaluation with its Wilson 95% CI (and the rliable IQM CI when present)."""
     import matplotlib
@@ -111,12 +117,11 @@ def plot_success(reports: list[dict], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for i, report in enumerate(reports):
         rate, (lo, hi) = report["success_rate"], report["ci95"]
-        ax.errorbar([i], [rate], yerr=[[rate - lo], [hi - rate]], fmt="o", capsize=6, label="rate, Wilson 95% CI"
+        ax.errorbar([i], [rate], yerr=_error_bar(rate, lo, hi), fmt="o", capsize=6, label="rate, Wilson 95% CI"
                     if i == 0 else None, color="C0")
         agg = report.get("across_seeds")
         if agg:
-            ax.errorbar([i + 0.15], [agg["iqm"]], yerr=[[agg["iqm"] - agg["iqm_ci95"][0]],
-                                                        [agg["iqm_ci95"][1] - agg["iqm"]]],
+            ax.errorbar([i + 0.15], [agg["iqm"]], yerr=_error_bar(agg["iqm"], *agg["iqm_ci95"]),
                         fmt="s", capsize=6, color="C1", label="IQM over seeds, bootstrap 95% CI" if i == 0 else None)
     ax.set_xticks(range(len(reports)), [f"{r['task']}\n{r['mode']} (n={r['episodes']})" for r in reports])
     ax.set(ylim=(-0.02, 1.02), ylabel="success rate", title="evaluation success")

@@ -33,17 +33,18 @@ class EpisodeResult:
 
 
 class ChunkPolicy:
-    """A loaded contract-carrying policy driven from task observations.
+    """A loaded contract-carrying policy (+ optional residual) driven from task observations.
 
     Args:
         path: the .onnx file (checked with the policy engineer's ``load_policy``: hash, tensors, golden vectors).
         spec: the task it was trained on (its name must equal the contract's provenance.task).
         threads: onnxruntime intra-op threads.
+        residual_path: a residual .onnx whose contract names this base (composed as the policy node does).
     """
 
-    def __init__(self, path, spec, threads: int = 1):
+    def __init__(self, path, spec, threads: int = 1, residual_path=None):
         from robot_rl.policy.contract import load_policy
-        from robot_rl.policy.runtime import OnnxPolicy, RuntimeConfig
+        from robot_rl.policy.runtime import OnnxPolicy, RuntimeConfig, check_residual
 
         loaded = load_policy(path)
         self.contract = loaded.contract
@@ -53,14 +54,22 @@ class ChunkPolicy:
             raise ConfigError(f"{path}: obs/action dims ({self.contract.obs_dim}, {self.contract.action_dim}) "
                               f"differ from task {spec.name!r} ({spec.obs_dim}, {spec.action_dim})")
         self.spec = spec
-        self.onnx = OnnxPolicy(loaded, RuntimeConfig(intra_op_threads=threads))
+        config = RuntimeConfig(intra_op_threads=threads)
+        self.onnx = OnnxPolicy(loaded, config)
+        self.residual = None
+        if residual_path is not None:
+            residual = load_policy(residual_path)
+            check_residual(self.contract, loaded.sha256, residual.contract)
+            self.residual = OnnxPolicy(residual, config)
         self.history = self.contract.chunking.obs_history
         self.n_action_steps = self.contract.chunking.n_action_steps
 
     def chunk(self, frames: deque) -> np.ndarray:
         """Raw actions (n_action_steps, a) from stacked frames (oldest first)."""
+        from robot_rl.policy.runtime import compose
+
         obs = np.stack(frames) if self.history > 1 else frames[-1]
-        return np.asarray(self.onnx.run(obs.astype(np.float32)))[: self.n_action_steps]
+        return compose(self.onnx, self.residual, obs.astype(np.float32))[: self.n_action_steps]
 
     def run_episode(self, env, seed: int, stop_after_success: int = 2) -> EpisodeResult:
         """Roll out one episode from ``env.reset(seed)`` until the time limit or shortly after success."""

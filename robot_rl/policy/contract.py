@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.atomic import write_atomic
 from robot_rl.errors import ConfigError
 from robot_rl.policy.schema import (
     SCHEMA_VERSION, ActionSpec, Chunking, GoldenVector, Normalization, ObsTerm, PassCriteria, PolicyContract,
@@ -175,11 +176,9 @@ def write_policy(model, contract: PolicyContract, path: str | Path, golden_input
     data = proto.SerializeToString()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomic(path, data)
     sidecar = {"onnx_sha256": sha256_bytes(data), "contract": contract_to_dict(stored)}
-    sidecar_path(path).write_text(json.dumps(sidecar, indent=1, sort_keys=True))
+    write_atomic(sidecar_path(path), json.dumps(sidecar, indent=1, sort_keys=True).encode())
     return stored
 
 

@@ -80,6 +80,15 @@ class OnnxPolicy:
         return np.asarray(out, dtype=float).reshape(-1, self.contract.action_dim)
 
 
+def compose(base: OnnxPolicy, residual: OnnxPolicy | None, obs: np.ndarray) -> np.ndarray:
+    """Raw actions (horizon, a) for ``obs``: ``base_raw_i + scale * residual(obs, base_raw_i)`` per step i."""
+    raw = base.run(obs)
+    if residual is None:
+        return raw
+    scale = residual.contract.residual.scale
+    return np.stack([r + scale * residual.run(obs, base_action=r)[0] for r in raw])
+
+
 def check_residual(base: PolicyContract, base_id: str, residual: PolicyContract) -> None:
     """The residual must name this base (sha256), share its joints, observations and action size."""
     if residual.residual is None:
@@ -131,11 +140,7 @@ class PolicyRuntime:
     def compose(self, obs: np.ndarray) -> np.ndarray:
         """Raw actions (horizon, a): base chunk plus the scaled residual, per step. The whole horizon is kept:
         the scheduler replans after n_action_steps and executes later steps only while that inference runs."""
-        raw = self.base.run(obs)
-        if self.residual is None:
-            return raw
-        scale = self.residual.contract.residual.scale
-        return np.stack([r + scale * self.residual.run(obs, base_action=r)[0] for r in raw])
+        return compose(self.base, self.residual, obs)
 
     def process(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(processed arm actions (k, n), saturated mask (k, a)) for raw actions (k, a)."""

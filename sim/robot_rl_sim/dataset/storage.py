@@ -1,7 +1,8 @@
 """Writer and reader of the demonstration format (see :mod:`robot_rl_sim.dataset.format`).
 
-Crash safety: an episode is written to ``<file>.tmp``, fsynced and renamed with
-``os.replace`` (atomic on POSIX), then its index line is appended and fsynced.
+Crash safety: an episode is written with :func:`robot_rl.atomic.write_atomic` (temporary
+``*.tmp`` file, fsync, ``os.replace``, fsync of the directory), then its index line is
+appended and fsynced.
 The episode files are the truth: a reader (or a resuming writer) rebuilds the
 metadata of any episode whose index line was lost, ignores a torn last index
 line, and never sees a half-written episode.
@@ -18,25 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rl.atomic import write_atomic
 from robot_rl.errors import ConfigError
 from robot_rl_sim.dataset.format import (EPISODE_DIR, FORMAT_NAME, FORMAT_VERSION, INDEX_FILE, META_FILE, Episode,
                                          episode_arrays, episode_filename, episode_from_arrays, spec_mismatches)
 from robot_rl_sim.tasks.spec import TaskSpec
-
-
-def _fsync_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync dir)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _read_index(root: Path) -> dict[str, dict]:
@@ -95,7 +82,7 @@ class DemoWriter:
         else:
             meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "task": spec.to_dict(),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "info": info or {}}
-            _fsync_write(self.root / META_FILE, json.dumps(meta, indent=2).encode())
+            write_atomic(self.root / META_FILE, json.dumps(meta, indent=2).encode())
         self.entries = self._repair_index()
         self.next_index = 1 + max((int(Path(f).stem.split("_")[-1]) for f in self.entries), default=-1)
 
@@ -105,7 +92,7 @@ class DemoWriter:
         repaired = {f: entries.get(f) or _entry_from_file(self.root, f) for f in files}
         if list(repaired) != list(entries):
             text = "".join(json.dumps(e) + "\n" for e in repaired.values())
-            _fsync_write(self.root / INDEX_FILE, text.encode())
+            write_atomic(self.root / INDEX_FILE, text.encode())
         return repaired
 
     def write(self, episode: Episode) -> Path:
@@ -115,7 +102,7 @@ class DemoWriter:
         buffer = io.BytesIO()
         np.savez(buffer, **episode_arrays(episode, self.spec))
         data = buffer.getvalue()
-        _fsync_write(self.root / rel, data)
+        write_atomic(self.root / rel, data)
         entry = {"file": rel, "length": len(episode), "success": episode.success, "seed": episode.seed,
                  "sha256": hashlib.sha256(data).hexdigest(), **episode.info}
         with open(self.root / INDEX_FILE, "a") as f:

@@ -1,0 +1,10 @@
+"""Human-in-the-loop online RL (numpy core, no rclpy, no torch at import time).
+
+:mod:`robot_rl.hil.replay`: the learner's durable transition store and its in-memory replay sampler.
+"""
+
+from robot_rl.hil.replay import (FIELDS, EmptyReplayError, ReplayConfig, ReplaySampler, TransitionStore,
+                                 load_transitions, read_entries, read_meta, validate_arrays, validate_step)
+
+__all__ = ["FIELDS", "EmptyReplayError", "ReplayConfig", "ReplaySampler", "TransitionStore", "load_transitions",
+           "read_entries", "read_meta", "validate_arrays", "validate_step"]

@@ -1,0 +1,18 @@
+"""Random transition batches in the learner's layout (see robot_rl.hil.learner)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def batch(rng: np.random.Generator, size: int, obs_dim: int, action_dim: int,
+          intervened_fraction: float) -> dict[str, np.ndarray]:
+    """``size`` random transitions; the first ``intervened_fraction`` of them human-controlled."""
+    f32 = np.float32
+    return {"obs": rng.normal(size=(size, obs_dim)).astype(f32),
+            "base_action": rng.normal(size=(size, action_dim)).astype(f32),
+            "action": rng.uniform(-1, 1, size=(size, action_dim)).astype(f32),
+            "intervened": np.arange(size) < int(round(intervened_fraction * size)),
+            "reward": np.zeros(size, f32), "done": np.zeros(size, bool),
+            "next_obs": rng.normal(size=(size, obs_dim)).astype(f32),
+            "next_base_action": rng.normal(size=(size, action_dim)).astype(f32)}

@@ -1,0 +1,115 @@
+"""The residual learner (torch): a fresh residual changes nothing, corrections are learned (BC on
+interventions), the critic-driven actor improves a reward, and the exported residual runs in the
+policy runtime next to its base (real torch.onnx export, real onnxruntime)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from policy_helpers import write_joint_target_policy
+
+from robot_rl.errors import ConfigError
+from robot_rl.hil.export import export_residual
+from robot_rl.hil.learner import LearnerConfig, ResidualLearner
+from robot_rl.hil.residual_net import NetConfig
+from robot_rl.policy.contract import load_policy
+from robot_rl.policy.runtime import PolicyRuntime
+from helpers_hil import batch
+
+OBS, ACT = 6, 3
+
+
+def _learner(**config) -> ResidualLearner:
+    learner = ResidualLearner(NetConfig(OBS, ACT, hidden=64), LearnerConfig(batch_size=128, **config), seed=0)
+    rng = np.random.default_rng(0)
+    learner.fit_normalisation(rng.normal(size=(500, OBS)), rng.normal(size=(500, ACT)))
+    return learner
+
+
+def test_a_fresh_residual_leaves_the_base_unchanged():
+    learner = _learner()
+    rng = np.random.default_rng(1)
+    out = learner.act(rng.normal(size=OBS) * 10, rng.normal(size=(4, ACT)) * 10, explore=False)
+    np.testing.assert_array_equal(out, 0.0)
+
+
+def test_corrections_are_learned_from_intervened_steps():
+    """Human residual = tanh-range function of the observation; after training the actor reproduces it."""
+    learner, rng = _learner(bc_weight=5.0), np.random.default_rng(2)
+    target = lambda obs: 0.6 * np.tanh(obs[:, :ACT])  # noqa: E731 - the simulated correction
+    errors = []
+    for step in range(600):
+        b = batch(rng, 128, OBS, ACT, intervened_fraction=0.5)
+        human = b["intervened"]
+        b["action"][human] = target(b["obs"][human])
+        learner.update(b)
+        if step in (0, 599):
+            test = rng.normal(size=(256, OBS))
+            pred = learner.actor(torch.as_tensor(test, dtype=torch.float32),
+                                 torch.zeros(256, ACT)).detach().numpy()
+            errors.append(float(np.abs(pred - target(test)).mean()))
+    print(f"mean |residual - correction|: {errors[0]:.3f} -> {errors[1]:.3f}")
+    assert errors[1] < 0.25 * errors[0]
+
+
+def test_the_critic_steers_the_actor_to_higher_reward():
+    """A one-step bandit with no human: reward -|a - a*|^2, gamma 0; the actor's mean approaches a*."""
+    learner, rng = _learner(gamma=0.0, bc_weight=0.0), np.random.default_rng(3)
+    best = np.array([0.5, -0.4, 0.2])
+    for _ in range(800):
+        b = batch(rng, 128, OBS, ACT, intervened_fraction=0.0)
+        for key in ("obs", "base_action", "next_obs", "next_base_action"):
+            b[key][:] = 0.0  # one state: a pure bandit
+        b["action"] = rng.uniform(-1, 1, size=(128, ACT)).astype(np.float32)
+        b["reward"] = -np.sum((b["action"] - best) ** 2, axis=1).astype(np.float32)
+        b["done"][:] = True
+        learner.update(b)
+    final = learner.act(np.zeros(OBS), np.zeros((1, ACT)), explore=False)[0]
+    print(f"actor mean {np.round(final, 3)} vs best {best}")
+    assert np.abs(final - best).max() < 0.1
+
+
+def test_update_refuses_before_normalisation_and_config_is_validated():
+    learner = ResidualLearner(NetConfig(OBS, ACT))
+    with pytest.raises(ConfigError, match="fit_normalisation"):
+        learner.update(batch(np.random.default_rng(0), 8, OBS, ACT, 0.5))
+    with pytest.raises(ConfigError, match="gamma"):
+        LearnerConfig(gamma=1.0)
+    with pytest.raises(ConfigError, match="obs_dim"):
+        NetConfig(0, ACT)
+
+
+def test_exported_residual_composes_with_its_base_in_the_runtime(tmp_path, panda_model):
+    write_joint_target_policy(tmp_path / "base.onnx", horizon=4, n_action_steps=2)
+    base = load_policy(tmp_path / "base.onnx", robot=panda_model)
+    obs_dim, n = base.contract.obs_dim, base.contract.action_dim
+    learner = ResidualLearner(NetConfig(obs_dim, n, hidden=32), LearnerConfig(batch_size=32, bc_weight=5.0))
+    rng = np.random.default_rng(4)
+    learner.fit_normalisation(rng.normal(size=(100, obs_dim)), rng.normal(size=(100, n)))
+    for _ in range(50):  # move the residual away from zero
+        b = batch(rng, 32, obs_dim, n, intervened_fraction=1.0)
+        b["action"][:] = 0.5
+        learner.update(b)
+    golden_obs, golden_base = rng.normal(size=(2, obs_dim)), rng.normal(size=(2, n))
+    export_residual(learner.actor, base, 0.2, tmp_path / "residual.onnx", golden_obs, golden_base)
+    residual = load_policy(tmp_path / "residual.onnx", robot=panda_model)  # golden vectors replayed
+    runtime = PolicyRuntime(base, residual=residual, robot_model=panda_model)
+    obs = rng.normal(size=obs_dim).astype(np.float32)
+    composed = runtime.compose(obs)
+    alone = runtime.base.run(obs)
+    expected = np.stack([0.2 * learner.act(obs, a[None], explore=False)[0] for a in alone])
+    np.testing.assert_allclose(composed - alone, expected, atol=1e-5)
+    assert np.abs(composed - alone).max() > 0.01
+
+
+def test_a_residual_of_a_residual_is_refused(tmp_path, panda_model):
+    write_joint_target_policy(tmp_path / "base.onnx")
+    base = load_policy(tmp_path / "base.onnx")
+    learner = ResidualLearner(NetConfig(base.contract.obs_dim, base.contract.action_dim, hidden=16))
+    obs, act = np.zeros((1, base.contract.obs_dim)), np.zeros((1, base.contract.action_dim))
+    export_residual(learner.actor, base, 0.1, tmp_path / "r1.onnx", obs, act)
+    with pytest.raises(ConfigError, match="itself a residual"):
+        export_residual(learner.actor, load_policy(tmp_path / "r1.onnx"), 0.1, tmp_path / "r2.onnx", obs, act)
+    with pytest.raises(ConfigError, match="scale"):
+        export_residual(learner.actor, base, 0.0, tmp_path / "r3.onnx", obs, act)

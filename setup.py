@@ -21,6 +21,8 @@ NODES = {
     "demo_trajectory_node": "robot_rl.nodes.demo_trajectory_node:main",
     "safety_filter_node": "robot_rl.nodes.safety_filter_node:main",
     "policy_node": "robot_rl.nodes.policy_node:main",
+    "command_mux_node": "robot_rl.nodes.command_mux_node:main",
+    "teleop_node": "robot_rl.nodes.teleop_node:main",
 }
 
 setup(

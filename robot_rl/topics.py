@@ -26,3 +26,19 @@ OBJECT_POSE = "/robot_rl/object_pose"
 
 POLICY_LATENCY = "/robot_rl/policy/latency"
 """std_msgs/Float64: the policy node's inference latency per chunk, ms."""
+
+POLICY_COMMAND = "/robot_rl/policy/command"
+"""trajectory_msgs/JointTrajectory from the policy node to the command mux (when teleop is in the graph)."""
+
+TELEOP_COMMAND = "/robot_rl/teleop/command"
+"""trajectory_msgs/JointTrajectory from the teleop node to the command mux, while the human intervenes."""
+
+TELEOP_INTERVENING = "/robot_rl/teleop/intervening"
+"""std_msgs/Bool, latched (transient local): True while the human at the teleop device takes over."""
+
+INTERVENTION = "/robot_rl/hil/intervention"
+"""std_msgs/Bool, latched (transient local): True while the command mux forwards the human's commands
+(or nothing, if they went stale) instead of the policy's."""
+
+EPISODE_OUTCOME = "/robot_rl/hil/episode_outcome"
+"""std_msgs/Bool: the human marked the episode a success (True) or a failure (False)."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-from robot_rl.bringup.graph import SOURCES, bringup_graph
+from robot_rl.bringup.graph import SOURCES, TELEOP_DEVICES, bringup_graph
 from robot_rl.bringup.session import CONTROL_STATS, run_graph
 from robot_rl.control.report import write_json_atomic
+from robot_rl.errors import ConfigError
 
 
 def register(subparsers) -> None:
@@ -20,6 +22,10 @@ def register(subparsers) -> None:
     p.add_argument("--hardware-port", default="", help="serial device of --hardware serial, e.g. /dev/ttyACM0")
     p.add_argument("--policy", default=None, help="ONNX policy; the policy node becomes the command source")
     p.add_argument("--source", choices=SOURCES, default=None, help="command source (default: policy or demo)")
+    p.add_argument("--teleop", choices=TELEOP_DEVICES, default=None,
+                   help="add a teleop device and the command mux: the human takes over from the source at will")
+    p.add_argument("--teleop-device", default=None,
+                   help="terminal the keyboard teleop reads (default: this command's terminal)")
     p.add_argument("--duration", type=float, default=None, help="run this many seconds, then stop (default: until Ctrl-C)")
     p.add_argument("--report", default=None, help="write a JSON report here")
     p.add_argument("--log-dir", default=None, help="node logs and parameter files (default: a temp dir)")
@@ -32,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     specs = bringup_graph(args.robot, args.hardware, args.policy, args.source,
                           overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS)}},
-                          hardware_port=args.hardware_port)
+                          hardware_port=args.hardware_port, teleop=args.teleop,
+                          teleop_device=_teleop_device(args))
     print(f"bringup: {[s.name for s in specs]}, logs in {log_dir}", file=sys.stderr)
     result = run_graph(specs, log_dir, args.duration)
     report = {"robot": args.robot, "hardware": args.hardware, "nodes": [s.name for s in specs], **result}
@@ -41,6 +48,20 @@ def run(args: argparse.Namespace) -> int:
         write_json_atomic(args.report, report)
     failed = bool(result["exited_early"]) or any(code != 0 for code in result["exit_codes"].values())
     return 1 if failed or result["control"] is None else 0
+
+
+def _teleop_device(args: argparse.Namespace) -> str:
+    """The terminal for ``--teleop``: ``--teleop-device``, else this process's stdin terminal (nodes run in
+    sessions of their own, where /dev/tty names no terminal).
+
+    Raises:
+        ConfigError: if teleop is asked for without a device and stdin is not a terminal.
+    """
+    if args.teleop_device or not args.teleop:
+        return args.teleop_device or "/dev/tty"
+    if not sys.stdin.isatty():
+        raise ConfigError("--teleop keyboard reads keys from a terminal: run from one or pass --teleop-device")
+    return os.ttyname(sys.stdin.fileno())
 
 
 def _summarize(report: dict) -> None:

@@ -6,6 +6,12 @@ both start the same nodes with the same parameters.
 
     command source (demo | policy | teleop) --/robot_rl/command--> safety_filter
     safety_filter --/robot_rl/safe_command--> control_node --/joint_states--> everyone
+
+With teleop (``teleop="keyboard"``) the source publishes on /robot_rl/policy/command instead, and a command
+mux chooses between it and the human's /robot_rl/teleop/command:
+
+    source --/robot_rl/policy/command--> command_mux <--/robot_rl/teleop/command-- teleop_node
+    command_mux --/robot_rl/command--> safety_filter
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from robot_rl import topics
 from robot_rl.errors import ConfigError
 from robot_rl.hardware.base import hardware_options
 from robot_rl.params import load_param_specs, validate_params
@@ -22,7 +29,10 @@ WATCHDOG_POLICY_PERIODS = 2.0
 every period (robot_rl.policy.scheduler), so one missed heartbeat plus jitter is tolerated, two brake."""
 
 SOURCES = ("demo", "policy", "none")
-"""Command sources bringup can start; "none" leaves the command topic to an external source (teleop)."""
+"""Command sources bringup can start; "none" leaves the command topic to an external source."""
+
+TELEOP_DEVICES = ("keyboard",)
+"""Teleop devices bringup can add (with the command mux)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,8 @@ _NODES = {  # node name -> (executable/module name, parameter YAML name)
     "safety_filter": ("safety_filter_node", "safety_filter"),
     "demo_trajectory_node": ("demo_trajectory_node", "demo_trajectory_node"),
     "policy_node": ("policy_node", "policy"),
+    "command_mux": ("command_mux_node", "command_mux"),
+    "teleop_node": ("teleop_node", "teleop"),
 }
 
 
@@ -74,7 +86,8 @@ def _node(name: str, parameters: dict[str, Any], overrides: dict[str, dict[str, 
 
 def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | None = None,
                   source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
-                  hardware_port: str = "") -> list[NodeSpec]:
+                  hardware_port: str = "", teleop: str | None = None, teleop_device: str = "/dev/tty"
+                  ) -> list[NodeSpec]:
     """Nodes (with parameters) of the robot_rl graph.
 
     With a policy source the safety filter's ``watchdog_timeout`` follows the policy's rate
@@ -88,6 +101,9 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
             else ``demo``).
         overrides: extra parameters per node name, e.g. ``{"control_node": {"realtime": False}}``.
         hardware_port: serial device of hardware ``serial`` (e.g. ``/dev/ttyACM0``); ``""`` for the others.
+        teleop: a teleop device of :data:`TELEOP_DEVICES`, or None. Adds the command mux and the teleop node;
+            the source (demo or policy) then publishes on /robot_rl/policy/command.
+        teleop_device: the terminal the keyboard teleop reads (its ``device`` parameter).
 
     Raises:
         ConfigError: before any node starts, e.g. hardware ``serial`` without a port (see
@@ -102,6 +118,8 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         raise ConfigError(f"unknown command source {source!r}; choose one of {SOURCES}")
     if source == "policy" and not policy:
         raise ConfigError("source 'policy' needs a policy path")
+    if teleop is not None and teleop not in TELEOP_DEVICES:
+        raise ConfigError(f"unknown teleop device {teleop!r}; choose one of {TELEOP_DEVICES}")
     safety = {"robot": robot}
     if source == "policy":
         from robot_rl.policy.contract import read_contract  # contract only: no onnxruntime session
@@ -111,8 +129,12 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
     p = control.parameters
     hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"])  # the control node's own check
     nodes = [control, _node("safety_filter", safety, overrides)]
+    routed = {"command_topic": topics.POLICY_COMMAND} if teleop else {}
     if source == "demo":
-        nodes.append(_node("demo_trajectory_node", {"robot": robot}, overrides))
+        nodes.append(_node("demo_trajectory_node", {"robot": robot, **routed}, overrides))
     elif source == "policy":
-        nodes.append(_node("policy_node", {"robot": robot, "policy_path": str(policy)}, overrides))
+        nodes.append(_node("policy_node", {"robot": robot, "policy_path": str(policy), **routed}, overrides))
+    if teleop:  # the runner stops nodes in reverse: teleop first, the mux after the source
+        nodes.insert(2, _node("command_mux", {}, overrides))
+        nodes.append(_node("teleop_node", {"robot": robot, "device": teleop_device}, overrides))
     return nodes

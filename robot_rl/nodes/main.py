@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 import time
 from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.signals import uninstall_signal_handlers
 
 from robot_rl.errors import RobotRLError
 
@@ -26,6 +28,22 @@ def _shuts_down_within(seconds: float) -> bool:
     return True
 
 
+def _raise_shutdown() -> None:
+    raise ExternalShutdownException
+
+
+def _stop_on_signals(node) -> None:
+    """SIGINT/SIGTERM end spin() through a guard condition whose callback raises ExternalShutdownException,
+    so the node is destroyed before the context shuts down. rclpy's own handler shuts the context down from
+    the signal while the executor spins or the node is being destroyed: RCLError, and an occasional SIGSEGV
+    inside destroy_node (3 of 20 stops of the teleop graph's safety filter). KeyboardInterrupt is no better: it
+    can be raised inside take_message (pybind RuntimeError)."""
+    uninstall_signal_handlers()
+    stop = node.create_guard_condition(_raise_shutdown)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.trigger())
+
+
 def run_node(node_factory: Callable[[], object], args: list[str] | None = None, executor: str = "single") -> int:
     """Create the node, spin until shutdown (SIGINT/SIGTERM or external), destroy it; return an exit code.
 
@@ -37,6 +55,7 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None, 
         except RobotRLError as exc:
             rclpy.logging.get_logger("robot_rl").fatal(f"cannot start: {exc}")
             return 2
+        _stop_on_signals(node)
         gc.freeze()  # start-up objects (modules, models) are permanent: later collections need not scan them
         spinner = MultiThreadedExecutor(num_threads=2) if executor == "multi" else SingleThreadedExecutor()
         spinner.add_node(node)

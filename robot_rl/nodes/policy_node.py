@@ -3,7 +3,7 @@
 * configure: load the policy (and optional residual) and check the contract against the robot from the
   ``robot`` parameter (joint names, limits, rates, golden vectors, inference time); refuse with the reason.
 * activate: a timer at policy_hz pushes one observation frame per period (as in training), hands it to the
-  inference thread when the chunk's executed part runs out, and sends a heartbeat on COMMAND every period:
+  inference thread when the chunk's executed part runs out, and sends a heartbeat on command_topic every period:
   the not-yet-due rest of the chunk at its original absolute times (:mod:`robot_rl.policy.scheduler`). New
   chunks go out when ready (observation stamp, stale steps dropped); latency (ms) on POLICY_LATENCY.
 * hot swap: a path on ``~/load`` (std_msgs/String) is loaded and checked on a loader thread by the same
@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -21,10 +20,8 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile
-from rclpy.signals import uninstall_signal_handlers
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray, Header, String
 from trajectory_msgs.msg import JointTrajectory
@@ -104,7 +101,7 @@ class PolicyNode(LifecycleNode):
             self.get_logger().error(f"policy refused: {exc}")
             self._status_pub.publish(String(data=f"refused: {exc}"))
             return TransitionCallbackReturn.FAILURE
-        self._command_pub = self.create_lifecycle_publisher(JointTrajectory, topics.COMMAND, 10)
+        self._command_pub = self.create_lifecycle_publisher(JointTrajectory, self.params["command_topic"], 10)
         self._latency_pub = self.create_lifecycle_publisher(Float64, topics.POLICY_LATENCY, 10)
         self._gripper_pub = self.create_lifecycle_publisher(Float64, topics.GRIPPER, 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
@@ -273,25 +270,9 @@ class PolicyNode(LifecycleNode):
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
 
-def _node_with_clean_sigint() -> PolicyNode:
-    """PolicyNode whose SIGINT/SIGTERM end spin() via a guard-condition callback raising
-    ExternalShutdownException (run_node: exit 0). Not rclpy's handler (it shuts the context under the spinning
-    executor: RCLError) nor KeyboardInterrupt (raised inside take_message: pybind RuntimeError)."""
-    node = PolicyNode()
-    uninstall_signal_handlers()
-    stop = node.create_guard_condition(_raise_shutdown)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.trigger())
-    return node
-
-
-def _raise_shutdown() -> None:
-    raise ExternalShutdownException
-
-
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``policy_node``: exits 0 on SIGINT/SIGTERM with nothing on stderr."""
-    sys.exit(run_node(_node_with_clean_sigint, args))
+    sys.exit(run_node(PolicyNode, args))
 
 
 if __name__ == "__main__":

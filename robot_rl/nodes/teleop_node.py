@@ -1,0 +1,101 @@
+"""Keyboard teleop node: the human's side of the human-in-the-loop workflow.
+
+Reads:       keys from the terminal ``device`` (cbreak mode, restored on exit), /joint_states
+Publishes:   /robot_rl/teleop/command (trajectory_msgs/JointTrajectory, while intervening, publish_rate_hz),
+             /robot_rl/teleop/intervening (std_msgs/Bool, latched; on every change and every intervening_period_s),
+             /robot_rl/hil/episode_outcome (std_msgs/Bool: True = success, False = failure, on those keys)
+Key mapping: :class:`robot_rl.teleop.keyboard.KeyboardTeleop`;
+twist -> chunk: :class:`robot_rl.teleop.twist.TwistToJoints`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+from trajectory_msgs.msg import JointTrajectory
+
+from robot_rl import topics
+from robot_rl.errors import CommandError
+from robot_rl.nodes.conversions import joint_state_from_msg, trajectory_to_msg
+from robot_rl.nodes.latest import LatestMessage
+from robot_rl.nodes.main import run_node
+from robot_rl.nodes.ros_params import declare_from_yaml
+from robot_rl.robot import RobotModel, load_robot_config
+from robot_rl.teleop.keyboard import KeyboardConfig, KeyboardTeleop, TerminalKeys, keys_from_bytes
+from robot_rl.teleop.twist import TwistConfig, TwistToJoints
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)  # late joiners get the flag
+HELP = ("keys: w/s +-x  a/d +-y  r/f +-z  u/o +-roll  i/k +-pitch  j/l +-yaw  x stop | "
+        "space: take over / give back | y: episode success  n: episode failure")
+
+
+class TeleopNode(Node):
+    """Thin rclpy shell: terminal keys -> KeyboardTeleop -> TwistToJoints -> topics (wall-clock seconds)."""
+
+    def __init__(self) -> None:
+        super().__init__("teleop_node")
+        p = declare_from_yaml(self, "teleop")
+        self.p = p
+        self.mapper = TwistToJoints(RobotModel(load_robot_config(p["robot"])),
+                                    TwistConfig(p["damping"], p["velocity_fraction"], p["step_s"], p["steps"]))
+        self.keyboard = KeyboardTeleop(KeyboardConfig(p["linear_speed"], p["angular_speed"],
+                                                      p["first_repeat_timeout_s"], p["repeat_timeout_s"]))
+        self._joint_states = LatestMessage(self.context, f"{self.get_name()}_joint_states", JointState,
+                                           topics.JOINT_STATES)
+        self._command = self.create_publisher(JointTrajectory, topics.TELEOP_COMMAND, 10)
+        self._intervening = self.create_publisher(Bool, topics.TELEOP_INTERVENING, LATCHED)
+        self._outcome = self.create_publisher(Bool, topics.EPISODE_OUTCOME, 10)
+        self.keys = TerminalKeys(p["device"])  # last: a ConfigError here names the device
+        self._publish_intervening()
+        self.create_timer(1.0 / p["publish_rate_hz"], self._tick)
+        self.create_timer(p["intervening_period_s"], self._publish_intervening)
+        self.get_logger().info(f"keyboard teleop on {p['device']} for {self.mapper.model.config.name}; {HELP}")
+
+    def shutdown(self) -> None:
+        """Restore the terminal; remove the /joint_states reader (called by run_node before destroy_node)."""
+        self.keys.close()
+        self._joint_states.destroy()
+
+    def _tick(self) -> None:
+        now = time.time()
+        events = self.keyboard.press(keys_from_bytes(self.keys.read()), now)
+        if events.intervening_changed:
+            self._publish_intervening()
+            self.get_logger().info("human takes over" if self.keyboard.intervening else "human gives back")
+        for success in events.outcomes:
+            self._outcome.publish(Bool(data=success))
+            self.get_logger().info(f"episode marked a {'success' if success else 'failure'}")
+        if self.keyboard.intervening:
+            self._publish_chunk(now)
+
+    def _publish_chunk(self, now: float) -> None:
+        """The chunk for the current twist from the measured joint positions; none without a fresh state."""
+        msg = self._joint_states.take()
+        if msg is None:
+            self.get_logger().warning("no /joint_states yet: no teleop command", throttle_duration_sec=2.0)
+            return
+        try:
+            stamp, q, _, _ = joint_state_from_msg(msg, self.mapper.model.joint_names)
+            if abs(now - stamp) > self.p["state_timeout_s"]:
+                raise CommandError(f"newest state is {now - stamp:.3f} s old")
+            chunk = self.mapper.chunk(self.keyboard.twist(now), q, now)
+        except CommandError as exc:
+            self.get_logger().error(f"no teleop command: {exc}", throttle_duration_sec=2.0)
+            return
+        self._command.publish(trajectory_to_msg(chunk))
+
+    def _publish_intervening(self) -> None:
+        self._intervening.publish(Bool(data=self.keyboard.intervening))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: ``python -m robot_rl.nodes.teleop_node`` / ``ros2 run robot_rl teleop_node``."""
+    raise SystemExit(run_node(TeleopNode, args))
+
+
+if __name__ == "__main__":
+    main()

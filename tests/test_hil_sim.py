@@ -1,0 +1,120 @@
+"""Human-in-the-loop residual learning in MuJoCo (real env, real onnxruntime, real torch):
+the encoder-offset gap, the simulated human (a scripted stand-in for the person, simulation only),
+episode transitions, and a short ``robot-rl hil sim`` run whose residual moves the robot where the human did."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot_rl.cli import build_parser
+from robot_rl.errors import ConfigError
+from robot_rl.hil.replay import load_transitions
+from robot_rl.policy.contract import load_policy
+from robot_rl.policy.runtime import OnnxPolicy, RuntimeConfig, check_residual
+from robot_rl_sim.experts import make_expert
+from robot_rl_sim.hil.calibration import CalibrationOffsetEnv
+from robot_rl_sim.hil.human import HumanConfig, SimulatedHuman
+from robot_rl_sim.tasks import get_task, make_env
+
+BASE = Path(__file__).parent / "data" / "panda_reach_small" / "policy.onnx"
+SPEC = get_task("panda-reach")
+OFFSET = np.array([0.0, 0.04, 0.0, -0.04, 0.0, 0.0, 0.0])
+
+
+@pytest.fixture(scope="module")
+def env():
+    return CalibrationOffsetEnv(make_env(SPEC), OFFSET)
+
+
+def test_the_policy_sees_offset_joints_and_commands_in_measured_coordinates(env):
+    measured = env.reset(seed=3)
+    true = env.true_obs()
+    np.testing.assert_allclose(measured["joint_pos"] - true["joint_pos"], OFFSET)
+    np.testing.assert_allclose(measured["ee_pos"], env.env.robot.fk(true["joint_pos"] + OFFSET))
+    hold = measured["joint_pos"].copy()  # "stay where I measure I am" in measured coordinates
+    for _ in range(3):
+        env.step(hold)
+    np.testing.assert_allclose(env.true_obs()["joint_pos"], true["joint_pos"], atol=2e-3)
+    np.testing.assert_allclose(env.to_measured(true["joint_pos"]), hold)
+    with pytest.raises(ConfigError, match="7 finite values"):
+        CalibrationOffsetEnv(env.env, np.array([0.1, np.nan, 0, 0, 0, 0, 0]))
+
+
+def _obs(ee, goal=(0.5, 0.0, 0.3)):
+    return {"ee_pos": np.asarray(ee, float), "goal": np.asarray(goal, float), "joint_pos": np.zeros(7)}
+
+
+class _Expert:
+    """Records resets and answers a fixed action: the human's hands, seen from the outside."""
+
+    def __init__(self):
+        self.resets = 0
+
+    def reset(self):
+        self.resets += 1
+
+    def act(self, obs):
+        return np.full(7, 0.5)
+
+
+def test_the_simulated_human_takes_over_a_stalled_arm_and_hands_back_near_the_goal():
+    expert = _Expert()
+    human = SimulatedHuman(SPEC, expert, HumanConfig(patience_steps=3, max_takeover_steps=4))
+    far = [0.5, 0.0, 0.4]  # 10 cm from the goal, not moving
+    actions = [human.act(_obs(far)) for _ in range(4)]
+    assert actions[:3] == [None] * 3 and actions[3] is not None and human.in_control and expert.resets == 1
+    assert human.act(_obs([0.5, 0.0, 0.305])) is None  # within half the 2 cm radius: released at once
+    moving = [human.act(_obs([0.5, 0.0, 0.4 - 0.01 * k])) for k in range(6)]  # 1 cm per step: progress
+    assert moving == [None] * 6 and human.interventions == 1
+    with pytest.raises(ConfigError, match="reach tasks only"):
+        SimulatedHuman(get_task("panda-pick-cube"), expert)
+
+
+def test_episode_transitions_link_each_step_to_the_next():
+    from robot_rl.learning.rollout import ChunkPolicy
+    from robot_rl_sim.hil.episode import run_episode
+
+    env = CalibrationOffsetEnv(make_env(SPEC), OFFSET)
+    base = ChunkPolicy(BASE, SPEC)
+    human = SimulatedHuman(SPEC, make_expert(SPEC, noise=0.0, model=env.env.robot))
+    record = run_episode(env, base, lambda window, chunk: np.zeros_like(chunk), human, 0.1, seed=5)
+    t = record.transitions()
+    steps = len(t["reward"])
+    assert t["obs"].shape == (steps, base.history, SPEC.obs_dim) and t["action"].shape == (steps, 7)
+    np.testing.assert_array_equal(t["next_obs"][:-1], t["obs"][1:])
+    np.testing.assert_array_equal(t["next_base_action"][:-1], t["base_action"][1:])
+    assert t["done"][-1] == record.success and not t["done"][:-1].any()
+    assert np.all(np.abs(t["action"]) <= 1.0)
+    assert np.all(t["action"][~t["intervened"]] == 0.0)  # the zero residual, where the policy drove
+
+
+def test_a_short_hil_run_learns_a_residual_bound_to_its_base(tmp_path):
+    out = tmp_path / "hil"
+    args = build_parser().parse_args(["hil", "sim", "--base", str(BASE), "--out", str(out), "--rounds", "1",
+                                      "--episodes-per-round", "6", "--updates-per-round", "300",
+                                      "--eval-episodes", "6", "--seed", "0"])
+    assert args.func(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    round0 = report["rounds"][0]
+    print(json.dumps({"base": report["base_eval"], "round0": {k: v for k, v in round0.items() if k != "losses"}}))
+    data = load_transitions(out / "transitions")
+    assert len(data["reward"]) > 0 and data["intervened"].any()  # the human took over at least once
+    assert round0["human_step_fraction"] == pytest.approx(data["intervened"].mean())
+    base = load_policy(BASE)
+    residual = load_policy(round0["residual"])
+    check_residual(base.contract, base.sha256, residual.contract)
+    assert round0["updates"] == 300 and all(np.isfinite(v) for v in round0["losses"].values())
+    # Where the human drove, the exported residual (onnxruntime) moves the base towards what the human did.
+    onnx = OnnxPolicy(residual, RuntimeConfig())
+    human = np.flatnonzero(data["intervened"])
+    obs_shape = residual.contract.input("obs").shape[1:]  # one sample: (To, O), or (O,) when To == 1
+    predicted = np.stack([onnx.run(data["obs"][i].reshape(obs_shape), base_action=data["base_action"][i])[0]
+                          for i in human])
+    labels = data["action"][human]
+    gap, untouched = np.abs(labels - predicted).mean(), np.abs(labels).mean()
+    print(f"mean |human residual - learned residual| {gap:.3f}, with no residual {untouched:.3f}")
+    assert gap < 0.6 * untouched

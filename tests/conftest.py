@@ -41,3 +41,12 @@ def panda_model():
     from robot_rl.robot import load_robot_model
 
     return load_robot_model("panda")
+
+
+@pytest.fixture
+def pty_pair():
+    """(master, slave) file descriptors of a fresh pseudo-terminal, closed after the test."""
+    master, slave = os.openpty()
+    yield master, slave
+    os.close(master)
+    os.close(slave)

@@ -41,14 +41,6 @@ START_TIMEOUT = 40.0  # s: two node processes importing rclpy and pinocchio on a
 IN_FLIGHT = 0.3  # s: messages sent before a switch may still arrive this long after the switch is seen
 
 
-@pytest.fixture
-def pty_pair():
-    master, slave = os.openpty()
-    yield master, slave
-    os.close(master)
-    os.close(slave)
-
-
 def _latched(probe: RosProbe, topic: str) -> list[tuple[float, bool]]:
     """(receive time s, data) of every std_msgs/Bool on ``topic``, subscribed transient local (latched)."""
     received: list = []

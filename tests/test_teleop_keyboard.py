@@ -117,14 +117,6 @@ def test_escape_sequences_are_not_keys():
     assert keys_from_bytes(b"w\x1b[Aa\x1bOBs\x1b[1;5Cd\x1bq \xff") == "wasd "  # arrows, ctrl-arrow, alt-q, junk
 
 
-@pytest.fixture
-def pty_pair():
-    master, slave = os.openpty()
-    yield master, slave
-    os.close(master)
-    os.close(slave)
-
-
 def test_terminal_keys_reads_single_presses_without_enter_and_restores_the_terminal(pty_pair):
     master, slave = pty_pair
     before = termios.tcgetattr(slave)

@@ -23,6 +23,7 @@ NODES = {
     "policy_node": "robot_rl.nodes.policy_node:main",
     "command_mux_node": "robot_rl.nodes.command_mux_node:main",
     "teleop_node": "robot_rl.nodes.teleop_node:main",
+    "hil_learner_node": "robot_rl.nodes.hil_learner_node:main",
 }
 
 setup(

@@ -41,4 +41,4 @@ INTERVENTION = "/robot_rl/hil/intervention"
 (or nothing, if they went stale) instead of the policy's."""
 
 EPISODE_OUTCOME = "/robot_rl/hil/episode_outcome"
-"""std_msgs/Bool: the human marked the episode a success (True) or a failure (False)."""
+"""std_msgs/Bool: the human ends the episode: a success (True, reward 1) or a failure (False, reward 0)."""

@@ -16,7 +16,7 @@ mux chooses between it and the human's /robot_rl/teleop/command:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from robot_rl import topics
@@ -68,6 +68,7 @@ _NODES = {  # node name -> (executable/module name, parameter YAML name)
     "policy_node": ("policy_node", "policy"),
     "command_mux": ("command_mux_node", "command_mux"),
     "teleop_node": ("teleop_node", "teleop"),
+    "hil_learner": ("hil_learner_node", "hil_learner"),  # not started by bringup_graph: see node_spec
 }
 
 
@@ -82,6 +83,15 @@ def _node(name: str, parameters: dict[str, Any], overrides: dict[str, dict[str, 
     executable, param_file = _NODES[name]
     return NodeSpec(name=name, executable=executable, module=f"robot_rl.nodes.{executable}",
                     parameters={**parameters, **overrides.get(name, {})}, param_file=param_file)
+
+
+def node_spec(name: str, parameters: dict[str, Any] | None = None,
+              remappings: tuple[tuple[str, str], ...] = ()) -> NodeSpec:
+    """The spec of registered node ``name`` (e.g. ``hil_learner``, which bringup does not start) with
+    ``parameters`` validated against its YAML and (from, to) topic ``remappings``."""
+    if name not in _NODES:
+        raise ConfigError(f"unknown node {name!r}; registered: {sorted(_NODES)}")
+    return replace(_node(name, parameters or {}, {}), remappings=tuple(remappings))
 
 
 def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | None = None,

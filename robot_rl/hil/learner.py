@@ -4,11 +4,10 @@ The update follows RLPD / HIL-SERL: batches mix online transitions with human-co
 (the sampler's ``sample_mixed``), twin LayerNorm critics, an entropy temperature tuned to a target
 entropy. The actor loss is TD3+BC's: the soft-Q term divided by the batch's mean |Q| (so its weight does
 not depend on the reward scale) plus ``bc_weight`` times the squared error between the deterministic
-residual and the human's residual on the intervened samples of the batch, plus ``prior_weight`` times
-the squared residual on the samples the policy drove: the residual changes the base where people
-corrected it and stays near zero where nobody did, until the critic has learned better. Corrections
-thus shape the residual from the first updates on, while the critic, fit on little data, cannot pull
-it far from them.
+residual and the human's residual on the intervened samples of the batch. Corrections thus shape the
+residual from the first updates on, while the critic, fit on little data, cannot pull it far from them.
+(A pull towards zero on the steps the policy drove was tried and dropped: in later rounds it erased
+corrections the residual had learned, because those steps needed no intervention; docs/hil.md.)
 
 Batches are dicts of numpy arrays (B leading): ``obs`` (B, *obs_shape), ``base_action`` (B, a),
 ``action`` (B, a) residual in [-1, 1], ``intervened`` (B,), ``reward`` (B,), ``done`` (B,),
@@ -36,15 +35,12 @@ class LearnerConfig:
     lr: float = 3e-4
     batch_size: int = 256
     bc_weight: float = 2.0
-    prior_weight: float = 0.5  # pulls the residual towards 0 on the steps the policy drove (no correction)
     initial_temperature: float = 0.01
     target_entropy_per_dim: float = -2.0  # nats per action dimension
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.gamma < 1.0) or not (0.0 < self.tau <= 1.0):
             raise ConfigError(f"LearnerConfig: gamma {self.gamma} must be in [0, 1) and tau {self.tau} in (0, 1]")
-        if self.prior_weight < 0:
-            raise ConfigError(f"LearnerConfig: prior_weight must be >= 0, got {self.prior_weight}")
         if self.lr <= 0 or self.batch_size < 2 or self.bc_weight < 0 or self.initial_temperature <= 0:
             raise ConfigError(f"LearnerConfig: lr {self.lr} > 0, batch_size {self.batch_size} >= 2, bc_weight "
                               f"{self.bc_weight} >= 0 and initial_temperature {self.initial_temperature} > 0 needed")
@@ -114,10 +110,10 @@ class ResidualLearner:
         q_scale = q.abs().mean().detach().clamp_min(1e-6)
         sac = (self.log_temperature.exp().detach() * log_prob - q).mean() / q_scale
         human = b["intervened"] > 0.5
-        deterministic = self.actor(b["obs"], b["base_action"])
-        bc = ((deterministic[human] - b["action"][human]) ** 2).mean() if human.any() else torch.zeros(())
-        prior = (deterministic[~human] ** 2).mean() if (~human).any() else torch.zeros(())
-        loss = sac + self.config.bc_weight * bc + self.config.prior_weight * prior
+        bc = torch.zeros(())
+        if human.any():
+            bc = ((self.actor(b["obs"][human], b["base_action"][human]) - b["action"][human]) ** 2).mean()
+        loss = sac + self.config.bc_weight * bc
         self.actor_opt.zero_grad()
         loss.backward()
         self.actor_opt.step()

@@ -8,6 +8,9 @@
   chunks go out when ready (observation stamp, stale steps dropped); latency (ms) on POLICY_LATENCY.
 * hot swap: a path on ``~/load`` (std_msgs/String) is loaded and checked on a loader thread by the same
   contract checks; the outcome goes to ``~/status`` (latched String). A failed check keeps the old policy.
+  A residual on ``~/load_residual`` (std_msgs/String; "" drops the residual) must name the loaded base's
+  sha256; it joins the running episode (observation histories kept). A refused residual keeps the current one;
+  a policy hot swap drops the residual (it names the old base).
 * statistics (chunks, heartbeats, holds, drops, overruns, saturation, tick timing): /diagnostics, 1 Hz.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -28,14 +32,14 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robot_rl import topics
 from robot_rl.command import JointTrajectoryCommand
-from robot_rl.errors import RobotRLError
+from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.nodes.conversions import stamp_to_seconds, trajectory_to_msg
 from robot_rl.nodes.latest import LatestMessage
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
 from robot_rl.policy.checks import check_inference_time
 from robot_rl.policy.chunking import ActionChunk
-from robot_rl.policy.contract import load_policy
+from robot_rl.policy.contract import LoadedPolicy, load_policy
 from robot_rl.policy.observation import ObservationInputs
 from robot_rl.policy.perturbation import Perturbation
 from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
@@ -65,9 +69,11 @@ class PolicyNode(LifecycleNode):
         self._scheduler: PolicyScheduler | None = None
         self._lock = threading.Lock()  # scheduler and epoch: shared by the timer and the inference thread
         self._epoch = 0  # bumped on (re)activation and deactivation; results of older inferences are dropped
-        self._stats = {"action_entries": 0, "saturated_entries": 0, "swaps": 0, "swaps_refused": 0}
+        self._stats = {"action_entries": 0, "saturated_entries": 0, "swaps": 0, "swaps_refused": 0,
+                       "residual_swaps": 0, "residual_swaps_refused": 0}
         self._worker, self._loader = InferenceWorker(), InferenceWorker("policy-loader")
-        self._swap: tuple = ("", None, "", None)  # (path, runtime or None, sha256, error) from the loader
+        # from the loader: (path, runtime or None, sha256, error, is a residual swap)
+        self._swaps: deque = deque()
         self._swap_ready = self.create_guard_condition(self._apply_swap)
         self._status_pub = self.create_publisher(String, "~/status", LATCHED)
         if p["autostart"]:
@@ -81,6 +87,10 @@ class PolicyNode(LifecycleNode):
         robot = robot or self.robot
         base = load_policy(path, robot=robot)
         residual = load_policy(residual_path, robot=robot) if residual_path else None
+        return self._runtime(base, residual, robot), base.sha256
+
+    def _runtime(self, base: LoadedPolicy, residual: LoadedPolicy | None, robot) -> PolicyRuntime:
+        """A runtime for loaded ``base`` (+ ``residual``), its inference time checked on ``robot``."""
         config = RuntimeConfig(self.params["intra_op_threads"], self.params["inter_op_threads"], self.params["seed"])
         gripper = robot.config.gripper
         grip_range = (gripper.open_position, gripper.closed_position) if gripper is not None else (0.0, 0.0)
@@ -91,7 +101,7 @@ class PolicyNode(LifecycleNode):
                                   object_pose=np.r_[np.zeros(3), 1, 0, 0, 0])
         check_inference_time(lambda: runtime.act(probe), base.contract)
         runtime.reset()
-        return runtime, base.sha256
+        return runtime
 
     def on_configure(self, state) -> TransitionCallbackReturn:
         try:
@@ -108,6 +118,7 @@ class PolicyNode(LifecycleNode):
         self.create_subscription(Float64MultiArray, topics.GOAL, self._on_goal, LATCHED)
         self.create_subscription(PoseStamped, topics.OBJECT_POSE, self._on_object, 10)
         self.create_subscription(String, "~/load", self._on_load, 10)
+        self.create_subscription(String, "~/load_residual", self._on_load_residual, 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self._status_pub.publish(String(data=f"loaded {self.params['policy_path']} sha256={self.policy_id}"))
         self.get_logger().info(f"policy {self.params['policy_path']} checked against {self.robot.config.name}")
@@ -170,14 +181,51 @@ class PolicyNode(LifecycleNode):
     def _load_for_swap(self, path: str) -> None:
         """Loader thread: load + check ``path``; hand the outcome to the executor via a guard condition."""
         try:
-            self._swap = (path, *self._load(path, robot=load_robot_model(self.params["robot"])), None)
+            self._swaps.append((path, *self._load(path, robot=load_robot_model(self.params["robot"])), None, False))
         except RobotRLError as exc:
-            self._swap = (path, None, "", exc)
+            self._swaps.append((path, None, "", exc, False))
+        self._swap_ready.trigger()
+
+    def _on_load_residual(self, msg: String) -> None:
+        """Check the residual against the running base on the loader thread."""
+        current = self.runtime
+        if not self._loader.submit(lambda: self._load_residual_for_swap(msg.data, current)):
+            self._status_pub.publish(String(data=f"refused: {msg.data}: another hot swap is still being checked"))
+
+    def _load_residual_for_swap(self, path: str, current: PolicyRuntime) -> None:
+        """Loader thread: ``current``'s base with the residual at ``path`` (none if ""), checked and timed."""
+        try:
+            robot = load_robot_model(self.params["robot"])
+            residual = load_policy(path, robot=robot) if path else None
+            runtime = self._runtime(current.base.policy, residual, robot)
+            self._swaps.append((path, runtime, residual.sha256 if residual else "", None, True))
+        except RobotRLError as exc:
+            self._swaps.append((path, None, "", exc, True))
         self._swap_ready.trigger()
 
     def _apply_swap(self) -> None:
-        """Executor thread: take the new policy (restart the schedule if its rate differs) or report refusal."""
-        path, runtime, policy_id, exc = self._swap
+        """Executor thread: apply each outcome of the loader (a policy or a residual), or report its refusal."""
+        while self._swaps:
+            path, runtime, sha256, exc, residual = self._swaps.popleft()
+            (self._apply_residual if residual else self._apply_policy)(path, runtime, sha256, exc)
+
+    def _apply_residual(self, path: str, runtime, sha256: str, exc) -> None:
+        """Take the residual runtime if it was checked with the running base; else report the refusal."""
+        if runtime is not None and runtime.base.policy.sha256 != self.policy_id:
+            runtime, exc = None, ConfigError("the base policy was swapped while the residual was checked")
+        if runtime is None:
+            self._stats["residual_swaps_refused"] += 1
+            self.get_logger().error(f"residual {path!r} refused, keeping the current one: {exc}")
+            self._status_pub.publish(String(data=f"refused: {exc}"))
+            return
+        self.runtime = runtime.take_over(self.runtime)  # same episode: histories and last action go on
+        self._stats["residual_swaps"] += 1
+        status = f"loaded residual {path} sha256={sha256}" if path else "dropped the residual"
+        self._status_pub.publish(String(data=f"{status}; base sha256={self.policy_id}"))
+        self.get_logger().info(status)
+
+    def _apply_policy(self, path: str, runtime, policy_id: str, exc) -> None:
+        """Take the new policy (restart the schedule if its rate differs) or report the refusal."""
         if runtime is None:
             self._stats["swaps_refused"] += 1
             self.get_logger().error(f"hot swap to {path} refused, keeping the current policy: {exc}")
@@ -264,7 +312,9 @@ class PolicyNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         with self._lock:
             scheduled = dict(self._scheduler.stats) if self._scheduler is not None else {}
-        values = dict(scheduled, **self._stats, policy_sha256=self.policy_id)
+        residual = self.runtime.residual if self.runtime is not None else None
+        values = dict(scheduled, **self._stats, policy_sha256=self.policy_id,
+                      residual_sha256=residual.policy.sha256 if residual is not None else "")
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="policy_node", message="running",
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))

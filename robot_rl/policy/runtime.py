@@ -137,6 +137,15 @@ class PolicyRuntime:
         """Start a new episode: clear observation histories and the last action."""
         self.observe.reset()
 
+    def take_over(self, previous: PolicyRuntime) -> PolicyRuntime:
+        """Go on with ``previous``'s episode: share its observation histories and last action (a residual hot
+        swap, same base file); returns self. ConfigError if the bases differ."""
+        if previous.base.policy.sha256 != self.base.policy.sha256:
+            raise ConfigError(f"cannot take over the observation state of base {previous.base.policy.sha256[:12]}... "
+                              f"with base {self.base.policy.sha256[:12]}...")
+        self.observe = previous.observe
+        return self
+
     def compose(self, obs: np.ndarray) -> np.ndarray:
         """Raw actions (horizon, a): base chunk plus the scaled residual, per step. The whole horizon is kept:
         the scheduler replans after n_action_steps and executes later steps only while that inference runs."""

@@ -8,7 +8,14 @@ On the joint-controller firmware (firmware/README.md) instead of MuJoCo:
     ros2 launch robot_rl bringup.launch.py robot:=panda hardware:=serial hardware_port:=/dev/ttyACM0
 
 Arguments: robot, hardware (mujoco | serial), hardware_port (serial device, hardware serial only),
-policy (ONNX path; empty: the demo motion), source (demo | policy | none).
+policy (ONNX path; empty: the demo motion), source (demo | policy | none), teleop (keyboard: adds the
+teleop node and the command mux), teleop_device (the terminal it reads, e.g. /dev/pts/3), hil_out (a
+directory: adds the human-in-the-loop learner; needs policy and teleop).
+
+Human-in-the-loop fine-tuning on the robot:
+
+    ros2 launch robot_rl bringup.launch.py policy:=/path/policy.onnx teleop:=keyboard \
+        teleop_device:=$(tty) hil_out:=/data/hil
 """
 
 from launch import LaunchDescription
@@ -27,6 +34,9 @@ def _nodes(context):
         hardware=LaunchConfiguration("hardware").perform(context),
         policy=policy, source=source,
         hardware_port=LaunchConfiguration("hardware_port").perform(context),
+        teleop=LaunchConfiguration("teleop").perform(context) or None,
+        teleop_device=LaunchConfiguration("teleop_device").perform(context),
+        hil_out=LaunchConfiguration("hil_out").perform(context),
     )
     return [
         Node(package="robot_rl", executable=spec.executable, name=spec.name, output="screen",
@@ -43,5 +53,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="serial device of hardware serial, e.g. /dev/ttyACM0"),
         DeclareLaunchArgument("policy", default_value="", description="ONNX policy (empty: demo motion)"),
         DeclareLaunchArgument("source", default_value="", description="demo | policy | none (default: by policy)"),
+        DeclareLaunchArgument("teleop", default_value="", description="keyboard: add teleop + command mux"),
+        DeclareLaunchArgument("teleop_device", default_value="/dev/tty", description="terminal the keyboard reads"),
+        DeclareLaunchArgument("hil_out", default_value="",
+                              description="directory: add the HIL learner (needs policy and teleop)"),
         OpaqueFunction(function=_nodes),
     ])

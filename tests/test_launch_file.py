@@ -14,6 +14,8 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
+
 from robot_rl.bringup.graph import bringup_graph
 
 LAUNCH_FILE = Path(__file__).resolve().parent.parent / "launch" / "bringup.launch.py"
@@ -47,6 +49,24 @@ def _stand_in_modules() -> dict[str, types.ModuleType]:
             "launch_ros": launch_ros, "launch_ros.actions": ros_actions}
 
 
+NO_EXTRAS = {"policy": "", "source": "", "teleop": "", "teleop_device": "/dev/tty", "hil_out": ""}
+
+
+def test_launch_file_starts_the_human_in_the_loop_graph(monkeypatch, tmp_path):
+    from policy_helpers import write_joint_target_policy
+
+    policy = str(tmp_path / "policy.onnx")
+    write_joint_target_policy(tmp_path / "policy.onnx")
+    opaque = _load_launch_file(monkeypatch).generate_launch_description()[-1]
+    nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "panda", "hardware": "mujoco", "hardware_port": "",
+                                       "policy": policy, "teleop": "keyboard", "teleop_device": "/dev/pts/7",
+                                       "hil_out": str(tmp_path / "hil")})
+    expected = bringup_graph(policy=policy, teleop="keyboard", teleop_device="/dev/pts/7", hil_out=str(tmp_path / "hil"))
+    assert [n.kwargs["name"] for n in nodes] == [s.name for s in expected]
+    assert [n.kwargs["parameters"] for n in nodes] == [[s.parameters] for s in expected]
+    assert {"teleop_node", "command_mux", "hil_learner"} <= {n.kwargs["name"] for n in nodes}
+
+
 def _load_launch_file(monkeypatch):
     for name, module in _stand_in_modules().items():
         monkeypatch.setitem(sys.modules, name, module)
@@ -59,10 +79,10 @@ def _load_launch_file(monkeypatch):
 def test_launch_file_declares_robot_hardware_policy_and_starts_the_bringup_graph(monkeypatch):
     description = _load_launch_file(monkeypatch).generate_launch_description()
     declared = {a.args[0]: a.kwargs["default_value"] for a in description[:-1]}
-    assert declared == {"robot": "panda", "hardware": "mujoco", "hardware_port": "", "policy": "", "source": ""}
+    assert declared == {"robot": "panda", "hardware": "mujoco", "hardware_port": "", "policy": "", "source": "",
+                        "teleop": "", "teleop_device": "/dev/tty", "hil_out": ""}
     opaque = description[-1]
-    nodes = opaque.kwargs["function"]({"robot": "ur5", "hardware": "mujoco", "hardware_port": "", "policy": "",
-                                       "source": ""})
+    nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "ur5", "hardware": "mujoco", "hardware_port": ""})
     expected = bringup_graph(robot="ur5", hardware="mujoco")
     assert [n.kwargs["name"] for n in nodes] == [s.name for s in expected]
     assert [n.kwargs["executable"] for n in nodes] == [s.executable for s in expected]
@@ -78,15 +98,26 @@ def test_every_graph_executable_is_an_installed_console_script(tmp_path):
     policy = tmp_path / "policy.onnx"
     write_joint_target_policy(policy)
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
-    specs = bringup_graph() + bringup_graph(policy=str(policy))
+    specs = bringup_graph() + bringup_graph(policy=str(policy), teleop="keyboard", hil_out=str(tmp_path / "hil"))
     for spec in specs:
         assert scripts.get(spec.executable) == f"{spec.module}:main", spec.executable
 
 
 def test_launch_file_passes_the_serial_port_to_the_control_node(monkeypatch):
     opaque = _load_launch_file(monkeypatch).generate_launch_description()[-1]
-    nodes = opaque.kwargs["function"]({"robot": "panda", "hardware": "serial", "hardware_port": "/dev/ttyACM0",
-                                       "policy": "", "source": ""})
+    nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "panda", "hardware": "serial",
+                                       "hardware_port": "/dev/ttyACM0"})
     expected = bringup_graph(robot="panda", hardware="serial", hardware_port="/dev/ttyACM0")
     assert [n.kwargs["parameters"] for n in nodes] == [[s.parameters] for s in expected]
     assert nodes[0].kwargs["parameters"][0]["hardware_port"] == "/dev/ttyACM0"
+
+
+def test_the_hil_learner_needs_a_policy_and_a_teleop_device(tmp_path):
+    from policy_helpers import write_joint_target_policy
+
+    from robot_rl.errors import ConfigError
+
+    write_joint_target_policy(tmp_path / "policy.onnx")
+    for kwargs in ({}, {"policy": str(tmp_path / "policy.onnx")}, {"teleop": "keyboard"}):
+        with pytest.raises(ConfigError, match="needs a policy .* and a teleop device"):
+            bringup_graph(hil_out=str(tmp_path / "hil"), **kwargs)

@@ -26,6 +26,9 @@ def register(subparsers) -> None:
                    help="add a teleop device and the command mux: the human takes over from the source at will")
     p.add_argument("--teleop-device", default=None,
                    help="terminal the keyboard teleop reads (default: this command's terminal)")
+    p.add_argument("--hil-out", default="",
+                   help="add the human-in-the-loop learner (needs --policy and --teleop): it stores transitions and "
+                        "residuals here and hot-swaps each new residual into the policy node")
     p.add_argument("--duration", type=float, default=None, help="run this many seconds, then stop (default: until Ctrl-C)")
     p.add_argument("--report", default=None, help="write a JSON report here")
     p.add_argument("--log-dir", default=None, help="node logs and parameter files (default: a temp dir)")
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     specs = bringup_graph(args.robot, args.hardware, args.policy, args.source,
                           overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS)}},
                           hardware_port=args.hardware_port, teleop=args.teleop,
-                          teleop_device=_teleop_device(args))
+                          teleop_device=_teleop_device(args), hil_out=args.hil_out)
     print(f"bringup: {[s.name for s in specs]}, logs in {log_dir}", file=sys.stderr)
     result = run_graph(specs, log_dir, args.duration)
     report = {"robot": args.robot, "hardware": args.hardware, "nodes": [s.name for s in specs], **result}

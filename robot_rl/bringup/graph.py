@@ -68,7 +68,7 @@ _NODES = {  # node name -> (executable/module name, parameter YAML name)
     "policy_node": ("policy_node", "policy"),
     "command_mux": ("command_mux_node", "command_mux"),
     "teleop_node": ("teleop_node", "teleop"),
-    "hil_learner": ("hil_learner_node", "hil_learner"),  # not started by bringup_graph: see node_spec
+    "hil_learner": ("hil_learner_node", "hil_learner"),
 }
 
 
@@ -87,7 +87,7 @@ def _node(name: str, parameters: dict[str, Any], overrides: dict[str, dict[str, 
 
 def node_spec(name: str, parameters: dict[str, Any] | None = None,
               remappings: tuple[tuple[str, str], ...] = ()) -> NodeSpec:
-    """The spec of registered node ``name`` (e.g. ``hil_learner``, which bringup does not start) with
+    """The spec of registered node ``name`` (for graphs other than :func:`bringup_graph`'s) with
     ``parameters`` validated against its YAML and (from, to) topic ``remappings``."""
     if name not in _NODES:
         raise ConfigError(f"unknown node {name!r}; registered: {sorted(_NODES)}")
@@ -96,8 +96,8 @@ def node_spec(name: str, parameters: dict[str, Any] | None = None,
 
 def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | None = None,
                   source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
-                  hardware_port: str = "", teleop: str | None = None, teleop_device: str = "/dev/tty"
-                  ) -> list[NodeSpec]:
+                  hardware_port: str = "", teleop: str | None = None, teleop_device: str = "/dev/tty",
+                  hil_out: str = "") -> list[NodeSpec]:
     """Nodes (with parameters) of the robot_rl graph.
 
     With a policy source the safety filter's ``watchdog_timeout`` follows the policy's rate
@@ -114,6 +114,9 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         teleop: a teleop device of :data:`TELEOP_DEVICES`, or None. Adds the command mux and the teleop node;
             the source (demo or policy) then publishes on /robot_rl/policy/command.
         teleop_device: the terminal the keyboard teleop reads (its ``device`` parameter).
+        hil_out: a directory: adds the human-in-the-loop learner (transitions and residuals go there), which
+            learns a residual on ``policy`` from the interventions and hot-swaps it into the policy node.
+            Needs a policy source and ``teleop``.
 
     Raises:
         ConfigError: before any node starts, e.g. hardware ``serial`` without a port (see
@@ -130,6 +133,9 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         raise ConfigError("source 'policy' needs a policy path")
     if teleop is not None and teleop not in TELEOP_DEVICES:
         raise ConfigError(f"unknown teleop device {teleop!r}; choose one of {TELEOP_DEVICES}")
+    if hil_out and (source != "policy" or not teleop):
+        raise ConfigError("the HIL learner needs a policy (the base it learns a residual on) and a teleop device "
+                          "(it learns from the human's interventions)")
     safety = {"robot": robot}
     if source == "policy":
         from robot_rl.policy.contract import read_contract  # contract only: no onnxruntime session
@@ -147,4 +153,7 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
     if teleop:  # the runner stops nodes in reverse: teleop first, the mux after the source
         nodes.insert(2, _node("command_mux", {}, overrides))
         nodes.append(_node("teleop_node", {"robot": robot, "device": teleop_device}, overrides))
+    if hil_out:
+        nodes.append(_node("hil_learner", {"robot": robot, "base_policy_path": str(policy), "out_dir": hil_out},
+                           overrides))
     return nodes

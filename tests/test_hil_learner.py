@@ -55,7 +55,7 @@ def test_corrections_are_learned_from_intervened_steps():
 
 def test_the_critic_steers_the_actor_to_higher_reward():
     """A one-step bandit with no human: reward -|a - a*|^2, gamma 0; the actor's mean approaches a*."""
-    learner, rng = _learner(gamma=0.0, bc_weight=0.0), np.random.default_rng(3)
+    learner, rng = _learner(gamma=0.0, bc_weight=0.0, q_weight=1.0), np.random.default_rng(3)
     best = np.array([0.5, -0.4, 0.2])
     for _ in range(800):
         b = batch(rng, 128, OBS, ACT, intervened_fraction=0.0)

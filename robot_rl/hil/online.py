@@ -63,6 +63,7 @@ class OnlineConfig:
         flush_every: steps buffered before the store writes them (a crash loses fewer).
         capacity: transitions the sampler holds (the oldest go first).
         hidden: hidden units per layer of the residual and critic MLPs.
+        bc_weight, q_weight: the actor loss's behaviour-cloning and soft-Q weights (robot_rl.hil.learner).
         seed: seeds the networks, the sampling and the base's diffusion noise.
     """
 
@@ -75,9 +76,14 @@ class OnlineConfig:
     flush_every: int = 20
     capacity: int = 200_000
     hidden: int = 256
+    bc_weight: float = 2.0
+    q_weight: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("bc_weight", "q_weight"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ConfigError(f"OnlineConfig.{name} must be finite and >= 0, got {getattr(self, name)}")
         if not self.out_dir:
             raise ConfigError("OnlineConfig.out_dir must name a directory")
         if not (np.isfinite(self.residual_scale) and self.residual_scale > 0):
@@ -158,7 +164,9 @@ class OnlineLearner:
         from robot_rl.hil.residual_net import NetConfig
 
         net = NetConfig(int(np.prod(self.replay.obs_shape)), self.replay.action_dim, hidden=self.config.hidden)
-        return ResidualLearner(net, LearnerConfig(batch_size=self.config.batch_size), seed=self.config.seed)
+        learner = LearnerConfig(batch_size=self.config.batch_size, bc_weight=self.config.bc_weight,
+                                q_weight=self.config.q_weight)
+        return ResidualLearner(net, learner, seed=self.config.seed)
 
     def _reset_episode_state(self) -> None:
         self._chunk_raw: np.ndarray | None = None  # (horizon, a) base raw actions of the current chunk

@@ -37,6 +37,8 @@ class HilSimConfig:
     residual_scale: float = 0.1
     calibration_offset: tuple[float, ...] = (0.0, 0.04, 0.0, -0.04, 0.0, 0.0, 0.0)
     explore: bool = True
+    bc_weight: float = 2.0  # actor loss weights (robot_rl.hil.learner.LearnerConfig)
+    q_weight: float = 0.0
     threads: int = 1  # onnxruntime intra-op and torch threads
     seed: int = 0
 
@@ -68,7 +70,7 @@ class _Setup:
     """What a run needs, built once: envs, base policy, simulated human, learner."""
 
     def __init__(self, config: HilSimConfig):
-        from robot_rl.hil.learner import ResidualLearner
+        from robot_rl.hil.learner import LearnerConfig, ResidualLearner
         from robot_rl.hil.residual_net import NetConfig
         from robot_rl.learning.rollout import ChunkPolicy
         from robot_rl_sim.experts import make_expert
@@ -86,7 +88,8 @@ class _Setup:
         self.human = SimulatedHuman(self.spec, make_expert(self.spec, seed=config.seed, noise=0.0,
                                                            model=self.env.env.robot))
         obs_dim = self.base.history * self.spec.obs_dim
-        self.learner = ResidualLearner(NetConfig(obs_dim, self.spec.action_dim), seed=config.seed)
+        weights = LearnerConfig(bc_weight=config.bc_weight, q_weight=config.q_weight)
+        self.learner = ResidualLearner(NetConfig(obs_dim, self.spec.action_dim), weights, seed=config.seed)
 
     def residual(self, explore: bool):
         """The learner's residual as ``f(window (To, O), chunk (k, a)) -> (k, a)``."""

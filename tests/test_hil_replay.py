@@ -1,4 +1,4 @@
-"""HIL transition store (robot_rl.hil.replay): round trip, crash safety, validation, sampling."""
+"""HIL transitions (robot_rl.hil.transitions, .replay, .sampler): round trip, crash safety, validation, sampling."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robot_rl.errors import ConfigError, DataError
-from robot_rl.hil.replay import (FIELDS, INDEX_FILE, META_FILE, SEGMENT_DIR, EmptyReplayError, ReplayConfig,
-                                 ReplaySampler, TransitionStore, load_transitions, read_entries, read_meta)
+from robot_rl.hil.replay import (INDEX_FILE, META_FILE, SEGMENT_DIR, TransitionStore, load_transitions, read_entries,
+                                 read_meta)
+from robot_rl.hil.sampler import EmptyReplayError, ReplaySampler
+from robot_rl.hil.transitions import FIELDS, ReplayConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = ReplayConfig(obs_shape=(3,), action_dim=2, capacity=100, flush_every=3)
@@ -113,7 +115,8 @@ def test_everything_finished_survives_a_crash(tmp_path):
 
 CRASHING_WRITER = """
 import os, sys, numpy as np
-from robot_rl.hil.replay import ReplayConfig, TransitionStore
+from robot_rl.hil.replay import TransitionStore
+from robot_rl.hil.transitions import ReplayConfig
 store = TransitionStore(sys.argv[1], ReplayConfig(obs_shape=(3,), action_dim=2, flush_every=5))
 for i in range(23):
     v = float(i)
@@ -352,8 +355,8 @@ def test_a_store_reloads_into_a_sampler(tmp_path):
     assert_same(sampler.arrays(), stacked(steps[4:]))
 
 
-def test_the_module_imports_neither_torch_nor_rclpy():
-    code = ("import sys, robot_rl.hil.replay; "
+def test_the_numpy_core_imports_neither_torch_nor_rclpy():
+    code = ("import sys, robot_rl.hil.replay, robot_rl.hil.sampler, robot_rl.hil.online; "
             "bad = [m for m in ('torch', 'rclpy') if m in sys.modules]; assert not bad, bad")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)

@@ -1,12 +1,9 @@
 """Human-in-the-loop online RL (numpy core, no rclpy, no torch at import time).
 
-:mod:`robot_rl.hil.replay`: the learner's durable transition store and its in-memory replay sampler.
+:mod:`robot_rl.hil.transitions`: the transition fields and their validation.
+:mod:`robot_rl.hil.replay`: the learner's durable transition store.
+:mod:`robot_rl.hil.sampler`: the in-memory replay sampler (RLPD-style mixed batches).
 :mod:`robot_rl.hil.labels`: executed joint targets back to raw actions and residual labels.
 :mod:`robot_rl.hil.online`: the HIL learner node's core (live stream -> transitions -> updates -> exports).
+Torch modules (imported on use): :mod:`.residual_net`, :mod:`.learner`, :mod:`.export`.
 """
-
-from robot_rl.hil.replay import (FIELDS, EmptyReplayError, ReplayConfig, ReplaySampler, TransitionStore,
-                                 load_transitions, read_entries, read_meta, validate_arrays, validate_step)
-
-__all__ = ["FIELDS", "EmptyReplayError", "ReplayConfig", "ReplaySampler", "TransitionStore", "load_transitions",
-           "read_entries", "read_meta", "validate_arrays", "validate_step"]

@@ -17,7 +17,7 @@ as in the simulated loop (:mod:`robot_rl_sim.hil.episode`)::
 An episode also ends, not terminally, when the goal changes (the pending step bootstraps from its own
 state, as a time limit in the simulated loop). Transitions go to a crash-safe
 :class:`~robot_rl.hil.replay.TransitionStore` (``out_dir/transitions``, resumed on restart: its transitions
-refill the sampler) and a :class:`~robot_rl.hil.replay.ReplaySampler`; :meth:`learn` runs SAC + BC updates
+refill the sampler) and a :class:`~robot_rl.hil.sampler.ReplaySampler`; :meth:`learn` runs SAC + BC updates
 (:class:`~robot_rl.hil.learner.ResidualLearner`) at ``updates_per_step`` updates per stored transition, and
 :meth:`maybe_export` writes ``out_dir/residual_<k>.onnx`` bound to the base's sha256.
 
@@ -41,7 +41,9 @@ import numpy as np
 
 from robot_rl.errors import ConfigError
 from robot_rl.hil.labels import check_invertible, raw_from_targets, residual_label
-from robot_rl.hil.replay import ReplayConfig, ReplaySampler, TransitionStore, load_transitions
+from robot_rl.hil.replay import TransitionStore, load_transitions
+from robot_rl.hil.sampler import ReplaySampler
+from robot_rl.hil.transitions import ReplayConfig
 from robot_rl.policy.contract import LoadedPolicy
 from robot_rl.policy.observation import ObservationInputs
 from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
@@ -189,7 +191,7 @@ class OnlineLearner:
                 transition: success reward 1, failure 0, done True).
 
         Returns:
-            the stored transition (arrays of :data:`robot_rl.hil.replay.FIELDS`), or None if none was.
+            the stored transition (arrays of :data:`robot_rl.hil.transitions.FIELDS`), or None if none was.
         """
         if self._goal_changed(inputs.goal):
             self.end_episode()

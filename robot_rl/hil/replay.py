@@ -1,4 +1,5 @@
-"""Transition store and replay sampler of the human-in-the-loop (HIL) RL learner (numpy only).
+"""Crash-safe on-disk transition store of the HIL learner (numpy only); fields: :mod:`robot_rl.hil.transitions`.
+
 
 On-disk format (version 1)::
 
@@ -7,25 +8,9 @@ On-disk format (version 1)::
     <root>/index.jsonl                   one JSON line per segment (file, sha256, episode, part, steps, return, ...)
     <root>/writer.lock                   advisory lock held by the one process writing the store
 
-Segment arrays, T steps (step t: ``obs[t]`` -> ``action[t]`` -> ``reward[t]``, ``next_obs[t]``):
-
-==================  =================  ========  ==========================================================
-name                shape              dtype     meaning
-==================  =================  ========  ==========================================================
-obs                 (T, *obs_shape)    float32   observation the action was chosen from (policy input units)
-base_action         (T, a)             float32   the base policy's raw action at ``obs``
-action              (T, a)             float32   residual action actually executed, residual units [-1, 1]
-                                                 (while a human was in control: their command as a residual)
-intervened          (T,)               bool      a human was in control for this step
-reward              (T,)               float32   reward received after the step
-done                (T,)               bool      terminal: the episode ended after this step (no bootstrap)
-next_obs            (T, *obs_shape)    float32   observation after the step
-next_base_action    (T, a)             float32   the base policy's raw action at ``next_obs``
-episode             (T,)               int64     episode id (a store-wide counter)
-info                ()                 str       JSON of the segment's index entry (without file, sha256)
-==================  =================  ========  ==========================================================
-
-Every file is readable with plain ``numpy.load`` (no pickles).
+Segment files hold the fields of :mod:`robot_rl.hil.transitions` for T steps, plus ``episode`` (T,) int64
+(a store-wide episode counter) and ``info`` (), the JSON of the segment's index entry (without file and
+sha256). Every file is readable with plain ``numpy.load`` (no pickles).
 
 Crash safety (as in the demonstration format): a segment is written with
 :func:`robot_rl.atomic.write_atomic` (temporary ``*.tmp`` file, fsync,
@@ -45,14 +30,14 @@ import os
 import re
 import time
 import zipfile
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from robot_rl.atomic import TMP_SUFFIX, write_atomic
-from robot_rl.errors import ConfigError, DataError, RobotRLError
+from robot_rl.errors import ConfigError, DataError
+from robot_rl.hil.transitions import (ACTION_LIMIT, FIELDS, ReplayConfig, empty_arrays, field_dtype, validate_arrays,
+                                      validate_step)
 
 try:
     import fcntl
@@ -65,126 +50,7 @@ META_FILE = "meta.json"
 INDEX_FILE = "index.jsonl"
 SEGMENT_DIR = "segments"
 LOCK_FILE = "writer.lock"
-FIELDS = ("obs", "base_action", "action", "intervened", "reward", "done", "next_obs", "next_base_action")
-"""The transition fields, in storage order."""
-BOOL_FIELDS = ("intervened", "done")
-ACTION_LIMIT = 1.0
-"""Bound of the residual action ``action`` (residual units)."""
-ACTION_TOLERANCE = 1e-5
-"""Slack on :data:`ACTION_LIMIT` for rounding."""
 _SEGMENT_RE = re.compile(r"segment_(\d+)\.npz")
-
-
-class EmptyReplayError(RobotRLError, LookupError):
-    """Sampling from a replay sampler that holds no (intervened) transitions."""
-
-
-def _int_at_least(owner: str, name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{owner}.{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-@dataclass(frozen=True)
-class ReplayConfig:
-    """Shapes of a transition and sizes of the learner's buffers.
-
-    obs_shape: shape of one observation (e.g. ``(obs_dim,)``); action_dim: size ``a`` of the base and
-    residual actions; capacity: most transitions a :class:`ReplaySampler` holds (the oldest go first);
-    flush_every: steps a :class:`TransitionStore` buffers before writing them as a segment (a crash
-    loses fewer than this many steps; 0: write only at episode ends and on :meth:`TransitionStore.flush`).
-    """
-
-    obs_shape: tuple[int, ...]
-    action_dim: int
-    capacity: int = 200_000
-    flush_every: int = 100
-
-    def __post_init__(self):
-        shape = (self.obs_shape,) if isinstance(self.obs_shape, (int, np.integer)) else tuple(self.obs_shape)
-        if not shape:
-            raise ConfigError("ReplayConfig.obs_shape must have at least one dimension, got ()")
-        object.__setattr__(self, "obs_shape", tuple(_int_at_least("ReplayConfig", "obs_shape", d, 1) for d in shape))
-        object.__setattr__(self, "action_dim", _int_at_least("ReplayConfig", "action_dim", self.action_dim, 1))
-        object.__setattr__(self, "capacity", _int_at_least("ReplayConfig", "capacity", self.capacity, 1))
-        object.__setattr__(self, "flush_every", _int_at_least("ReplayConfig", "flush_every", self.flush_every, 0))
-
-    def field_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Shape of one step of each field in :data:`FIELDS` (no batch dimension)."""
-        a = (self.action_dim,)
-        return {"obs": self.obs_shape, "base_action": a, "action": a, "intervened": (), "reward": (), "done": (),
-                "next_obs": self.obs_shape, "next_base_action": a}
-
-
-def _dtype(name: str) -> type:
-    return np.bool_ if name in BOOL_FIELDS else np.float32
-
-
-def empty_arrays(config: ReplayConfig) -> dict[str, np.ndarray]:
-    """Zero-length arrays of every field (plus ``episode``), shaped ``(0, *shape)``."""
-    out = {name: np.zeros((0, *shape), dtype=_dtype(name)) for name, shape in config.field_shapes().items()}
-    out["episode"] = np.zeros(0, dtype=np.int64)
-    return out
-
-
-def _convert(name: str, value, expected: tuple[int, ...], where: str) -> np.ndarray:
-    """``value`` as a fresh array of the field's dtype; DataError naming the field if it is not that."""
-    raw = np.asarray(value)
-    if raw.shape != expected:
-        raise DataError(f"{where}field {name!r} has shape {raw.shape}, expected {expected}")
-    if name in BOOL_FIELDS:
-        if raw.dtype == np.bool_:
-            return raw.copy()
-        if raw.dtype.kind in "iu" and np.all((raw == 0) | (raw == 1)):
-            return raw.astype(np.bool_)
-        raise DataError(f"{where}field {name!r} must be bool (or 0/1), got dtype {raw.dtype} value(s) {raw!r}")
-    if raw.dtype.kind not in "iuf":
-        raise DataError(f"{where}field {name!r} must be numeric, got dtype {raw.dtype}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = raw.astype(np.float32)  # always a copy: the caller may reuse its buffers
-    bad = ~np.isfinite(out)
-    if bad.any():
-        at = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DataError(f"{where}field {name!r} has {int(bad.sum())} non-finite value(s) in float32 "
-                        f"(first: {raw[at]!r} at index {at})")
-    if name == "action":
-        over = np.abs(out) > ACTION_LIMIT + ACTION_TOLERANCE
-        if over.any():
-            at = tuple(int(i) for i in np.argwhere(over)[0])
-            raise DataError(f"{where}field 'action' must be a residual action in [-{ACTION_LIMIT}, {ACTION_LIMIT}], "
-                            f"got {out[at]!r} at index {at}")
-    return out
-
-
-def validate_step(config: ReplayConfig, *, obs, base_action, action, intervened, reward, done, next_obs,
-                  next_base_action) -> dict[str, np.ndarray]:
-    """Check one transition and return it as fresh arrays (float32 / bool, shapes of ``config.field_shapes()``).
-
-    Raises:
-        DataError: naming the field and the problem (wrong shape, non-finite value, non-bool flag,
-            ``action`` outside the residual's [-1, 1]).
-    """
-    values = {"obs": obs, "base_action": base_action, "action": action, "intervened": intervened, "reward": reward,
-              "done": done, "next_obs": next_obs, "next_base_action": next_base_action}
-    shapes = config.field_shapes()
-    return {name: _convert(name, values[name], shapes[name], "") for name in FIELDS}
-
-
-def validate_arrays(config: ReplayConfig, arrays: Mapping[str, np.ndarray], where: str = "") -> dict[str, np.ndarray]:
-    """Check a batch of T transitions (every field ``(T, *shape)``) and return fresh float32 / bool arrays.
-
-    Keys other than :data:`FIELDS` are ignored. ``where`` prefixes the error messages (e.g. a file name).
-
-    Raises:
-        DataError: a field is missing, has another length or shape, or holds invalid values.
-    """
-    prefix = f"{where}: " if where else ""
-    missing = [name for name in FIELDS if name not in arrays]
-    if missing:
-        raise DataError(f"{prefix}missing field(s) {missing}")
-    length = np.shape(arrays["obs"])[0] if np.ndim(arrays["obs"]) else 0
-    shapes = config.field_shapes()
-    return {name: _convert(name, arrays[name], (length, *shapes[name]), prefix) for name in FIELDS}
 
 
 def segment_filename(index: int) -> str:
@@ -390,7 +256,7 @@ class TransitionStore:
         meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "obs_shape": list(self.config.obs_shape),
                 "action_dim": self.config.action_dim, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "policy": policy or {},
-                "fields": {name: {"shape": ["T", *shape], "dtype": np.dtype(_dtype(name)).name}
+                "fields": {name: {"shape": ["T", *shape], "dtype": np.dtype(field_dtype(name)).name}
                            for name, shape in self.config.field_shapes().items()},
                 "action_units": f"residual, [-{ACTION_LIMIT}, {ACTION_LIMIT}]"}
         try:
@@ -499,126 +365,3 @@ class TransitionStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class ReplaySampler:
-    """In-memory replay of transitions for the learner: FIFO up to ``config.capacity``, uniform sampling.
-
-    Holds arrays shaped like :func:`validate_arrays`'s output; fill it with :meth:`extend` (e.g. from
-    :func:`load_transitions`) and :meth:`add` (each step the store accepted). Memory grows by doubling
-    up to ``capacity`` rows. Sampling is uniform with replacement; every returned array is a copy with a
-    leading batch dimension B: obs (B, *obs_shape) float32, action (B, a) float32, reward (B,) float32, ...
-    """
-
-    def __init__(self, config: ReplayConfig):
-        self.config = config
-        self._alloc = min(config.capacity, 1024)
-        self._data = {name: np.zeros((self._alloc, *shape), dtype=_dtype(name))
-                      for name, shape in config.field_shapes().items()}
-        self._start = 0  # physical row of the oldest transition (non-zero only once full)
-        self._size = 0
-
-    def __len__(self) -> int:
-        return self._size
-
-    @property
-    def n_intervened(self) -> int:
-        """Held transitions during which a human was in control."""
-        return int(np.count_nonzero(self._data["intervened"][:self._size]))
-
-    def add(self, step: Mapping[str, np.ndarray]) -> None:
-        """Append one transition (a dict of :data:`FIELDS`, e.g. what :meth:`TransitionStore.add` returned)."""
-        checked = validate_step(self.config, **{name: step[name] for name in FIELDS})
-        self._append({name: value[None] for name, value in checked.items()})
-
-    def extend(self, arrays: Mapping[str, np.ndarray]) -> None:
-        """Append T transitions (every field ``(T, *shape)``; other keys ignored), oldest first."""
-        self._append(validate_arrays(self.config, arrays))
-
-    def _grow(self, needed: int) -> None:
-        alloc = min(self.config.capacity, max(2 * self._alloc, needed))
-        ordered = self.arrays()
-        self._data = {name: np.zeros((alloc, *arr.shape[1:]), dtype=arr.dtype) for name, arr in self._data.items()}
-        for name, arr in ordered.items():
-            self._data[name][:self._size] = arr
-        self._alloc, self._start = alloc, 0
-
-    def _append(self, rows: dict[str, np.ndarray]) -> None:
-        k = len(rows["reward"])
-        if k == 0:
-            return
-        cap = self.config.capacity
-        if k >= cap:  # only the newest `cap` rows survive
-            if self._alloc < cap:
-                self._size = 0
-                self._grow(cap)
-            for name, arr in rows.items():
-                self._data[name][:] = arr[k - cap:]
-            self._start, self._size = 0, cap
-            return
-        if self._size + k > self._alloc and self._alloc < cap:
-            self._grow(self._size + k)
-        idx = (self._start + self._size + np.arange(k)) % self._alloc
-        for name, arr in rows.items():
-            self._data[name][idx] = arr
-        overflow = max(0, self._size + k - self._alloc)  # > 0 only when full: the oldest rows were overwritten
-        self._size = min(self._size + k, self._alloc)
-        self._start = (self._start + overflow) % self._alloc
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Copies of the held transitions, oldest first."""
-        order = (self._start + np.arange(self._size)) % max(self._alloc, 1)
-        return {name: arr[order] for name, arr in self._data.items()}
-
-    def _take(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: arr[rows] for name, arr in self._data.items()}
-
-    @staticmethod
-    def _check_batch(batch_size: int) -> int:
-        return _int_at_least("ReplaySampler", "batch_size", batch_size, 1)
-
-    def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
-        """``batch_size`` transitions drawn uniformly (with replacement) from all held ones.
-
-        Raises:
-            EmptyReplayError: the sampler holds nothing.
-        """
-        batch_size = self._check_batch(batch_size)
-        if self._size == 0:
-            raise EmptyReplayError("replay sampler is empty: nothing to sample")
-        # rows [0, size) are exactly the held ones (start != 0 only once size == alloc)
-        return self._take(rng.integers(0, self._size, size=batch_size))
-
-    def sample_intervened(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
-        """``batch_size`` transitions drawn uniformly (with replacement) from the human-controlled ones.
-
-        Costs O(len(self)) per call (finds the intervened rows).
-
-        Raises:
-            EmptyReplayError: no held transition has ``intervened`` set.
-        """
-        batch_size = self._check_batch(batch_size)
-        rows = np.flatnonzero(self._data["intervened"][:self._size])
-        if rows.size == 0:
-            raise EmptyReplayError(f"replay sampler holds no intervened transitions (of {self._size})")
-        return self._take(rows[rng.integers(0, rows.size, size=batch_size)])
-
-    def sample_mixed(self, rng: np.random.Generator, batch_size: int,
-                     intervened_fraction: float = 0.5) -> dict[str, np.ndarray]:
-        """RLPD-style symmetric batch: ``round(batch_size * intervened_fraction)`` intervened transitions
-        after the rest drawn from all held ones; all of them from all held ones while none is intervened.
-
-        Raises:
-            ConfigError: ``intervened_fraction`` outside [0, 1]. EmptyReplayError: the sampler is empty.
-        """
-        batch_size = self._check_batch(batch_size)
-        fraction = float(intervened_fraction)
-        if not 0.0 <= fraction <= 1.0:
-            raise ConfigError(f"ReplaySampler.sample_mixed: intervened_fraction must be in [0, 1], got {fraction}")
-        n_human = int(round(batch_size * fraction)) if self.n_intervened else 0
-        if n_human == 0:
-            return self.sample(rng, batch_size)
-        if n_human == batch_size:
-            return self.sample_intervened(rng, batch_size)
-        online, human = self.sample(rng, batch_size - n_human), self.sample_intervened(rng, n_human)
-        return {name: np.concatenate([online[name], human[name]]) for name in online}

@@ -130,7 +130,9 @@ def _collect(setup: _Setup, config: HilSimConfig, round_index: int, store, sampl
 
 def _open_replay(setup: _Setup, config: HilSimConfig, out: Path):
     """(TransitionStore under ``out/transitions``, an empty ReplaySampler) for this run's shapes."""
-    from robot_rl.hil.replay import ReplayConfig, ReplaySampler, TransitionStore
+    from robot_rl.hil.replay import TransitionStore
+    from robot_rl.hil.sampler import ReplaySampler
+    from robot_rl.hil.transitions import ReplayConfig
 
     replay = ReplayConfig(obs_shape=(setup.base.history, setup.spec.obs_dim), action_dim=setup.spec.action_dim)
     store = TransitionStore(out / "transitions", replay, policy={"base_sha256": setup.loaded.sha256,

@@ -113,3 +113,20 @@ def test_a_residual_of_a_residual_is_refused(tmp_path, panda_model):
         export_residual(learner.actor, load_policy(tmp_path / "r1.onnx"), 0.1, tmp_path / "r2.onnx", obs, act)
     with pytest.raises(ConfigError, match="scale"):
         export_residual(learner.actor, base, 0.0, tmp_path / "r3.onnx", obs, act)
+
+
+def test_a_saved_learner_goes_on_where_it_stopped_and_refuses_other_sizes():
+    learner, rng = _learner(), np.random.default_rng(5)
+    for _ in range(3):
+        learner.update(batch(rng, 128, OBS, ACT, intervened_fraction=0.5))
+    state = learner.state_dict()
+    copy = ResidualLearner(NetConfig(OBS, ACT, hidden=64), LearnerConfig(batch_size=128), seed=9)
+    copy.load_state_dict(state)
+    assert copy.updates == 3 and copy.fitted
+    b = batch(np.random.default_rng(6), 128, OBS, ACT, intervened_fraction=0.5)
+    torch.manual_seed(0)
+    first = learner.update(b)
+    torch.manual_seed(0)
+    assert copy.update(b) == pytest.approx(first, rel=1e-5)  # same networks, optimiser moments, temperature
+    with pytest.raises(ConfigError, match="networks"):
+        ResidualLearner(NetConfig(OBS, ACT, hidden=32)).load_state_dict(state)

@@ -184,7 +184,12 @@ def test_online_learner_learns_and_exports_a_residual_bound_to_its_base(tmp_path
     learner.close()
     resumed = _learner(tmp_path, base)
     assert resumed.stats["resumed_transitions"] == 59 == len(resumed.sampler)
-    assert resumed.maybe_export() is None
+    assert resumed.learner.updates == 4 * 59 and resumed.learner.fitted  # the weights came back too
+    for name, value in resumed.learner.actor.state_dict().items():
+        assert torch.equal(value, learner.learner.actor.state_dict()[name]), name
+    assert resumed.maybe_export() is None and resumed.update_budget() == 0  # nothing new to learn from
+    _stream(resumed, range(60, 66), GOAL, intervened=range(60, 66))
+    assert resumed.update_budget() == 4 * 5 and resumed.learn(1000) == 4 * 5  # only the new transitions
     resumed.close()
     with pytest.raises(ConfigError, match="residual_scale"):
         _learner(tmp_path, base, residual_scale=0.2)  # its labels would be in other units

@@ -19,6 +19,7 @@ Batches are dicts of numpy arrays (B leading): ``obs`` (B, *obs_shape), ``base_a
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,26 @@ class ResidualLearner:
         self.temperature_opt = torch.optim.Adam([self.log_temperature], lr=config.lr)
         self.updates = 0
         self.fitted = False
+
+    def state_dict(self) -> dict:
+        """Everything an interrupted learner needs to go on: networks, optimisers, temperature, counters."""
+        return {"net": dataclasses.asdict(self.actor.config), "updates": self.updates, "fitted": self.fitted,
+                "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+                "target": self.target.state_dict(), "log_temperature": self.log_temperature.detach().clone(),
+                "optimisers": [o.state_dict() for o in (self.actor_opt, self.critic_opt, self.temperature_opt)]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`; ConfigError if it was saved for other network sizes."""
+        if state["net"] != dataclasses.asdict(self.actor.config):
+            raise ConfigError(f"learner checkpoint has networks {state['net']}, this learner "
+                              f"{dataclasses.asdict(self.actor.config)}")
+        for module in ("actor", "critic", "target"):
+            getattr(self, module).load_state_dict(state[module])
+        with torch.no_grad():
+            self.log_temperature.copy_(state["log_temperature"])
+        for optimiser, saved in zip((self.actor_opt, self.critic_opt, self.temperature_opt), state["optimisers"]):
+            optimiser.load_state_dict(saved)
+        self.updates, self.fitted = int(state["updates"]), bool(state["fitted"])
 
     def fit_normalisation(self, obs: np.ndarray, base_action: np.ndarray) -> None:
         """Freeze input statistics (actor and critics) from obs (N, *obs_shape) and base actions (N, a)."""

@@ -26,8 +26,11 @@ the sampler under :attr:`lock`; the networks are touched by the learning thread 
 
 Limits: the base runs here a second time; for a stochastic (diffusion) base its samples differ from the
 policy node's, and the labels of policy-driven steps carry that difference. A ``last_action`` term is fed
-the base's raw action (the policy node feeds base + residual). A restarted learner keeps the transitions,
-not the network weights: it learns again from them.
+the base's raw action (the policy node feeds base + residual).
+
+Restart: the learner's networks, optimisers and counters are saved to ``out_dir/learner.pt`` (atomically)
+at each export and on :meth:`close`; a restarted learner loads them and refills its sampler from the
+store, so it goes on where it stopped (minus the updates since its last save).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rl.atomic import atomic_file
 from robot_rl.errors import ConfigError
 from robot_rl.hil.labels import check_invertible, raw_from_targets, residual_label
 from robot_rl.hil.replay import TransitionStore, load_transitions
@@ -49,6 +53,7 @@ from robot_rl.policy.observation import ObservationInputs
 from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
 
 RESIDUAL_FILE = re.compile(r"residual_(\d+)\.onnx")
+LEARNER_CHECKPOINT = "learner.pt"  # networks, optimisers, counters: a restarted learner goes on from it
 
 
 @dataclass(frozen=True)
@@ -133,13 +138,14 @@ class OnlineLearner:
             self.sampler = ReplaySampler(self.replay)
             self.sampler.extend(load_transitions(self.store.root, self.replay))  # a resumed store's transitions
             self.learner = self._make_learner()
+            self._resume_learner()
         except BaseException:
             self.store.close()  # release the writer lock
             raise
         self.stats = {"transitions": 0, "intervened_steps": 0, "episodes": 0, "successes": 0, "updates": 0,
                       "exports": 0, "last_export": "", "resumed_transitions": len(self.sampler)}
         self.losses: dict[str, float] = {}
-        self._exported_at = 0  # learner.updates at the last export
+        self._updates_at_start = self._exported_at = self.learner.updates  # a resumed learner's count
         self._next_export = 1 + max((int(m.group(1)) for p in self.out_dir.glob("residual_*.onnx")
                                      if (m := RESIDUAL_FILE.fullmatch(p.name))), default=-1)
         self._reset_episode_state()
@@ -169,6 +175,23 @@ class OnlineLearner:
         learner = LearnerConfig(batch_size=self.config.batch_size, bc_weight=self.config.bc_weight,
                                 q_weight=self.config.q_weight)
         return ResidualLearner(net, learner, seed=self.config.seed)
+
+    def _resume_learner(self) -> None:
+        """Load out_dir/learner.pt if an earlier run left one (its transitions were checked by the store)."""
+        path = self.out_dir / LEARNER_CHECKPOINT
+        if path.is_file():
+            import torch
+
+            self.learner.load_state_dict(torch.load(path, weights_only=True))
+
+    def save_learner(self) -> Path:
+        """Write the learner's state to out_dir/learner.pt atomically (at each export and on close)."""
+        import torch
+
+        path = self.out_dir / LEARNER_CHECKPOINT
+        with atomic_file(path) as f:
+            torch.save(self.learner.state_dict(), f)
+        return path
 
     def _reset_episode_state(self) -> None:
         self._chunk_raw: np.ndarray | None = None  # (horizon, a) base raw actions of the current chunk
@@ -252,8 +275,9 @@ class OnlineLearner:
 
     # ----- learning (learning thread) ---------------------------------------------------------------------
     def update_budget(self) -> int:
-        """Updates owed: updates_per_step x transitions stored by this process, minus updates done."""
-        return max(0, int(self.config.updates_per_step * self.stats["transitions"]) - self.learner.updates)
+        """Updates owed: updates_per_step x transitions stored by this process, minus updates it ran."""
+        done = self.learner.updates - self._updates_at_start
+        return max(0, int(self.config.updates_per_step * self.stats["transitions"]) - done)
 
     def learn(self, max_updates: int) -> int:
         """Run up to ``max_updates`` updates (within :meth:`update_budget`) once ``min_transitions`` are held;
@@ -290,11 +314,15 @@ class OnlineLearner:
         export_residual(self.learner.actor, self.base, self.config.residual_scale, path,
                         golden["obs"][:2], golden["base_action"][:2])
         self._exported_at, self._next_export = self.learner.updates, self._next_export + 1
+        self.save_learner()
         self.stats["exports"] += 1
         self.stats["last_export"] = str(path)
         return path
 
     def close(self) -> None:
-        """Write the buffered transitions and release the store (idempotent)."""
+        """Write the buffered transitions and the learner's state, and release the store (idempotent).
+        Call it when no :meth:`learn` runs (the node joins its learning thread first)."""
+        if self.learner.updates > self._updates_at_start:
+            self.save_learner()
         with self.lock:
             self.store.close()

@@ -24,6 +24,7 @@ NODES = {
     "command_mux_node": "robot_rl.nodes.command_mux_node:main",
     "teleop_node": "robot_rl.nodes.teleop_node:main",
     "hil_learner_node": "robot_rl.nodes.hil_learner_node:main",
+    "camera_node": "robot_rl.nodes.camera_node:main",
 }
 
 setup(
@@ -47,6 +48,7 @@ setup(
         "learn": _requirements("learn"),
         "ros": _requirements("ros"),
         "test": _requirements("test"),
+        "camera": _requirements("camera"),
     },
     zip_safe=False,
     entry_points={

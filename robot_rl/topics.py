@@ -42,3 +42,13 @@ INTERVENTION = "/robot_rl/hil/intervention"
 
 EPISODE_OUTCOME = "/robot_rl/hil/episode_outcome"
 """std_msgs/Bool: the human ends the episode: a success (True, reward 1) or a failure (False, reward 0)."""
+
+CAMERA_COLOR = "/robot_rl/camera/color/image_raw"
+"""sensor_msgs/Image (rgb8) from the camera node."""
+
+CAMERA_DEPTH = "/robot_rl/camera/depth/image_raw"
+"""sensor_msgs/Image (32FC1, m; 0 where the camera has no depth) from the camera node; aligned to the color
+image (same size, same CameraInfo) when align_depth_to_color is set."""
+
+CAMERA_INFO = "/robot_rl/camera/color/camera_info"
+"""sensor_msgs/CameraInfo of the color image, published with every color image."""

@@ -74,22 +74,24 @@ def test_the_simulated_human_takes_over_a_stalled_arm_and_hands_back_near_the_go
         SimulatedHuman(get_task("panda-pick-cube"), expert)
 
 
-def test_episode_transitions_link_each_step_to_the_next():
-    from robot_rl.learning.rollout import ChunkPolicy
+def test_an_episode_feeds_the_learner_node_core_what_reached_the_robot(tmp_path, panda_model):
+    from robot_rl.hil.online import OnlineConfig, OnlineLearner
+    from robot_rl.policy.runtime import PolicyRuntime
     from robot_rl_sim.hil.episode import run_episode
 
     env = CalibrationOffsetEnv(make_env(SPEC), OFFSET)
-    base = ChunkPolicy(BASE, SPEC)
+    base = load_policy(BASE, robot=panda_model)
     human = SimulatedHuman(SPEC, make_expert(SPEC, noise=0.0, model=env.env.robot))
-    record = run_episode(env, base, lambda window, chunk: np.zeros_like(chunk), human, 0.1, seed=5)
-    t = record.transitions()
-    steps = len(t["reward"])
-    assert t["obs"].shape == (steps, base.history, SPEC.obs_dim) and t["action"].shape == (steps, 7)
+    learner = OnlineLearner(base, OnlineConfig(out_dir=str(tmp_path), residual_scale=0.1), robot_model=panda_model)
+    stats = run_episode(env, PolicyRuntime(base, robot_model=panda_model), learner, human, seed=5)
+    learner.close()
+    t = load_transitions(tmp_path / "transitions")
+    assert len(t["reward"]) == stats.steps and t["intervened"].sum() == stats.human_steps > 0
+    assert np.all(t["action"][~t["intervened"]] == 0.0)  # the base alone drove: no residual
+    assert np.abs(t["action"][t["intervened"]]).max() > 0.1  # the human's steps: corrections
     np.testing.assert_array_equal(t["next_obs"][:-1], t["obs"][1:])
-    np.testing.assert_array_equal(t["next_base_action"][:-1], t["base_action"][1:])
-    assert t["done"][-1] == record.success and not t["done"][:-1].any()
-    assert np.all(np.abs(t["action"]) <= 1.0)
-    assert np.all(t["action"][~t["intervened"]] == 0.0)  # the zero residual, where the policy drove
+    assert t["done"][-1] == stats.success and not t["done"][:-1].any()
+    assert t["reward"].sum() == float(stats.success)
 
 
 def test_a_short_hil_run_learns_a_residual_bound_to_its_base(tmp_path):

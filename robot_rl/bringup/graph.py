@@ -69,6 +69,7 @@ _NODES = {  # node name -> (executable/module name, parameter YAML name)
     "command_mux": ("command_mux_node", "command_mux"),
     "teleop_node": ("teleop_node", "teleop"),
     "hil_learner": ("hil_learner_node", "hil_learner"),
+    "camera": ("camera_node", "camera"),
 }
 
 

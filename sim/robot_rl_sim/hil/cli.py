@@ -23,7 +23,6 @@ def register(subparsers) -> None:
                    help="joint encoder offsets, rad, one per arm joint (default 0.04 on joints 2 and -0.04 on 4)")
     s.add_argument("--bc-weight", type=float, default=2.0, help="behaviour cloning weight in the actor loss")
     s.add_argument("--q-weight", type=float, default=0.0, help="soft-Q weight in the actor loss (0: pure BC)")
-    s.add_argument("--no-explore", action="store_true", help="collect with the deterministic residual")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=run_sim)
 
@@ -36,7 +35,7 @@ def run_sim(args: argparse.Namespace) -> int:
     config = HilSimConfig(base=args.base, out=args.out, task=args.task, rounds=args.rounds,
                           episodes_per_round=args.episodes_per_round, updates_per_round=args.updates_per_round,
                           eval_episodes=args.eval_episodes, residual_scale=args.residual_scale,
-                          explore=not args.no_explore, bc_weight=args.bc_weight, q_weight=args.q_weight,
+                          bc_weight=args.bc_weight, q_weight=args.q_weight,
                           seed=args.seed, **extra)
     run_hil_sim(config)
     print(f"[hil] report: {args.out}/report.json")

@@ -1,75 +1,76 @@
-"""One human-in-the-loop episode in simulation: base policy + residual, a simulated human taking over.
+"""One human-in-the-loop episode in simulation, run through the learner node's own core.
 
-Per executed policy step i the record holds the observation window the chunk was inferred from
-(To, O), the base policy's raw action ``base_i`` (a,), the residual actually executed in [-1, 1] (a,)
-(for a human step: ``clip((human_raw - base_i) / scale, -1, 1)``, the correction the residual should
-have made), whether the human was in control, the task reward and success.
+The policy acts as the policy node does: a :class:`~robot_rl.policy.runtime.PolicyRuntime` (the base plus
+the latest exported residual ONNX) pushes one observation frame per period and infers a chunk every
+``n_action_steps`` periods. The simulated human may take over. Each period, what reached the robot (the
+policy's or the human's target), the measurement and who drove go to the
+:class:`~robot_rl.hil.online.OnlineLearner`, the core the ``hil_learner_node`` runs; success ends the
+episode as the human's success key does (reward 1, done).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
+from robot_rl.policy.observation import ObservationInputs
 
-@dataclass
-class EpisodeRecord:
-    """Arrays over the T executed steps, plus episode statistics."""
 
-    obs: np.ndarray  # (T, To, O) measured observation windows
-    base_action: np.ndarray  # (T, a) base raw actions
-    action: np.ndarray  # (T, a) executed residual, [-1, 1]
-    intervened: np.ndarray  # (T,) bool
-    reward: np.ndarray  # (T,)
+@dataclass(frozen=True)
+class EpisodeStats:
+    """What one episode did: policy periods run, periods the human drove, takeovers, success."""
+
+    steps: int
+    human_steps: int
+    interventions: int
     success: bool
-    interventions: int  # takeovers
-
-    def transitions(self) -> dict[str, np.ndarray]:
-        """RL transitions (T of them): the next state of step t is step t+1's (obs, base action); the episode
-        ends (``done``) on success; a time-limit end is not terminal (bootstraps from the last state)."""
-        nxt = np.r_[np.arange(1, len(self.reward)), len(self.reward) - 1]
-        done = np.zeros(len(self.reward), dtype=bool)
-        done[-1] = self.success
-        return {"obs": self.obs, "base_action": self.base_action, "action": self.action,
-                "intervened": self.intervened, "reward": self.reward, "done": done,
-                "next_obs": self.obs[nxt], "next_base_action": self.base_action[nxt]}
 
 
-def run_episode(env, base, residual, human, scale: float, seed: int) -> EpisodeRecord:
-    """Roll out one episode of ``base`` (a ChunkPolicy without residual) in ``env`` (CalibrationOffsetEnv).
+def measurement(env, obs: dict[str, np.ndarray], stamp: float) -> ObservationInputs:
+    """The measured observation dict of ``env`` as the policy node's inputs (stamp in s)."""
+    terms = {t.source: t.name for t in env.spec.obs_terms}
+    extra = {key: obs[terms[key]] for key in ("goal", "object_pose") if key in terms}
+    return ObservationInputs(stamp=stamp, joint_names=tuple(env.spec.joint_names),
+                             position=obs[terms["joint_pos"]], velocity=obs[terms["joint_vel"]], **extra)
+
+
+def executed_targets(runtime, raw: np.ndarray, inputs: ObservationInputs) -> np.ndarray:
+    """Joint targets (n,) rad that raw action ``raw`` (a,) commands, as the policy node sends them."""
+    q = runtime.observe.joint_values(inputs, runtime.contract.action_joint_names, "position")
+    processed, _ = runtime.process(np.asarray(raw, dtype=float)[None])
+    return runtime.targets(processed, q)[0][0]
+
+
+def run_episode(env, runtime, learner, human, seed: int) -> EpisodeStats:
+    """Roll out one episode in ``env`` (a CalibrationOffsetEnv) and feed every period to ``learner``.
 
     Args:
-        residual: ``residual(obs window (To, O), base chunk (k, a)) -> (k, a)`` in [-1, 1].
-        human: a SimulatedHuman (or None: the policy alone).
-        scale: raw action units per unit residual.
+        runtime: PolicyRuntime of the base (+ residual) that acts.
+        learner: the OnlineLearner (its own runtime runs the base on the same schedule).
+        human: a SimulatedHuman, or None (the policy alone).
     """
-    spec = env.spec
+    spec, period = env.spec, env.spec.policy_dt
     obs = env.reset(seed=seed)
-    frames: deque = deque([spec.flatten_obs(obs)] * base.history, maxlen=base.history)
+    runtime.reset()
     if human is not None:
         human.reset()
-    rows, plan, success = [], [], False
-    for _ in range(spec.max_steps):
+    plan: list[np.ndarray] = []
+    success, human_steps, step = False, 0, 0
+    for step in range(spec.max_steps):
+        inputs = measurement(env, obs, step * period)
         if not plan:
-            window = np.stack(frames).astype(np.float32)
-            chunk = base.chunk(frames)
-            plan = list(zip(chunk, residual(window, chunk)))
-        base_i, residual_i = plan.pop(0)
-        human_raw = human.act(env.true_obs()) if human is not None else None
-        if human_raw is None:
-            executed, label = base_i + scale * residual_i, residual_i
+            plan = list(runtime.act(inputs).raw[: runtime.contract.chunking.n_action_steps])
         else:
-            executed = env.to_measured(human_raw)
-            label = np.clip((executed - base_i) / scale, -1.0, 1.0)
-        obs, reward, success, _ = env.step(executed)
-        frames.append(spec.flatten_obs(obs))
-        rows.append((window, base_i, label, human_raw is not None, reward))
+            runtime.observe(inputs)  # one frame per period, as the policy node pushes them
+        policy_raw = plan.pop(0)  # while the human drives, the mux drops it; the schedule goes on
+        human_raw = human.act(env.true_obs()) if human is not None else None
+        raw = policy_raw if human_raw is None else env.to_measured(human_raw)
+        learner.step(inputs, executed_targets(runtime, raw, inputs), human_raw is not None)
+        obs, _, success, _ = env.step(raw)
+        human_steps += human_raw is not None
         if success:
             break
-    cols = list(zip(*rows))
-    return EpisodeRecord(obs=np.stack(cols[0]), base_action=np.stack(cols[1]).astype(np.float32),
-                         action=np.stack(cols[2]).astype(np.float32), intervened=np.array(cols[3]),
-                         reward=np.array(cols[4], dtype=np.float32), success=bool(success),
-                         interventions=human.interventions if human is not None else 0)
+    learner.step(measurement(env, obs, (step + 1) * period), None, False, reward=float(success), done=success)
+    learner.end_episode()
+    return EpisodeStats(step + 1, human_steps, human.interventions if human is not None else 0, success)

@@ -3,11 +3,12 @@
 The base policy (a contract-carrying ONNX file trained on the task) meets a sim-to-real gap it was not
 trained for: joint encoder offsets (:mod:`.calibration`). Each round collects episodes in which a
 simulated human (:mod:`.human`, a scripted stand-in for the person at the teleop device) takes over when
-the arm stalls short of the goal; the learner (:mod:`robot_rl.hil.learner`) then updates the residual
-from every transition (human and policy), exports it as a residual ONNX policy bound to the base's
-sha256, and that file is evaluated WITHOUT the human: composed with the base by onnxruntime exactly as
-the policy node composes it. Everything goes to ``out/``: the transition store, one residual per round,
-``report.json``.
+the arm stalls short of the goal, while the policy acts with the residual exported last round. Every
+period goes through the ``hil_learner_node``'s own core (:class:`robot_rl.hil.online.OnlineLearner`: labels,
+transition store, updates, export), so this measures the code the robot runs. After the round's updates
+the new residual (an ONNX policy bound to the base's sha256) is evaluated WITHOUT the human, composed
+with the base by onnxruntime as the policy node composes it. Everything goes to ``out/``:
+``transitions/``, ``residual_<k>.onnx``, ``learner.pt``, ``report.json``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ class HilSimConfig:
     eval_episodes: int = 20
     residual_scale: float = 0.1
     calibration_offset: tuple[float, ...] = (0.0, 0.04, 0.0, -0.04, 0.0, 0.0, 0.0)
-    explore: bool = True
     bc_weight: float = 2.0  # actor loss weights (robot_rl.hil.learner.LearnerConfig)
     q_weight: float = 0.0
     threads: int = 1  # onnxruntime intra-op and torch threads
@@ -67,33 +67,38 @@ class RoundStats:
 
 
 class _Setup:
-    """What a run needs, built once: envs, base policy, simulated human, learner."""
+    """What a run needs, built once: env, base policy, simulated human, the learner node's core."""
 
     def __init__(self, config: HilSimConfig):
-        from robot_rl.hil.learner import LearnerConfig, ResidualLearner
-        from robot_rl.hil.residual_net import NetConfig
+        import torch
+
+        from robot_rl.hil.online import OnlineConfig, OnlineLearner
         from robot_rl.learning.rollout import ChunkPolicy
         from robot_rl_sim.experts import make_expert
         from robot_rl_sim.hil.calibration import CalibrationOffsetEnv
         from robot_rl_sim.hil.human import SimulatedHuman
         from robot_rl_sim.tasks import get_task, make_env
 
-        import torch
-
         torch.set_num_threads(config.threads)  # small networks: 1 thread is ~30x faster per update here than 2
         self.spec = get_task(config.task)
-        self.base = ChunkPolicy(config.base, self.spec, config.threads)
+        self.base = ChunkPolicy(config.base, self.spec, config.threads)  # evaluation, and the task check
         self.loaded = self.base.onnx.policy  # LoadedPolicy: contract, bytes, sha256
         self.env = CalibrationOffsetEnv(make_env(self.spec), np.asarray(config.calibration_offset))
-        self.human = SimulatedHuman(self.spec, make_expert(self.spec, seed=config.seed, noise=0.0,
-                                                           model=self.env.env.robot))
-        obs_dim = self.base.history * self.spec.obs_dim
-        weights = LearnerConfig(bc_weight=config.bc_weight, q_weight=config.q_weight)
-        self.learner = ResidualLearner(NetConfig(obs_dim, self.spec.action_dim), weights, seed=config.seed)
+        self.robot = self.env.env.robot
+        self.human = SimulatedHuman(self.spec, make_expert(self.spec, seed=config.seed, noise=0.0, model=self.robot))
+        # updates_per_step is set so high that the update budget never binds: a round runs updates_per_round
+        self.learner = OnlineLearner(self.loaded, OnlineConfig(
+            out_dir=config.out, residual_scale=config.residual_scale, updates_per_step=1e6, min_transitions=2,
+            export_every_updates=max(1, config.updates_per_round), bc_weight=config.bc_weight,
+            q_weight=config.q_weight, seed=config.seed), robot_model=self.robot)
 
-    def residual(self, explore: bool):
-        """The learner's residual as ``f(window (To, O), chunk (k, a)) -> (k, a)``."""
-        return lambda window, chunk: self.learner.act(window, chunk, explore=explore)
+    def runtime(self, residual: str | None):
+        """The acting PolicyRuntime: the base plus ``residual`` (an exported file) if given."""
+        from robot_rl.policy.contract import load_policy
+        from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
+
+        extra = load_policy(residual, robot=self.robot) if residual else None
+        return PolicyRuntime(self.loaded, extra, robot_model=self.robot, config=RuntimeConfig(seed=0))
 
 
 def evaluate(setup: _Setup, residual_path: str | None, seeds: list[int]) -> tuple[float, float]:
@@ -111,86 +116,55 @@ def evaluate(setup: _Setup, residual_path: str | None, seeds: list[int]) -> tupl
     return float(np.mean(successes)), float(np.mean(distances))
 
 
-def _collect(setup: _Setup, config: HilSimConfig, round_index: int, store, sampler) -> list:
-    """Episodes with the simulated human; every transition goes to the store (disk) and the sampler."""
+def _collect(setup: _Setup, config: HilSimConfig, round_index: int, residual: str | None) -> list:
+    """Episodes with the simulated human, acted by base + ``residual``; the learner stores every period."""
     from robot_rl_sim.hil.episode import run_episode
 
-    records = []
-    for e in range(config.episodes_per_round):
-        seed = 1_000_000 + round_index * config.episodes_per_round + e  # disjoint from the evaluation seeds
-        record = run_episode(setup.env, setup.base, setup.residual(config.explore), setup.human,
-                             config.residual_scale, seed)
-        transitions = record.transitions()
-        for t in range(len(record.reward)):
-            sampler.add(store.add(**{name: values[t] for name, values in transitions.items()}))
-        store.end_episode()  # a no-op after a terminal (done) step
-        records.append(record)
-    return records
-
-
-def _open_replay(setup: _Setup, config: HilSimConfig, out: Path):
-    """(TransitionStore under ``out/transitions``, an empty ReplaySampler) for this run's shapes."""
-    from robot_rl.hil.replay import TransitionStore
-    from robot_rl.hil.sampler import ReplaySampler
-    from robot_rl.hil.transitions import ReplayConfig
-
-    replay = ReplayConfig(obs_shape=(setup.base.history, setup.spec.obs_dim), action_dim=setup.spec.action_dim)
-    store = TransitionStore(out / "transitions", replay, policy={"base_sha256": setup.loaded.sha256,
-                                                                 "task": config.task})
-    return store, ReplaySampler(replay)
-
-
-def _learn(setup: _Setup, config: HilSimConfig, sampler, rng) -> dict[str, float]:
-    """``updates_per_round`` learner updates on 50/50 online / human batches; mean losses."""
-    learner = setup.learner
-    if not learner.fitted:
-        data = sampler.arrays()
-        learner.fit_normalisation(data["obs"], data["base_action"])
-    losses: dict[str, list[float]] = {}
-    for _ in range(config.updates_per_round):
-        for key, value in learner.update(sampler.sample_mixed(rng, learner.config.batch_size)).items():
-            losses.setdefault(key, []).append(value)
-    return {k: float(np.mean(v)) for k, v in losses.items()}
-
-
-def _export(setup: _Setup, scale: float, records: list, path: Path) -> str:
-    """Write the residual ONNX; golden vectors from the first two steps of the round's last episode."""
-    from robot_rl.hil.export import export_residual
-
-    golden = records[-1]
-    export_residual(setup.learner.actor, setup.loaded, scale, path, golden.obs[:2], golden.base_action[:2])
-    return str(path)
+    runtime = setup.runtime(residual)
+    first = 1_000_000 + round_index * config.episodes_per_round  # disjoint from the evaluation seeds
+    return [run_episode(setup.env, runtime, setup.learner, setup.human, first + e)
+            for e in range(config.episodes_per_round)]
 
 
 def run_hil_sim(config: HilSimConfig, log=print) -> dict:
     """All rounds; returns the report (also written to ``out/report.json``)."""
     out = Path(config.out)
     setup = _Setup(config)
-    store, sampler = _open_replay(setup, config, out)
-    rng = np.random.default_rng(config.seed)
     eval_seeds = list(range(config.eval_episodes))
     started = time.perf_counter()
     base_success, base_distance = evaluate(setup, None, eval_seeds)
     log(f"[hil] base alone with the calibration offset: success {base_success:.2f}, "
         f"final distance {base_distance * 100:.1f} cm")
-    rounds = []
-    for r in range(config.rounds):
-        t0 = time.perf_counter()
-        records = _collect(setup, config, r, store, sampler)
-        losses = _learn(setup, config, sampler, rng)
-        path = _export(setup, config.residual_scale, records, out / f"residual_round{r}.onnx")
-        success, distance = evaluate(setup, path, eval_seeds)
-        steps = np.concatenate([rec.intervened for rec in records])
-        stats = RoundStats(r, float(steps.mean()), float(np.mean([rec.interventions for rec in records])),
-                           float(np.mean([rec.success for rec in records])), success, distance,
-                           setup.learner.updates, losses, path, time.perf_counter() - t0)
-        rounds.append(stats)
-        log(f"[hil] round {r}: human drove {stats.human_step_fraction:.0%} of steps, "
-            f"{stats.interventions_per_episode:.1f} takeovers/episode; residual alone: success {success:.2f}, "
-            f"final distance {distance * 100:.1f} cm ({stats.seconds:.0f} s)")
+    rounds, residual = [], None
+    try:
+        for r in range(config.rounds):
+            stats = _round(setup, config, r, residual)
+            residual = stats.residual
+            rounds.append(stats)
+            log(f"[hil] round {r}: human drove {stats.human_step_fraction:.0%} of steps, "
+                f"{stats.interventions_per_episode:.1f} takeovers/episode; residual alone: success "
+                f"{stats.eval_success:.2f}, final distance {stats.eval_final_distance_m * 100:.1f} cm "
+                f"({stats.seconds:.0f} s)")
+    finally:
+        setup.learner.close()
     report = {"config": asdict(config), "base_policy_sha256": setup.loaded.sha256,
               "base_eval": {"success": base_success, "final_distance_m": base_distance},
               "rounds": [asdict(s) for s in rounds], "seconds": time.perf_counter() - started}
-    store.close()
     write_atomic(out / "report.json", json.dumps(report, indent=1).encode())
     return report
+
+
+def _round(setup: _Setup, config: HilSimConfig, r: int, residual: str | None) -> RoundStats:
+    """Collect with the human (acting with ``residual``), learn, export, evaluate without the human."""
+    t0 = time.perf_counter()
+    episodes = _collect(setup, config, r, residual)
+    learner = setup.learner
+    learner.learn(config.updates_per_round)
+    path = learner.maybe_export()
+    path = str(path) if path is not None else residual
+    success, distance = evaluate(setup, path, list(range(config.eval_episodes)))
+    steps = sum(e.steps for e in episodes)
+    return RoundStats(r, sum(e.human_steps for e in episodes) / steps,
+                      float(np.mean([e.interventions for e in episodes])),
+                      float(np.mean([e.success for e in episodes])), success, distance, learner.learner.updates,
+                      dict(learner.losses), path or "", time.perf_counter() - t0)

@@ -156,11 +156,3 @@ class ResidualLearner:
         with torch.no_grad():
             for target, source in zip(self.target.parameters(), self.critic.parameters()):
                 target.lerp_(source, self.config.tau)
-
-    def act(self, obs: np.ndarray, base_action: np.ndarray, explore: bool) -> np.ndarray:
-        """Residual (k, a) for one observation and k base actions (k, a): sampled if ``explore``."""
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(1, -1)).expand(len(base_action), -1)
-        base_t = torch.as_tensor(np.asarray(base_action, dtype=np.float32))
-        with torch.no_grad():
-            action = self.actor.sample(obs_t, base_t)[0] if explore else self.actor(obs_t, base_t)
-        return action.numpy().astype(float)

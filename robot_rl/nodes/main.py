@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import signal
 import sys
-import time
 from collections.abc import Callable
 
 import rclpy
@@ -13,19 +12,6 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.signals import uninstall_signal_handlers
 
 from robot_rl.errors import RobotRLError
-
-
-SHUTDOWN_GRACE_S = 1.0  # s a signal's context shutdown may trail an error it caused
-
-
-def _shuts_down_within(seconds: float) -> bool:
-    """True once the default rclpy context is shut down, polled for up to ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while rclpy.ok():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def _raise_shutdown() -> None:
@@ -61,14 +47,8 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None, 
         spinner.add_node(node)
         try:
             spinner.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
+        except ExternalShutdownException:  # SIGINT/SIGTERM: see _stop_on_signals
             pass
-        except RuntimeError:
-            # A message taken while SIGINT/SIGTERM shuts the context down can fail to convert in
-            # rclpy ("Unable to convert call argument"); rclpy shuts the context down from its own
-            # thread just after, so that is the shutdown, not a node failure.
-            if not _shuts_down_within(SHUTDOWN_GRACE_S):
-                raise
         finally:
             shutdown = getattr(node, "shutdown", None)
             if shutdown is not None:

@@ -21,7 +21,6 @@ re-activates the policy node, and records /joint_states, /robot_rl/object_pose, 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 

@@ -15,6 +15,7 @@ import pytest
 import serial
 
 from robot_rl.hardware import firmware_protocol as fp
+from robot_rl.hardware.firmware_auth import provision_key
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 BUILD = FIRMWARE / "build"
@@ -29,12 +30,18 @@ def build_firmware() -> Path:
     return BUILD
 
 
-class FirmwareProcess:
-    """``rr_firmware_host`` with ``args``, running until :meth:`stop`; ``port`` is its pty."""
+def provisioned_key(directory: Path) -> Path:
+    """A fresh key file in ``directory`` (a test's tmp dir: never a key in the repository)."""
+    return provision_key(Path(directory) / "firmware.key")
 
-    def __init__(self, *args: str):
-        self.process = subprocess.Popen([str(BUILD / "rr_firmware_host"), *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
+
+class FirmwareProcess:
+    """``rr_firmware_host --key-file key_file`` with ``args``, running until :meth:`stop`; ``port`` is its pty."""
+
+    def __init__(self, *args: str, key_file: Path):
+        self.key_file = key_file
+        self.process = subprocess.Popen([str(BUILD / "rr_firmware_host"), "--key-file", str(key_file), *args],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         ready, _, _ = select.select([self.process.stdout], [], [], 10.0)
         self.port = self.process.stdout.readline().strip() if ready else ""
         if not self.port.startswith("/dev/"):
@@ -59,7 +66,8 @@ def raw_line(port: str) -> BinaryIO:
 
 
 def capture_frames(port: str, seconds: float) -> list[tuple[fp.Message, fp.ParserCounts]]:
-    """Every message on the line for ``seconds``, each with the parser's counts just after it."""
+    """Every message on the line for ``seconds``, each with the parser's counts just after it (decoded, tags
+    not checked: a listener on the line, without the session)."""
     parser, captured = fp.FrameParser(), []
     with serial.Serial(port, timeout=0.05) as line:
         deadline = time.monotonic() + seconds

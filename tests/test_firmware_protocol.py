@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from robot_rl.hardware import firmware_protocol as fp
+from robot_rl.hardware.firmware_auth import SessionMac
 from robot_rl.hardware.firmware_header import generate_header, generate_markdown_tables
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
@@ -26,9 +27,18 @@ def bitwise_crc16(data: bytes) -> int:
     return crc
 
 
+MAC = SessionMac(bytes(range(32)), bytes(16))
+
+
 def state_frame(n: int = 2, sequence: int = 1) -> bytes:
-    return fp.encode_message("STATE", sequence=sequence, time_us=123456, status=fp.STATUS["ARMED"], rx_rejected=3,
-                             position=np.arange(n) * 0.5, velocity=-np.arange(n), effort=np.full(n, 0.25))
+    return fp.encode_message("STATE", MAC, 9, sequence=sequence, time_us=123456, command_time_us=123000,
+                             latch_time_us=0, status=fp.STATUS["ARMED"], rx_rejected=3, auth_rejected=4,
+                             replay_rejected=5, stale_rejected=6, position=np.arange(n) * 0.5, velocity=-np.arange(n),
+                             effort=np.full(n, 0.25))
+
+
+def clear_fault_frame(counter: int = 1) -> bytes:
+    return fp.encode_message("CLEAR_FAULT", MAC, counter)
 
 
 def test_committed_header_is_what_the_generator_writes():
@@ -49,35 +59,39 @@ def test_crc_is_ccitt_false():
 
 
 def test_frame_layout():
-    frame = fp.encode_message("TORQUE_COMMAND", sequence=0x0102, torque=[1.0])
-    assert frame[:2] == b"\xa5\x5a" and frame[2] == 0x02 and frame[3] == 6
-    assert frame[4:6] == b"\x02\x01"  # little-endian u16
-    assert frame[6:10] == np.float32(1.0).tobytes()
-    assert int.from_bytes(frame[10:], "little") == fp.crc16(frame[2:10])
+    frame = fp.encode_message("TORQUE_COMMAND", MAC, 0x01020304, command_time_us=0x0A0B0C0D, torque=[1.0])
+    assert frame[:2] == b"\xa5\x5a" and frame[2] == 0x02 and frame[3] == 4 + 4 + 12
+    assert frame[4:8] == b"\x0d\x0c\x0b\x0a"  # little-endian u32
+    assert frame[8:12] == np.float32(1.0).tobytes()
+    assert frame[12:16] == b"\x04\x03\x02\x01"  # the counter
+    assert frame[16:24] == MAC(frame[2:16])  # the tag: over id, len, fields and counter
+    assert int.from_bytes(frame[24:], "little") == fp.crc16(frame[2:24])
 
 
 def test_state_round_trip():
     [frame] = fp.FrameParser().feed(state_frame(n=3, sequence=65535))
     message = fp.decode_message(frame)
     assert message.name == "STATE" and message.n_joints == 3
-    fixed = (message["sequence"], message["time_us"], message["status"], message["rx_rejected"])
-    assert fixed == (65535, 123456, 16, 3)
+    fixed = (message["sequence"], message["time_us"], message["command_time_us"], message["status"],
+             message["rx_rejected"], message["auth_rejected"], message["replay_rejected"], message["stale_rejected"],
+             message["counter"])
+    assert fixed == (65535, 123456, 123000, 16, 3, 4, 5, 6, 9)
     np.testing.assert_array_equal(message["position"], [0.0, 0.5, 1.0])
     np.testing.assert_array_equal(message["velocity"], [0.0, -1.0, -2.0])
 
 
 @pytest.mark.parametrize("values, problem", [
-    ({"sequence": 1}, "missing values"),
-    ({"sequence": 1, "torque": np.zeros(fp.MAX_JOINTS + 1)}, "share one length"),
-    ({"sequence": 1, "torque": []}, "share one length"),
+    ({"command_time_us": 1}, "missing values"),
+    ({"command_time_us": 1, "torque": np.zeros(fp.MAX_JOINTS + 1)}, "share one length"),
+    ({"command_time_us": 1, "torque": []}, "share one length"),
 ])
 def test_encoding_refuses_bad_values(values, problem):
     with pytest.raises(ValueError, match=problem):
-        fp.encode_message("TORQUE_COMMAND", **values)
+        fp.encode_message("TORQUE_COMMAND", MAC, 1, **values)
 
 
 def test_each_rejection_is_counted_and_the_next_frame_survives():
-    good = fp.encode_message("CLEAR_FAULT")
+    good = clear_fault_frame()
     bad_crc = bytearray(state_frame())
     bad_crc[-1] ^= 0xFF
     stream = (b"\x00\x11\xa5" + fp.SYNC + b"\x7f\x00" + fp.SYNC + bytes((0x03, 0x01))  # garbage, unknown id, bad length
@@ -92,14 +106,15 @@ def test_each_rejection_is_counted_and_the_next_frame_survives():
 
 def test_a_frame_swallowed_by_a_false_header_is_recovered():
     """A false sync announcing a long STATE covers the real frame; after its CRC fails the rescan finds it."""
-    stream = fp.SYNC + bytes((0x82, 10 + 12)) + fp.encode_message("REQUEST_INFO") + bytes(30)
+    stream = fp.SYNC + bytes((0x82, 26 + 12 + 12)) + fp.encode_message("HELLO", MAC, 0, host_nonce=5) + bytes(40)
     parser = fp.FrameParser()
     assert [f.msg_id for f in parser.feed(stream)] == [0x01]
     assert parser.counts.bad_crc == 1
 
 
 def test_a_message_length_the_id_does_not_allow_is_rejected():
-    for msg_id, length in ((0x01, 1), (0x02, 2), (0x02, 7), (0x82, 10 + 12 * (fp.MAX_JOINTS + 1))):
+    for msg_id, length in ((0x01, 1), (0x03, 11), (0x02, 4 + 12), (0x02, 4 + 12 + 7),
+                           (0x82, 26 + 12 * (fp.MAX_JOINTS + 1) + 12)):
         parser = fp.FrameParser()
         body = bytes((msg_id, length)) + bytes(length)
         assert parser.feed(fp.SYNC + body + fp.crc16(body).to_bytes(2, "little")) == []
@@ -108,9 +123,9 @@ def test_a_message_length_the_id_does_not_allow_is_rejected():
 
 # ----- properties --------------------------------------------------------------------------------
 messages = st.one_of(
-    st.just(fp.encode_message("REQUEST_INFO")),
-    st.just(fp.encode_message("CLEAR_FAULT")),
-    st.builds(lambda seq, t: fp.encode_message("TORQUE_COMMAND", sequence=seq, torque=t),
+    st.just(fp.encode_message("HELLO", MAC, 0, host_nonce=5)),
+    st.just(clear_fault_frame()),
+    st.builds(lambda seq, t: fp.encode_message("TORQUE_COMMAND", MAC, seq, command_time_us=seq, torque=t),
               st.integers(0, 65535), st.lists(st.floats(width=32), min_size=1, max_size=fp.MAX_JOINTS)),
     st.builds(state_frame, st.integers(1, fp.MAX_JOINTS), st.integers(0, 65535)),
 )

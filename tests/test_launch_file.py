@@ -49,7 +49,7 @@ def _stand_in_modules() -> dict[str, types.ModuleType]:
             "launch_ros": launch_ros, "launch_ros.actions": ros_actions}
 
 
-NO_EXTRAS = {"policy": "", "source": "", "teleop": "", "teleop_device": "/dev/tty", "hil_out": ""}
+NO_EXTRAS = {"policy": "", "source": "", "teleop": "", "teleop_device": "/dev/tty", "hil_out": "", "hardware_key_file": ""}
 
 
 def test_launch_file_starts_the_human_in_the_loop_graph(monkeypatch, tmp_path):
@@ -79,7 +79,8 @@ def _load_launch_file(monkeypatch):
 def test_launch_file_declares_robot_hardware_policy_and_starts_the_bringup_graph(monkeypatch):
     description = _load_launch_file(monkeypatch).generate_launch_description()
     declared = {a.args[0]: a.kwargs["default_value"] for a in description[:-1]}
-    assert declared == {"robot": "panda", "hardware": "mujoco", "hardware_port": "", "policy": "", "source": "",
+    assert declared == {"robot": "panda", "hardware": "mujoco", "hardware_port": "", "hardware_key_file": "",
+                        "policy": "", "source": "",
                         "teleop": "", "teleop_device": "/dev/tty", "hil_out": ""}
     opaque = description[-1]
     nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "ur5", "hardware": "mujoco", "hardware_port": ""})
@@ -106,8 +107,9 @@ def test_every_graph_executable_is_an_installed_console_script(tmp_path):
 def test_launch_file_passes_the_serial_port_to_the_control_node(monkeypatch):
     opaque = _load_launch_file(monkeypatch).generate_launch_description()[-1]
     nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "panda", "hardware": "serial",
-                                       "hardware_port": "/dev/ttyACM0"})
-    expected = bringup_graph(robot="panda", hardware="serial", hardware_port="/dev/ttyACM0")
+                                       "hardware_port": "/dev/ttyACM0", "hardware_key_file": "/etc/rr.key"})
+    expected = bringup_graph(robot="panda", hardware="serial", hardware_port="/dev/ttyACM0",
+                             hardware_key_file="/etc/rr.key")
     assert [n.kwargs["parameters"] for n in nodes] == [[s.parameters] for s in expected]
     assert nodes[0].kwargs["parameters"][0]["hardware_port"] == "/dev/ttyACM0"
 

@@ -1,6 +1,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "host_hal.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,7 +13,7 @@ static uint32_t now_us(void *ctx) {
 static void read_encoders(void *ctx, unsigned n, float *position, float *velocity) {
     const host_hal_ctx *host = ctx;
     for (unsigned j = 0; j < n; ++j) {
-        position[j] = host->motors[j].position;
+        position[j] = host->encoder_glitch ? NAN : host->motors[j].position;
         velocity[j] = host->motors[j].velocity;
     }
 }
@@ -24,6 +26,15 @@ static void write_torques(void *ctx, unsigned n, const float *torque) {
 static size_t serial_read(void *ctx, uint8_t *buf, size_t cap) {
     const ssize_t got = read(((host_hal_ctx *)ctx)->fd, buf, cap);
     return got > 0 ? (size_t)got : 0u; /* EAGAIN (nothing yet) and EIO (no host attached) read as 0 */
+}
+
+static void random_bytes(void *ctx, uint8_t *buf, size_t len) {
+    const int fd = ((host_hal_ctx *)ctx)->urandom_fd;
+    for (size_t got = 0; got < len;) {
+        const ssize_t n = read(fd, buf + got, len - got);
+        if (n <= 0) abort(); /* no randomness: never run a session on a predictable nonce */
+        got += (size_t)n;
+    }
 }
 
 static int enqueue(host_hal_ctx *host, const uint8_t *bytes, size_t len) {
@@ -80,4 +91,5 @@ void host_hal_bind(rr_hal *hal, host_hal_ctx *ctx) {
     hal->write_torques = write_torques;
     hal->serial_read = serial_read;
     hal->serial_write = serial_write;
+    hal->random = random_bytes;
 }

@@ -20,8 +20,10 @@
 
 typedef struct {
     int fd;                 /* pty master, non-blocking */
+    int urandom_fd;         /* /dev/urandom: session nonces */
     uint32_t now_us;        /* simulated firmware time: ticks run x 1000 us */
     uint32_t line_noise_every;
+    int encoder_glitch;     /* this tick's encoders read NaN (SIGUSR1) */
     unsigned n_joints;
     sim_motor motors[RR_MAX_JOINTS];
     uint8_t tx[HOST_TX_QUEUE];

@@ -74,6 +74,8 @@ static int parse_pair(const char *flag, const char *value, host_options *out, jo
     float real = 0.0f;
     if (strcmp(flag, "--joints") == 0 && parse_uint(value, RR_MAX_JOINTS, &number) == 0) {
         out->config.n_joints = (uint8_t)number;
+    } else if (strcmp(flag, "--key-file") == 0) {
+        out->key_file = value;
     } else if (strcmp(flag, "--limits") == 0) {
         return parse_list(value, limits);
     } else if (strcmp(flag, "--initial-position") == 0) {
@@ -105,6 +107,10 @@ int host_options_parse(int argc, char **argv, host_options *out, char *error, un
     }
     if (out->config.n_joints == 0) {
         snprintf(error, error_size, "--joints N is required (1..%u)", RR_MAX_JOINTS);
+        return -1;
+    }
+    if (out->key_file == NULL) {
+        snprintf(error, error_size, "--key-file PATH is required (create a key with `robot-rl firmware provision`)");
         return -1;
     }
     const unsigned n = out->config.n_joints;

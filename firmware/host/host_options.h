@@ -12,14 +12,16 @@ typedef struct {
     float damping;             /* Nm s/rad, simulated motor b */
     float initial_position[RR_MAX_JOINTS]; /* rad, where the simulated joints boot (at rest) */
     uint32_t line_noise_every; /* 0: clean line */
+    const char *key_file;      /* the shared key (required) */
 } host_options;
 
 #define HOST_USAGE \
-    "usage: rr_firmware_host --joints N [--limits L|L1,..,LN] [--watchdog-ms MS] [--brake-damping D]\n" \
+    "usage: rr_firmware_host --joints N --key-file PATH [--limits L|L1,..,LN] [--watchdog-ms MS] [--brake-damping D]\n" \
     "                        [--inertia J] [--damping B] [--initial-position Q|Q1,..,QN] [--line-noise-every K]\n" \
     "  --joints N            joints (1..16)\n" \
+    "  --key-file PATH       the shared 32-byte key, hex, mode 0600 (robot-rl firmware provision)\n" \
     "  --limits L            torque limit per joint, Nm (one value for all, or N values; default 10)\n" \
-    "  --watchdog-ms MS      command timeout that latches the watchdog, ms (default 100)\n" \
+    "  --watchdog-ms MS      command age that latches the watchdog, ms (default 100)\n" \
     "  --brake-damping D     brake gain while latched, Nm s/rad (default 0.5; 0 = zero torque)\n" \
     "  --inertia J           simulated joint inertia, kg m^2 (default 0.01)\n" \
     "  --damping B           simulated viscous friction, Nm s/rad (default 0.1)\n" \

@@ -18,6 +18,8 @@ typedef struct {
     size_t (*serial_read)(void *ctx, uint8_t *buf, size_t cap);
     /* Queue a whole frame for sending, or drop it whole if there is no room (never a partial frame). */
     void (*serial_write)(void *ctx, const uint8_t *frame, size_t len);
+    /* Fill buf with len unpredictable bytes (session nonces): a hardware RNG, or the OS's. */
+    void (*random)(void *ctx, uint8_t *buf, size_t len);
 } rr_hal;
 
 #endif /* RR_HAL_H */

@@ -5,8 +5,9 @@
 
 #include <stdint.h>
 
-/* Frame: sync(2) | id(1) | len(1) | payload(len) | crc16(2, little-endian, over id+len+payload) */
-#define RR_PROTOCOL_VERSION 1u
+/* Frame: sync(2) | id(1) | len(1) | payload(len) | crc16(2, little-endian, over id+len+payload)
+ * payload = fields | joint arrays | counter u32 | tag(RR_TAG_SIZE): the authentication trailer */
+#define RR_PROTOCOL_VERSION 2u
 #define RR_SYNC0 0xA5u
 #define RR_SYNC1 0x5Au
 #define RR_HEADER_SIZE 4u
@@ -15,24 +16,31 @@
 #define RR_MAX_JOINTS 16u
 #define RR_CRC16_POLY 0x1021u /* CRC-16/CCITT-FALSE */
 #define RR_CRC16_INIT 0xFFFFu
+#define RR_KEY_SIZE 32u /* bytes of the HMAC-SHA256 key */
+#define RR_NONCE_SIZE 8u /* bytes of each side's half of the session nonce */
+#define RR_COUNTER_SIZE 4u
+#define RR_TAG_SIZE 8u /* HMAC-SHA256 truncated */
+#define RR_AUTH_TRAILER_SIZE 12u
 
 /* STATE.status bits */
-#define RR_STATUS_WATCHDOG_TRIPPED 0x0001u /* no valid command within the timeout; braking until CLEAR_FAULT */
+#define RR_STATUS_WATCHDOG_TRIPPED 0x0001u /* the applied command grew older than the timeout; braking until CLEAR_FAULT */
 #define RR_STATUS_FAULT_LATCHED 0x0002u /* a non-finite torque or measurement; braking until CLEAR_FAULT */
 #define RR_STATUS_COMMAND_CLAMPED 0x0004u /* this tick's torque was limited to torque_limit on some joint */
 #define RR_STATUS_BAD_COMMAND 0x0008u /* the last TORQUE_COMMAND was rejected (joint count or non-finite) */
 #define RR_STATUS_ARMED 0x0010u /* a command was accepted since boot or CLEAR_FAULT: the watchdog runs */
+#define RR_STATUS_SESSION_OPEN 0x0020u /* a HELLO opened the session this STATE is tagged under */
 
-/* REQUEST_INFO (host -> firmware): Ask the firmware to answer with INFO. */
-#define RR_MSG_REQUEST_INFO 0x01u
-#define RR_REQUEST_INFO_FIXED_LEN 0u
-#define RR_REQUEST_INFO_PER_JOINT_LEN 0u
+/* HELLO (host -> firmware): Open a session (its tag uses the all-zero session nonce); answered by HELLO_ACK. */
+#define RR_MSG_HELLO 0x01u
+#define RR_HELLO_FIXED_LEN 8u
+#define RR_HELLO_PER_JOINT_LEN 0u
+#define RR_HELLO_HOST_NONCE_OFFSET 0u /* uint64_t, -: fresh random host half of the session nonce */
 
-/* TORQUE_COMMAND (host -> firmware): Joint torques to apply until the next command. */
+/* TORQUE_COMMAND (host -> firmware): Joint torques to apply until the next command; the counter is its sequence. */
 #define RR_MSG_TORQUE_COMMAND 0x02u
-#define RR_TORQUE_COMMAND_FIXED_LEN 2u
+#define RR_TORQUE_COMMAND_FIXED_LEN 4u
 #define RR_TORQUE_COMMAND_PER_JOINT_LEN 4u
-#define RR_TORQUE_COMMAND_SEQUENCE_OFFSET 0u /* uint16_t, -: host's command counter, echoed in STATE */
+#define RR_TORQUE_COMMAND_COMMAND_TIME_US_OFFSET 0u /* uint32_t, us: firmware time (newest STATE's time_us) when the host sent it: the firmware judges its age */
 #define RR_TORQUE_COMMAND_TORQUE_OFFSET(n) (RR_TORQUE_COMMAND_FIXED_LEN + 0u * (n)) /* float[n], Nm: commanded joint torque */
 
 /* CLEAR_FAULT (host -> firmware): Explicit reset of a latched watchdog trip or fault. */
@@ -40,22 +48,28 @@
 #define RR_CLEAR_FAULT_FIXED_LEN 0u
 #define RR_CLEAR_FAULT_PER_JOINT_LEN 0u
 
-/* INFO (firmware -> host): What the firmware is: protocol, joints, limits. */
-#define RR_MSG_INFO 0x81u
-#define RR_INFO_FIXED_LEN 4u
-#define RR_INFO_PER_JOINT_LEN 4u
-#define RR_INFO_PROTOCOL_VERSION_OFFSET 0u /* uint16_t, -: PROTOCOL_VERSION the firmware speaks */
-#define RR_INFO_WATCHDOG_TIMEOUT_MS_OFFSET 2u /* uint16_t, ms: command timeout that trips the watchdog */
-#define RR_INFO_TORQUE_LIMIT_OFFSET(n) (RR_INFO_FIXED_LEN + 0u * (n)) /* float[n], Nm: applied torque is clamped to +-this */
+/* HELLO_ACK (firmware -> host): Session opened: the firmware's nonce half and what it is. */
+#define RR_MSG_HELLO_ACK 0x81u
+#define RR_HELLO_ACK_FIXED_LEN 12u
+#define RR_HELLO_ACK_PER_JOINT_LEN 4u
+#define RR_HELLO_ACK_FIRMWARE_NONCE_OFFSET 0u /* uint64_t, -: fresh random firmware half of the session nonce */
+#define RR_HELLO_ACK_PROTOCOL_VERSION_OFFSET 8u /* uint16_t, -: PROTOCOL_VERSION the firmware speaks */
+#define RR_HELLO_ACK_WATCHDOG_TIMEOUT_MS_OFFSET 10u /* uint16_t, ms: command age that trips the watchdog */
+#define RR_HELLO_ACK_TORQUE_LIMIT_OFFSET(n) (RR_HELLO_ACK_FIXED_LEN + 0u * (n)) /* float[n], Nm: applied torque is clamped to +-this */
 
 /* STATE (firmware -> host): Measured state, sent every control tick (1 kHz). */
 #define RR_MSG_STATE 0x82u
-#define RR_STATE_FIXED_LEN 10u
+#define RR_STATE_FIXED_LEN 26u
 #define RR_STATE_PER_JOINT_LEN 12u
-#define RR_STATE_SEQUENCE_OFFSET 0u /* uint16_t, -: sequence of the last applied TORQUE_COMMAND */
-#define RR_STATE_TIME_US_OFFSET 2u /* uint32_t, us: firmware clock (wraps at 2^32) */
-#define RR_STATE_STATUS_OFFSET 6u /* uint16_t, -: STATUS_* bits */
-#define RR_STATE_RX_REJECTED_OFFSET 8u /* uint16_t, -: frames the firmware's parser rejected (wraps) */
+#define RR_STATE_SEQUENCE_OFFSET 0u /* uint32_t, -: counter of the last applied TORQUE_COMMAND */
+#define RR_STATE_TIME_US_OFFSET 4u /* uint32_t, us: firmware clock (wraps at 2^32) */
+#define RR_STATE_COMMAND_TIME_US_OFFSET 8u /* uint32_t, us: command_time_us of the applied command */
+#define RR_STATE_LATCH_TIME_US_OFFSET 12u /* uint32_t, us: firmware time the current latch was set (0: none) */
+#define RR_STATE_STATUS_OFFSET 16u /* uint16_t, -: STATUS_* bits */
+#define RR_STATE_RX_REJECTED_OFFSET 18u /* uint16_t, -: frames the firmware's parser rejected (wraps) */
+#define RR_STATE_AUTH_REJECTED_OFFSET 20u /* uint16_t, -: frames with a wrong tag (wraps) */
+#define RR_STATE_REPLAY_REJECTED_OFFSET 22u /* uint16_t, -: authentic frames whose counter did not increase (wraps) */
+#define RR_STATE_STALE_REJECTED_OFFSET 24u /* uint16_t, -: authentic commands older than the timeout (wraps) */
 #define RR_STATE_POSITION_OFFSET(n) (RR_STATE_FIXED_LEN + 0u * (n)) /* float[n], rad: joint position */
 #define RR_STATE_VELOCITY_OFFSET(n) (RR_STATE_FIXED_LEN + 4u * (n)) /* float[n], rad/s: joint velocity */
 #define RR_STATE_EFFORT_OFFSET(n) (RR_STATE_FIXED_LEN + 8u * (n)) /* float[n], Nm: torque applied this tick */
@@ -63,19 +77,21 @@
 #define RR_UNKNOWN_ID (-1)
 #define RR_BAD_LENGTH (-2)
 
-/* Joint count n implied by a payload length (0 for messages without joint arrays),
+/* Joint count n implied by a payload length (with the trailer; 0 for messages without joint arrays),
  * RR_UNKNOWN_ID or RR_BAD_LENGTH. Arrays need 1 <= n <= RR_MAX_JOINTS. */
 static inline int rr_message_joints(uint8_t msg_id, uint8_t len) {
-    const unsigned length = len;
+    unsigned length = len;
     unsigned fixed, per_joint;
     switch (msg_id) {
-    case RR_MSG_REQUEST_INFO: fixed = RR_REQUEST_INFO_FIXED_LEN; per_joint = RR_REQUEST_INFO_PER_JOINT_LEN; break;
+    case RR_MSG_HELLO: fixed = RR_HELLO_FIXED_LEN; per_joint = RR_HELLO_PER_JOINT_LEN; break;
     case RR_MSG_TORQUE_COMMAND: fixed = RR_TORQUE_COMMAND_FIXED_LEN; per_joint = RR_TORQUE_COMMAND_PER_JOINT_LEN; break;
     case RR_MSG_CLEAR_FAULT: fixed = RR_CLEAR_FAULT_FIXED_LEN; per_joint = RR_CLEAR_FAULT_PER_JOINT_LEN; break;
-    case RR_MSG_INFO: fixed = RR_INFO_FIXED_LEN; per_joint = RR_INFO_PER_JOINT_LEN; break;
+    case RR_MSG_HELLO_ACK: fixed = RR_HELLO_ACK_FIXED_LEN; per_joint = RR_HELLO_ACK_PER_JOINT_LEN; break;
     case RR_MSG_STATE: fixed = RR_STATE_FIXED_LEN; per_joint = RR_STATE_PER_JOINT_LEN; break;
     default: return RR_UNKNOWN_ID;
     }
+    if (length < RR_AUTH_TRAILER_SIZE) return RR_BAD_LENGTH;
+    length -= RR_AUTH_TRAILER_SIZE;
     if (per_joint == 0u) return length == fixed ? 0 : RR_BAD_LENGTH;
     if (length < fixed + per_joint || (length - fixed) % per_joint != 0u) return RR_BAD_LENGTH;
     if ((length - fixed) / per_joint > RR_MAX_JOINTS) return RR_BAD_LENGTH;

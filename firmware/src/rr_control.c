@@ -32,24 +32,30 @@ static bool all_finite(const float *values, unsigned n) {
     return true;
 }
 
-void rr_accept_command(const rr_config *config, rr_state *state, const rr_torque_command *command,
-                       uint32_t now_us) {
+bool rr_older_than_timeout(const rr_config *config, uint32_t time_us, uint32_t now_us) {
+    return now_us - time_us > (uint32_t)config->watchdog_timeout_ms * 1000u; /* modulo 2^32: wrap-safe */
+}
+
+rr_command_result rr_accept_command(const rr_config *config, rr_state *state, const rr_torque_command *command,
+                                    uint32_t now_us) {
     if (command->n_torques != config->n_joints) {
         state->bad_command = true;
-        return;
+        return RR_COMMAND_BAD;
     }
     if (!all_finite(command->torque, config->n_joints)) {
         state->bad_command = true;
         state->fault_latched = true;
         memset(state->command, 0, sizeof state->command);
-        return;
+        return RR_COMMAND_BAD;
     }
+    if (rr_older_than_timeout(config, command->command_time_us, now_us)) return RR_COMMAND_STALE;
     state->bad_command = false;
-    if (latched(state)) return;
+    if (latched(state)) return RR_COMMAND_LATCHED;
     memcpy(state->command, command->torque, sizeof(float) * config->n_joints);
     state->sequence = command->sequence;
-    state->last_command_us = now_us;
+    state->command_time_us = command->command_time_us;
     state->armed = true;
+    return RR_COMMAND_APPLIED;
 }
 
 void rr_clear_fault(rr_state *state) {
@@ -57,12 +63,13 @@ void rr_clear_fault(rr_state *state) {
     state->fault_latched = false;
     state->bad_command = false;
     state->armed = false;
+    state->latch_timed = false;
+    state->latch_time_us = 0;
     memset(state->command, 0, sizeof state->command);
 }
 
 static void check_watchdog(const rr_config *config, rr_state *state, uint32_t now_us) {
-    const uint32_t elapsed_us = now_us - state->last_command_us; /* modulo 2^32: wrap-safe */
-    if (state->armed && elapsed_us > (uint32_t)config->watchdog_timeout_ms * 1000u) {
+    if (state->armed && rr_older_than_timeout(config, state->command_time_us, now_us)) {
         state->watchdog_tripped = true;
     }
 }
@@ -84,6 +91,10 @@ void rr_step(const rr_config *config, rr_state *state, const rr_inputs *inputs, 
     const unsigned n = config->n_joints;
     if (!all_finite(inputs->position, n) || !all_finite(inputs->velocity, n)) state->fault_latched = true;
     check_watchdog(config, state, inputs->now_us);
+    if (latched(state) && !state->latch_timed) {
+        state->latch_timed = true;
+        state->latch_time_us = inputs->now_us;
+    }
     bool clamped = false;
     for (unsigned j = 0; j < n; ++j) {
         const float limit = config->torque_limit[j];

@@ -19,5 +19,6 @@ extern int check_count;
 void test_control(void);
 void test_frame(void);
 void test_app(void);
+void test_auth(void);
 
 #endif /* CHECK_H */

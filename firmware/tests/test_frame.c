@@ -14,7 +14,8 @@ static size_t feed_all(rr_parser *parser, const uint8_t *bytes, size_t len, rr_f
 }
 
 static size_t clear_fault_frame(uint8_t *out) {
-    return rr_frame_encode(RR_MSG_CLEAR_FAULT, NULL, 0, out, RR_FRAME_MAX);
+    static const uint8_t trailer[RR_AUTH_TRAILER_SIZE] = {1}; /* the parser checks length and CRC only */
+    return rr_frame_encode(RR_MSG_CLEAR_FAULT, trailer, sizeof trailer, out, RR_FRAME_MAX);
 }
 
 static void test_crc_check_value(void) {
@@ -22,11 +23,11 @@ static void test_crc_check_value(void) {
 }
 
 static void test_round_trip(void) {
-    const uint8_t payload[6] = {0x01, 0x00, 0x00, 0x00, 0x80, 0x3F}; /* sequence 1, torque 1.0f */
+    const uint8_t payload[20] = {0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3F}; /* time 1, 1.0 Nm, trailer */
     uint8_t bytes[RR_FRAME_MAX];
     const size_t len = rr_frame_encode(RR_MSG_TORQUE_COMMAND, payload, sizeof payload, bytes, sizeof bytes);
-    CHECK(len == 12u && bytes[0] == RR_SYNC0 && bytes[1] == RR_SYNC1 && bytes[3] == 6u);
-    CHECK(rr_frame_encode(RR_MSG_TORQUE_COMMAND, payload, sizeof payload, bytes, 11) == 0u);
+    CHECK(len == 26u && bytes[0] == RR_SYNC0 && bytes[1] == RR_SYNC1 && bytes[3] == 20u);
+    CHECK(rr_frame_encode(RR_MSG_TORQUE_COMMAND, payload, sizeof payload, bytes, 25) == 0u);
     rr_parser parser;
     rr_frame frames[2];
     rr_parser_init(&parser);
@@ -39,7 +40,7 @@ static void test_round_trip(void) {
 }
 
 static void test_rejections_are_counted_and_next_frame_survives(void) {
-    uint8_t stream[128];
+    uint8_t stream[160];
     size_t len = 0;
     const uint8_t garbage[] = {0x11, 0xA5, 0x22, RR_SYNC0, RR_SYNC1, 0x7F, 0x00, /* unknown id */
                                RR_SYNC0, RR_SYNC1, RR_MSG_CLEAR_FAULT, 0x01};  /* bad length */
@@ -60,11 +61,12 @@ static void test_rejections_are_counted_and_next_frame_survives(void) {
 
 static void test_frame_behind_false_sync_is_recovered(void) {
     /* A false header announcing a long STATE swallows the real frame; the CRC fails, the rescan finds it. */
-    uint8_t stream[64] = {RR_SYNC0, RR_SYNC1, RR_MSG_STATE, RR_STATE_FIXED_LEN + RR_STATE_PER_JOINT_LEN};
+    uint8_t stream[128] = {RR_SYNC0, RR_SYNC1, RR_MSG_STATE,
+                          RR_STATE_FIXED_LEN + RR_STATE_PER_JOINT_LEN + RR_AUTH_TRAILER_SIZE};
     size_t len = 4;
     len += clear_fault_frame(stream + len);
-    memset(stream + len, 0, 30);
-    len += 30;
+    memset(stream + len, 0, 50);
+    len += 50;
     rr_parser parser;
     rr_frame frames[2];
     rr_parser_init(&parser);

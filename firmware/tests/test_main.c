@@ -9,6 +9,7 @@ int main(void) {
     test_control();
     test_frame();
     test_app();
+    test_auth();
     printf("rr_firmware_tests: %d checks, %d failed\n", check_count, check_failures);
     return check_failures == 0 ? 0 : 1;
 }

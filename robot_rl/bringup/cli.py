@@ -20,6 +20,8 @@ def register(subparsers) -> None:
     p.add_argument("--robot", default="panda", help="shipped robot name or robot YAML path")
     p.add_argument("--hardware", default="mujoco", help="hardware interface of the control node (mujoco, serial)")
     p.add_argument("--hardware-port", default="", help="serial device of --hardware serial, e.g. /dev/ttyACM0")
+    p.add_argument("--hardware-key-file", default="", help="firmware link key of --hardware serial "
+                   "(robot-rl firmware provision)")
     p.add_argument("--policy", default=None, help="ONNX policy; the policy node becomes the command source")
     p.add_argument("--source", choices=SOURCES, default=None, help="command source (default: policy or demo)")
     p.add_argument("--teleop", choices=TELEOP_DEVICES, default=None,
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     specs = bringup_graph(args.robot, args.hardware, args.policy, args.source,
                           overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS)}},
-                          hardware_port=args.hardware_port, teleop=args.teleop,
+                          hardware_port=args.hardware_port, hardware_key_file=args.hardware_key_file,
+                          teleop=args.teleop,
                           teleop_device=_teleop_device(args), hil_out=args.hil_out)
     print(f"bringup: {[s.name for s in specs]}, logs in {log_dir}", file=sys.stderr)
     result = run_graph(specs, log_dir, args.duration)

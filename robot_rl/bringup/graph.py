@@ -98,7 +98,7 @@ def node_spec(name: str, parameters: dict[str, Any] | None = None,
 def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | None = None,
                   source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
                   hardware_port: str = "", teleop: str | None = None, teleop_device: str = "/dev/tty",
-                  hil_out: str = "") -> list[NodeSpec]:
+                  hil_out: str = "", hardware_key_file: str = "") -> list[NodeSpec]:
     """Nodes (with parameters) of the robot_rl graph.
 
     With a policy source the safety filter's ``watchdog_timeout`` follows the policy's rate
@@ -112,6 +112,7 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
             else ``demo``).
         overrides: extra parameters per node name, e.g. ``{"control_node": {"realtime": False}}``.
         hardware_port: serial device of hardware ``serial`` (e.g. ``/dev/ttyACM0``); ``""`` for the others.
+        hardware_key_file: the firmware link's key file, hardware ``serial`` only.
         teleop: a teleop device of :data:`TELEOP_DEVICES`, or None. Adds the command mux and the teleop node;
             the source (demo or policy) then publishes on /robot_rl/policy/command.
         teleop_device: the terminal the keyboard teleop reads (its ``device`` parameter).
@@ -142,9 +143,11 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         from robot_rl.policy.contract import read_contract  # contract only: no onnxruntime session
 
         safety["watchdog_timeout"] = policy_watchdog_timeout_s(read_contract(policy)[0])
-    control = _node("control_node", {"robot": robot, "hardware": hardware, "hardware_port": hardware_port}, overrides)
+    control = _node("control_node", {"robot": robot, "hardware": hardware, "hardware_port": hardware_port,
+                                     "hardware_key_file": hardware_key_file}, overrides)
     p = control.parameters
-    hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"])  # the control node's own check
+    hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"],  # the control node's own check
+                     key_file=p["hardware_key_file"])
     nodes = [control, _node("safety_filter", safety, overrides)]
     routed = {"command_topic": topics.POLICY_COMMAND} if teleop else {}
     if source == "demo":

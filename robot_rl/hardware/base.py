@@ -82,7 +82,8 @@ def hardware_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 0, rt_priority: int = 0) -> dict:
+def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 0, rt_priority: int = 0,
+                     key_file: str = "") -> dict:
     """Options for :func:`create_hardware` from the control node's parameters.
 
     Args:
@@ -90,6 +91,7 @@ def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 
         port: serial device (``hardware_port``): required by ``serial``, refused by every other hardware.
         task, seed: MuJoCo only: simulated task (``""`` for the plain scene) and its reset seed.
         rt_priority: the control loop's SCHED_FIFO priority; ``serial`` reads its port at the same priority.
+        key_file: the firmware link's key file (``hardware_key_file``): required by ``serial``, refused by the others.
 
     Raises:
         ConfigError: naming the parameter that does not fit ``hardware``.
@@ -101,7 +103,12 @@ def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 
         if task:
             raise ConfigError(f"parameter task ({task!r}) simulates a task on MuJoCo hardware only, "
                               f"not on hardware 'serial'")
-        return {"port": port, "rt_priority": rt_priority}
+        if not key_file:
+            raise ConfigError("hardware 'serial' needs parameter hardware_key_file: the firmware link's key "
+                              "(create one with `robot-rl firmware provision --key-file PATH`)")
+        return {"port": port, "key_file": key_file, "rt_priority": rt_priority}
+    if key_file:
+        raise ConfigError(f"parameter hardware_key_file ({key_file!r}) is for hardware 'serial' only")
     if port:
         raise ConfigError(f"parameter hardware_port ({port!r}) is for hardware 'serial' only; "
                           f"hardware {hardware!r} takes no serial port")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from robot_rl.hardware import firmware_protocol as p
 
-_C_TYPES = {"B": "uint8_t", "H": "uint16_t", "I": "uint32_t", "f": "float"}
-_WIRE_TYPES = {"B": "u8", "H": "u16", "I": "u32", "f": "f32"}
+_C_TYPES = {"B": "uint8_t", "H": "uint16_t", "I": "uint32_t", "Q": "uint64_t", "f": "float"}
+_WIRE_TYPES = {"B": "u8", "H": "u16", "I": "u32", "Q": "u64", "f": "f32"}
 
 
 def generate_header() -> str:
@@ -32,7 +32,8 @@ def _preamble() -> str:
 
 def _frame_constants() -> str:
     return "\n".join([
-        "/* Frame: sync(2) | id(1) | len(1) | payload(len) | crc16(2, little-endian, over id+len+payload) */",
+        "/* Frame: sync(2) | id(1) | len(1) | payload(len) | crc16(2, little-endian, over id+len+payload)",
+        " * payload = fields | joint arrays | counter u32 | tag(RR_TAG_SIZE): the authentication trailer */",
         f"#define RR_PROTOCOL_VERSION {p.PROTOCOL_VERSION}u",
         f"#define RR_SYNC0 0x{p.SYNC[0]:02X}u",
         f"#define RR_SYNC1 0x{p.SYNC[1]:02X}u",
@@ -42,6 +43,11 @@ def _frame_constants() -> str:
         f"#define RR_MAX_JOINTS {p.MAX_JOINTS}u",
         f"#define RR_CRC16_POLY 0x{p.CRC16_POLY:04X}u /* CRC-16/CCITT-FALSE */",
         f"#define RR_CRC16_INIT 0x{p.CRC16_INIT:04X}u",
+        f"#define RR_KEY_SIZE {p.KEY_SIZE}u /* bytes of the HMAC-SHA256 key */",
+        f"#define RR_NONCE_SIZE {p.NONCE_SIZE}u /* bytes of each side's half of the session nonce */",
+        f"#define RR_COUNTER_SIZE {p.COUNTER_SIZE}u",
+        f"#define RR_TAG_SIZE {p.TAG_SIZE}u /* HMAC-SHA256 truncated */",
+        f"#define RR_AUTH_TRAILER_SIZE {p.AUTH_TRAILER_SIZE}u",
         "",
     ])
 
@@ -70,10 +76,10 @@ def _message_block(spec: p.MessageSpec) -> str:
 
 def _length_rule() -> str:
     lines = ["#define RR_UNKNOWN_ID (-1)", "#define RR_BAD_LENGTH (-2)", "",
-             "/* Joint count n implied by a payload length (0 for messages without joint arrays),",
+             "/* Joint count n implied by a payload length (with the trailer; 0 for messages without joint arrays),",
              " * RR_UNKNOWN_ID or RR_BAD_LENGTH. Arrays need 1 <= n <= RR_MAX_JOINTS. */",
              "static inline int rr_message_joints(uint8_t msg_id, uint8_t len) {",
-             "    const unsigned length = len;",
+             "    unsigned length = len;",
              "    unsigned fixed, per_joint;",
              "    switch (msg_id) {"]
     for spec in p.MESSAGES:
@@ -81,6 +87,8 @@ def _length_rule() -> str:
                      f"per_joint = RR_{spec.name}_PER_JOINT_LEN; break;")
     lines += ["    default: return RR_UNKNOWN_ID;",
               "    }",
+              "    if (length < RR_AUTH_TRAILER_SIZE) return RR_BAD_LENGTH;",
+              "    length -= RR_AUTH_TRAILER_SIZE;",
               "    if (per_joint == 0u) return length == fixed ? 0 : RR_BAD_LENGTH;",
               "    if (length < fixed + per_joint || (length - fixed) % per_joint != 0u) return RR_BAD_LENGTH;",
               "    if ((length - fixed) / per_joint > RR_MAX_JOINTS) return RR_BAD_LENGTH;",
@@ -95,7 +103,8 @@ def generate_markdown_tables() -> str:
     for spec in p.MESSAGES:
         fields = [f"{f.name} {_WIRE_TYPES[f.fmt]}" + (f" {f.unit}" if f.unit != "-" else "") for f in spec.fields]
         fields += [f"{f.name} f32[n] {f.unit}" for f in spec.joint_arrays]
-        size = f"{spec.fixed_size} + {spec.per_joint_size}n" if spec.joint_arrays else str(spec.fixed_size)
+        size = (f"{spec.fixed_size} + {spec.per_joint_size}n" if spec.joint_arrays else str(spec.fixed_size)) \
+            + f" + {p.AUTH_TRAILER_SIZE}"
         payload = "; ".join(fields) or "(empty)"
         lines.append(f"| 0x{spec.msg_id:02X} | {spec.name} | {spec.sender} | {payload} | {size} |")
     lines += ["", "| status bit | name | meaning |", "|---|---|---|"]

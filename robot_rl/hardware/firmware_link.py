@@ -1,8 +1,12 @@
-"""The serial line to the joint-controller firmware: a port, a reader thread, the newest messages.
+"""The serial line to the joint-controller firmware: a port, a session, a reader thread, the newest messages.
 
-The reader thread parses every byte as it arrives (so the newest STATE is never stuck behind a full
-buffer), keeps the newest STATE and INFO, unwraps the firmware's 32-bit microsecond clock, and keeps
-the parser's rejection counts. Nothing here knows about robots or joints.
+:meth:`FirmwareLink.open_session` runs the handshake (HELLO with a fresh host nonce, HELLO_ACK with the
+firmware's); from then on every frame sent is tagged under the session with a strictly increasing
+counter, and the reader thread accepts a firmware frame only if its tag verifies under the session and
+its counter increased (others are counted in :class:`LinkCounts`). The reader parses every byte as it
+arrives (so the newest STATE is never stuck behind a full buffer), keeps the newest STATE, unwraps the
+firmware's 32-bit microsecond clock, and keeps the parser's rejection counts. Nothing here knows about
+robots or joints.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import serial
 
 from robot_rl.control.loop import request_fifo
 from robot_rl.errors import HardwareError
-from robot_rl.hardware.firmware_protocol import FrameParser, Message, ParserCounts, decode_message
+from robot_rl.hardware.firmware_auth import PRE_SESSION, SessionMac, new_nonce
+from robot_rl.hardware.firmware_protocol import Frame, FrameParser, Message, ParserCounts, decode_message, encode_message
 
 _CLOCK_WRAP_US = 1 << 32
 
@@ -29,8 +34,17 @@ class ReceivedState:
     received: float  # s, time.monotonic() on the host
 
 
+@dataclasses.dataclass
+class LinkCounts:
+    """Firmware frames the host refused after the parser: wrong tag (spoofed, or another session) or a
+    counter that did not increase (replayed)."""
+
+    tag_rejected: int = 0
+    replay_rejected: int = 0
+
+
 class FirmwareLink:
-    """Open ``port`` at ``baud`` and read it on a daemon thread until :meth:`close`.
+    """Open ``port`` at ``baud`` and read it on a daemon thread until :meth:`close`; ``key``: the shared key.
 
     ``rt_priority`` > 0 asks for SCHED_FIFO at that priority for the reader thread (``rt_scheduling``
     tells whether it was granted; without the privilege it keeps normal scheduling).
@@ -39,8 +53,15 @@ class FirmwareLink:
         HardwareError: the port cannot be opened (names the port and the OS error).
     """
 
-    def __init__(self, port: str, baud: int, poll_s: float = 0.02, rt_priority: int = 0):
+    def __init__(self, port: str, baud: int, key: bytes, poll_s: float = 0.02, rt_priority: int = 0):
         self.port = port
+        self._key = key
+        self._hello_mac = SessionMac(key, PRE_SESSION)
+        self._mac: SessionMac | None = None  # of the open session
+        self._pending: dict[bytes, int] = {}  # HELLO nonces sent -> their u64 value
+        self._tx_counter = 0
+        self._rx_counter = 0
+        self.link_counts = LinkCounts()
         self.rt_scheduling = False
         self._rt_priority = rt_priority
         try:
@@ -52,7 +73,7 @@ class FirmwareLink:
         self._changed = threading.Condition()
         self._write_lock = threading.Lock()
         self._state: ReceivedState | None = None
-        self._info: Message | None = None
+        self._ack: Message | None = None
         self._states_received = 0
         self._error: BaseException | None = None
         self._clock = (None, 0)  # (last raw time_us, wraps so far)
@@ -60,20 +81,40 @@ class FirmwareLink:
         self._thread = threading.Thread(target=self._run, name=f"firmware-link {port}", daemon=True)
         self._thread.start()
 
-    def send(self, frame: bytes) -> None:
-        """Write one encoded frame."""
+    def send(self, name: str, **values) -> int:
+        """Tag message ``name`` under the session with the next counter and write it; returns the counter.
+
+        Raises:
+            HardwareError: no session is open, or the port cannot be written.
+        """
+        with self._write_lock:
+            if self._mac is None:
+                raise HardwareError(f"no session with the firmware on {self.port}: call open_session first")
+            self._tx_counter += 1
+            self._write(encode_message(name, self._mac, self._tx_counter, **values))
+            return self._tx_counter
+
+    def hello(self) -> None:
+        """Send a HELLO with a fresh nonce (tagged under the all-zero session nonce)."""
+        nonce = new_nonce()
+        value = int.from_bytes(nonce, "little")
+        with self._changed:
+            self._pending[nonce] = value
+        with self._write_lock:
+            self._write(encode_message("HELLO", self._hello_mac, 0, host_nonce=value))
+
+    def wait_session(self, timeout_s: float) -> Message | None:
+        """The HELLO_ACK that opened the session, waiting up to ``timeout_s``; None if none verified."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ack is not None or self._error is not None, timeout_s)
+            self._raise_if_failed()
+            return self._ack
+
+    def _write(self, frame: bytes) -> None:
         try:
-            with self._write_lock:
-                self._serial.write(frame)
+            self._serial.write(frame)
         except (serial.SerialException, OSError) as exc:
             raise HardwareError(f"cannot write to firmware on {self.port}: {exc}") from exc
-
-    def wait_info(self, timeout_s: float) -> Message | None:
-        """The newest INFO, waiting up to ``timeout_s`` for the first one; None if none came."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._info is not None or self._error is not None, timeout_s)
-            self._raise_if_failed()
-            return self._info
 
     def wait_state(self, timeout_s: float) -> ReceivedState | None:
         """The newest STATE, waiting up to ``timeout_s`` for the first one; None if none came."""
@@ -82,10 +123,10 @@ class FirmwareLink:
             self._raise_if_failed()
             return self._state
 
-    def counts(self) -> ParserCounts:
-        """A copy of the host parser's counts."""
+    def counts(self) -> tuple[ParserCounts, LinkCounts]:
+        """Copies of the host parser's and the host authentication's counts."""
         with self._changed:
-            return dataclasses.replace(self._parser.counts)
+            return dataclasses.replace(self._parser.counts), dataclasses.replace(self.link_counts)
 
     @property
     def states_received(self) -> int:
@@ -118,13 +159,41 @@ class FirmwareLink:
     def _accept(self, data: bytes) -> None:
         with self._changed:
             for frame in self._parser.feed(data):
-                message = decode_message(frame)
-                if message.name == "STATE":
+                if frame.msg_id == 0x81:  # HELLO_ACK
+                    self._accept_ack(frame)
+                    continue
+                message = self._authentic(frame)
+                if message is not None and message.name == "STATE":
                     self._state = ReceivedState(message, self._unwrap(message["time_us"]), time.monotonic())
                     self._states_received += 1
-                elif message.name == "INFO":
-                    self._info = message
             self._changed.notify_all()
+
+    def _accept_ack(self, frame: Frame) -> None:
+        """A HELLO_ACK opens the session of the pending HELLO whose nonce it verifies under."""
+        firmware_nonce = decode_message(frame)["firmware_nonce"].to_bytes(8, "little")
+        for nonce in self._pending:
+            mac = SessionMac(self._key, nonce + firmware_nonce)
+            if mac.verify(frame):
+                with self._write_lock:
+                    self._mac, self._tx_counter = mac, 0
+                self._rx_counter = decode_message(frame)["counter"]
+                self._ack, self._state, self._clock = decode_message(frame), None, (None, 0)
+                return
+        self.link_counts.tag_rejected += 1
+
+    def _authentic(self, frame: Frame) -> Message | None:
+        """The message if its tag verifies under the session and its counter increased, else None (counted)."""
+        if self._mac is None:
+            return None  # no session yet: nothing from the firmware can be checked, nor is anything needed
+        if not self._mac.verify(frame):
+            self.link_counts.tag_rejected += 1
+            return None
+        message = decode_message(frame)
+        if message["counter"] <= self._rx_counter:
+            self.link_counts.replay_rejected += 1
+            return None
+        self._rx_counter = message["counter"]
+        return message
 
     def _unwrap(self, time_us: int) -> float:
         last, wraps = self._clock

@@ -9,11 +9,15 @@ firmware/README.md are generated from this module::
 Frame (all multi-byte values little-endian)::
 
     sync 0xA5 0x5A (2) | id (1) | len (1) | payload (len) | crc16 (2)
+    payload = fields | joint arrays | counter u32 | tag (8)
 
 ``crc16`` is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) over
-id + len + payload. A message with joint arrays carries n values per array (n in
-[1, MAX_JOINTS]) and n follows from the length: ``len = fixed_size + n * per_joint_size``.
-A message without arrays has exactly ``fixed_size`` payload bytes.
+id + len + payload: it catches line noise. Every message, in both directions, ends in the
+authentication trailer (see :mod:`robot_rl.hardware.firmware_auth`): a counter that strictly
+increases within a session and ``tag`` = HMAC-SHA256(key, session nonce | id | len | payload
+without the tag), truncated to TAG_SIZE bytes. A message with joint arrays carries n values per
+array (n in [1, MAX_JOINTS]) and n follows from the length:
+``len = fixed_size + n * per_joint_size + AUTH_TRAILER_SIZE``.
 
 :class:`FrameParser` reads a byte stream incrementally, resynchronises after garbage, and drops
 (and counts) candidate frames with an unknown id, a length the id does not allow, or a bad CRC.
@@ -26,14 +30,20 @@ from __future__ import annotations
 import argparse
 import binascii
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 SYNC = b"\xa5\x5a"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_JOINTS = 16
+KEY_SIZE = 32  # bytes of the shared HMAC-SHA256 key
+NONCE_SIZE = 8  # bytes each side contributes to the session nonce (host's, then firmware's)
+COUNTER_SIZE = 4
+TAG_SIZE = 8  # HMAC-SHA256 truncated to 64 bits
+AUTH_TRAILER_SIZE = COUNTER_SIZE + TAG_SIZE
 HEADER_SIZE = 4  # sync (2) + id (1) + len (1)
 CRC_SIZE = 2
 MAX_PAYLOAD = 255
@@ -43,7 +53,7 @@ CRC16_INIT = 0xFFFF
 
 @dataclass(frozen=True)
 class Field:
-    """One payload field: ``fmt`` is a struct code (B u8, H u16, I u32, f float32)."""
+    """One payload field: ``fmt`` is a struct code (B u8, H u16, I u32, Q u64, f float32)."""
 
     name: str
     fmt: str
@@ -78,15 +88,16 @@ class MessageSpec:
         return sum(f.size for f in self.joint_arrays)
 
     def joints_for_length(self, length: int) -> int | None:
-        """Joint count n implied by a payload length; None if this message cannot have that length."""
+        """Joint count n implied by a payload length (with the trailer); None if this message cannot have it."""
+        length -= AUTH_TRAILER_SIZE
         if not self.joint_arrays:
             return 0 if length == self.fixed_size else None
         n, rest = divmod(length - self.fixed_size, self.per_joint_size)
         return n if rest == 0 and 1 <= n <= MAX_JOINTS else None
 
     def payload_size(self, n_joints: int) -> int:
-        """Payload bytes for ``n_joints`` joints."""
-        return self.fixed_size + n_joints * self.per_joint_size
+        """Payload bytes for ``n_joints`` joints, with the authentication trailer."""
+        return self.fixed_size + n_joints * self.per_joint_size + AUTH_TRAILER_SIZE
 
 
 def _f32(name: str, unit: str, doc: str) -> Field:
@@ -94,20 +105,30 @@ def _f32(name: str, unit: str, doc: str) -> Field:
 
 
 MESSAGES: tuple[MessageSpec, ...] = (
-    MessageSpec("REQUEST_INFO", 0x01, "host", "Ask the firmware to answer with INFO."),
-    MessageSpec("TORQUE_COMMAND", 0x02, "host", "Joint torques to apply until the next command.",
-                fields=(Field("sequence", "H", "-", "host's command counter, echoed in STATE"),),
+    MessageSpec("HELLO", 0x01, "host", "Open a session (its tag uses the all-zero session nonce); answered by "
+                "HELLO_ACK.",
+                fields=(Field("host_nonce", "Q", "-", "fresh random host half of the session nonce"),)),
+    MessageSpec("TORQUE_COMMAND", 0x02, "host", "Joint torques to apply until the next command; the counter is its "
+                "sequence.",
+                fields=(Field("command_time_us", "I", "us", "firmware time (newest STATE's time_us) when the host "
+                              "sent it: the firmware judges its age"),),
                 joint_arrays=(_f32("torque", "Nm", "commanded joint torque"),)),
     MessageSpec("CLEAR_FAULT", 0x03, "host", "Explicit reset of a latched watchdog trip or fault."),
-    MessageSpec("INFO", 0x81, "firmware", "What the firmware is: protocol, joints, limits.",
-                fields=(Field("protocol_version", "H", "-", "PROTOCOL_VERSION the firmware speaks"),
-                        Field("watchdog_timeout_ms", "H", "ms", "command timeout that trips the watchdog")),
+    MessageSpec("HELLO_ACK", 0x81, "firmware", "Session opened: the firmware's nonce half and what it is.",
+                fields=(Field("firmware_nonce", "Q", "-", "fresh random firmware half of the session nonce"),
+                        Field("protocol_version", "H", "-", "PROTOCOL_VERSION the firmware speaks"),
+                        Field("watchdog_timeout_ms", "H", "ms", "command age that trips the watchdog")),
                 joint_arrays=(_f32("torque_limit", "Nm", "applied torque is clamped to +-this"),)),
     MessageSpec("STATE", 0x82, "firmware", "Measured state, sent every control tick (1 kHz).",
-                fields=(Field("sequence", "H", "-", "sequence of the last applied TORQUE_COMMAND"),
+                fields=(Field("sequence", "I", "-", "counter of the last applied TORQUE_COMMAND"),
                         Field("time_us", "I", "us", "firmware clock (wraps at 2^32)"),
+                        Field("command_time_us", "I", "us", "command_time_us of the applied command"),
+                        Field("latch_time_us", "I", "us", "firmware time the current latch was set (0: none)"),
                         Field("status", "H", "-", "STATUS_* bits"),
-                        Field("rx_rejected", "H", "-", "frames the firmware's parser rejected (wraps)")),
+                        Field("rx_rejected", "H", "-", "frames the firmware's parser rejected (wraps)"),
+                        Field("auth_rejected", "H", "-", "frames with a wrong tag (wraps)"),
+                        Field("replay_rejected", "H", "-", "authentic frames whose counter did not increase (wraps)"),
+                        Field("stale_rejected", "H", "-", "authentic commands older than the timeout (wraps)")),
                 joint_arrays=(_f32("position", "rad", "joint position"),
                               _f32("velocity", "rad/s", "joint velocity"),
                               _f32("effort", "Nm", "torque applied this tick"))),
@@ -116,11 +137,12 @@ BY_NAME = {m.name: m for m in MESSAGES}
 BY_ID = {m.msg_id: m for m in MESSAGES}
 
 STATUS_FLAGS: tuple[tuple[str, int, str], ...] = (
-    ("WATCHDOG_TRIPPED", 0x0001, "no valid command within the timeout; braking until CLEAR_FAULT"),
+    ("WATCHDOG_TRIPPED", 0x0001, "the applied command grew older than the timeout; braking until CLEAR_FAULT"),
     ("FAULT_LATCHED", 0x0002, "a non-finite torque or measurement; braking until CLEAR_FAULT"),
     ("COMMAND_CLAMPED", 0x0004, "this tick's torque was limited to torque_limit on some joint"),
     ("BAD_COMMAND", 0x0008, "the last TORQUE_COMMAND was rejected (joint count or non-finite)"),
     ("ARMED", 0x0010, "a command was accepted since boot or CLEAR_FAULT: the watchdog runs"),
+    ("SESSION_OPEN", 0x0020, "a HELLO opened the session this STATE is tagged under"),
 )
 STATUS = {name: bit for name, bit, _ in STATUS_FLAGS}
 
@@ -163,8 +185,14 @@ class Message:
         return len(self.values[arrays[0].name]) if arrays else 0
 
 
-def encode_message(name: str, **values) -> bytes:
-    """A complete frame for message ``name``; every field and joint array must be given."""
+def encode_message(name: str, mac: Callable[[bytes], bytes], counter: int, **values) -> bytes:
+    """A complete, tagged frame for message ``name``; every field and joint array must be given.
+
+    Args:
+        mac: the session's tag function (:class:`robot_rl.hardware.firmware_auth.SessionMac`): id | len |
+            payload without the tag -> TAG_SIZE bytes.
+        counter: u32, strictly increasing within the session (the receiver drops any other).
+    """
     if name not in BY_NAME:
         raise ValueError(f"unknown message {name!r}; known: {sorted(BY_NAME)}")
     spec = BY_NAME[name]
@@ -176,11 +204,18 @@ def encode_message(name: str, **values) -> bytes:
     if arrays and (len({a.size for a in arrays}) != 1 or not 1 <= arrays[0].size <= MAX_JOINTS):
         raise ValueError(f"{name}: joint arrays must share one length in [1, {MAX_JOINTS}], "
                          f"got {[a.size for a in arrays]}")
-    return encode_frame(spec.msg_id, payload + b"".join(a.tobytes() for a in arrays))
+    body = payload + b"".join(a.tobytes() for a in arrays) + struct.pack("<I", counter)
+    return encode_frame(spec.msg_id, body + mac(bytes((spec.msg_id, len(body) + TAG_SIZE)) + body))
+
+
+def signed_part(frame: Frame) -> bytes:
+    """What a frame's tag covers (after the session nonce): id | len | payload without the tag."""
+    return bytes((frame.msg_id, len(frame.payload))) + frame.payload[:-TAG_SIZE]
 
 
 def decode_message(frame: Frame) -> Message:
-    """Fields of a frame from :class:`FrameParser` (its id and length are already checked)."""
+    """Fields of a frame from :class:`FrameParser` (its id and length are already checked; its tag is NOT:
+    check it with :class:`robot_rl.hardware.firmware_auth.SessionMac` first). ``counter`` is the trailer's."""
     spec = BY_ID[frame.msg_id]
     n = spec.joints_for_length(len(frame.payload))
     fixed = struct.unpack_from("<" + "".join(f.fmt for f in spec.fields), frame.payload)
@@ -189,6 +224,7 @@ def decode_message(frame: Frame) -> Message:
     for f in spec.joint_arrays:
         values[f.name] = np.frombuffer(frame.payload, dtype="<f4", count=n, offset=offset).astype(float)
         offset += 4 * n
+    values["counter"] = struct.unpack_from("<I", frame.payload, len(frame.payload) - AUTH_TRAILER_SIZE)[0]
     return Message(spec.name, values)
 
 

@@ -3,7 +3,11 @@
 Real time, not lockstep: the firmware runs its own 1 kHz loop and streams STATE every tick;
 ``read`` returns the newest one, ``write`` sends a TORQUE_COMMAND and returns at once.
 
-Opening checks the firmware against the robot (raises ConfigError naming the port and numbers):
+Opening runs the authenticated handshake with the shared key (``key_file``, see
+:mod:`robot_rl.hardware.firmware_auth`): only firmware holding the key can answer it, and every frame
+after it is tagged under the session nonce with a strictly increasing counter, both ways. Each command
+carries the firmware time of the newest STATE (``command_time_us``), so the firmware judges its age on
+its own clock. Opening then checks the firmware against the robot (raises ConfigError naming the port and numbers):
 
 - protocol version equal to :data:`PROTOCOL_VERSION`;
 - joint count equal to the robot YAML's;
@@ -26,13 +30,14 @@ import numpy as np
 
 from robot_rl.errors import CommandError, ConfigError, HardwareError
 from robot_rl.hardware.base import JointStateSample
+from robot_rl.hardware.firmware_auth import load_key
 from robot_rl.hardware.firmware_link import FirmwareLink, ReceivedState
-from robot_rl.hardware.firmware_protocol import PROTOCOL_VERSION, STATUS, Message, encode_message
+from robot_rl.hardware.firmware_protocol import PROTOCOL_VERSION, STATUS, Message
 from robot_rl.robot.config import RobotConfig
 from robot_rl.robot.model import RobotModel
 
 _LIMIT_RTOL = 1e-6  # float32 rounding of the firmware's limits
-_INFO_RETRY_S = 0.2
+_HELLO_RETRY_S = 0.2
 _LATCHES = ("WATCHDOG_TRIPPED", "FAULT_LATCHED")  # status flags that brake until CLEAR_FAULT
 
 
@@ -42,8 +47,9 @@ class SerialFirmwareOptions:
 
     Attributes:
         port: serial device, e.g. ``/dev/ttyACM0`` or the host build's pty path.
+        key_file: the shared key's file (``robot-rl firmware provision``; mode 0600).
         baud: bits/s; STATE is 16 + 12 n bytes every ms, so 7 joints need more than 1 Mbaud (8N1).
-        handshake_timeout_s: s to wait for INFO and the first STATE when opening.
+        handshake_timeout_s: s to wait for HELLO_ACK and the first STATE when opening.
         state_timeout_s: s; ``read`` raises HardwareError when the newest STATE is older than this.
         clear_faults_on_open: send CLEAR_FAULT after the checks (default False: a latched fault
             from an earlier session stays until someone clears it deliberately).
@@ -53,6 +59,7 @@ class SerialFirmwareOptions:
     """
 
     port: str
+    key_file: str = ""
     baud: int = 2_000_000
     handshake_timeout_s: float = 2.0
     state_timeout_s: float = 0.5
@@ -63,6 +70,9 @@ class SerialFirmwareOptions:
         if not isinstance(self.port, str) or not self.port:
             raise ConfigError(f"serial hardware: option 'port' must name the serial device (e.g. /dev/ttyACM0), "
                               f"got {self.port!r}")
+        if not isinstance(self.key_file, str) or not self.key_file:
+            raise ConfigError(f"serial hardware ({self.port}): option key_file must name the firmware key file "
+                              f"(create one with `robot-rl firmware provision --key-file PATH`)")
         if isinstance(self.baud, bool) or not isinstance(self.baud, int) or self.baud <= 0:
             raise ConfigError(f"serial hardware ({self.port}): baud must be a positive integer, got {self.baud!r}")
         for name in ("handshake_timeout_s", "state_timeout_s"):
@@ -102,12 +112,12 @@ class SerialFirmwareHardware:
     Args:
         config: the robot (joint names and count; its URDF effort limits, as :class:`RobotModel` reads
             them, for the limit check).
-        port, baud, handshake_timeout_s, state_timeout_s, clear_faults_on_open, rt_priority:
+        port, key_file, baud, handshake_timeout_s, state_timeout_s, clear_faults_on_open, rt_priority:
             see :class:`SerialFirmwareOptions`.
 
     Raises:
-        HardwareError: the port cannot be opened, or no INFO / STATE arrives in time.
-        ConfigError: the firmware does not match the robot.
+        HardwareError: the port cannot be opened, or no authentic HELLO_ACK / STATE arrives in time.
+        ConfigError: the key file is missing or unsafe, or the firmware does not match the robot.
     """
 
     lockstep = False  # the firmware keeps its own time
@@ -116,8 +126,9 @@ class SerialFirmwareHardware:
         self.options = SerialFirmwareOptions(port=port, **options)
         self.config = config
         self.joint_names = config.joints
-        self._sequence = 0
-        self._link = FirmwareLink(port, self.options.baud, rt_priority=self.options.rt_priority)
+        self._sequence = 0  # counter of the last TORQUE_COMMAND sent
+        key = load_key(self.options.key_file)
+        self._link = FirmwareLink(port, self.options.baud, key, rt_priority=self.options.rt_priority)
         try:
             self.info = self._handshake()
             check_firmware_info(self.info, config, RobotModel(config).limits.effort, port)
@@ -131,12 +142,13 @@ class SerialFirmwareHardware:
     def _handshake(self) -> Message:
         deadline = time.monotonic() + self.options.handshake_timeout_s
         while (left := deadline - time.monotonic()) > 0:
-            self._link.send(encode_message("REQUEST_INFO"))
-            info = self._link.wait_info(min(left, _INFO_RETRY_S))
-            if info is not None:
-                return info
-        raise HardwareError(f"no INFO from firmware on {self.options.port} within "
-                            f"{self.options.handshake_timeout_s} s: is the firmware running on that port?")
+            self._link.hello()
+            ack = self._link.wait_session(min(left, _HELLO_RETRY_S))
+            if ack is not None:
+                return ack
+        raise HardwareError(f"no authentic HELLO_ACK from firmware on {self.options.port} within "
+                            f"{self.options.handshake_timeout_s} s: is the firmware running on that port, "
+                            f"provisioned with the key in {self.options.key_file}?")
 
     def _newest(self, timeout_s: float) -> ReceivedState:
         state = self._link.wait_state(timeout_s)
@@ -168,19 +180,20 @@ class SerialFirmwareHardware:
         bad = [name for name, value in zip(self.joint_names, torque) if not math.isfinite(value)]
         if bad:
             raise CommandError(f"effort: non-finite torque for joints {bad}")
-        self._sequence = (self._sequence + 1) & 0xFFFF
-        self._link.send(encode_message("TORQUE_COMMAND", sequence=self._sequence, torque=torque))
+        sent_at = self._newest(self.options.state_timeout_s).message["time_us"]  # firmware time now, as seen
+        self._sequence = self._link.send("TORQUE_COMMAND", command_time_us=sent_at, torque=torque)
 
     def clear_fault(self) -> None:
         """Send CLEAR_FAULT: clears a latched watchdog or fault; the firmware applies zero torque until
         the next command."""
-        self._link.send(encode_message("CLEAR_FAULT"))
+        self._link.send("CLEAR_FAULT")
 
     def diagnostics(self) -> dict:
         """Firmware status and link health of the newest STATE (``stamp``, s): flags, sequences, both sides'
-        rejection counts; ``fault`` names the latched flags ("" when none is latched)."""
+        rejection counts; ``fault`` names the latched flags ("" when none is latched); ``command_age_ms``:
+        the applied command's age on the firmware's clock."""
         state = self._newest(self.options.state_timeout_s)
-        m, counts = state.message, self._link.counts()
+        m, (counts, auth) = state.message, self._link.counts()
         status = {name: bool(m["status"] & bit) for name, bit in STATUS.items()}
         return {
             "port": self.options.port,
@@ -194,8 +207,13 @@ class SerialFirmwareHardware:
             "sequence_applied": m["sequence"],
             "states_received": self._link.states_received,
             "reader_rt_scheduling": self._link.rt_scheduling,
+            "command_age_ms": ((m["time_us"] - m["command_time_us"]) % (1 << 32)) * 1e-3,
             "firmware_rx_rejected": m["rx_rejected"],
+            "firmware_auth_rejected": m["auth_rejected"],
+            "firmware_replay_rejected": m["replay_rejected"],
+            "firmware_stale_rejected": m["stale_rejected"],
             "host_parser": {**asdict(counts), "rejected": counts.rejected},
+            "host_auth": asdict(auth),
         }
 
     def close(self) -> None:

@@ -111,6 +111,9 @@ int main(int argc, char **argv) {
     }
     rr_app_init(&app, &hal, &options.config, key); /* the config was validated by host_options_parse */
     memset(key, 0, sizeof key);
+#ifdef RR_BENCH_NULL_MAC
+    fprintf(stderr, "rr_firmware_host: INSECURE benchmark build: every tag is zero, nothing is authenticated\n");
+#endif
     printf("%s\n", port.slave_path);
     fflush(stdout);
     run_loop(&app, &ctx);

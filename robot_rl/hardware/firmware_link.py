@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 
 import serial
 
@@ -47,17 +48,22 @@ class FirmwareLink:
     """Open ``port`` at ``baud`` and read it on a daemon thread until :meth:`close`; ``key``: the shared key.
 
     ``rt_priority`` > 0 asks for SCHED_FIFO at that priority for the reader thread (``rt_scheduling``
-    tells whether it was granted; without the privilege it keeps normal scheduling).
+    tells whether it was granted; without the privilege it keeps normal scheduling). ``on_state`` (optional)
+    is called on the reader thread with every accepted STATE. ``mac_type`` makes the session MACs (the
+    benchmark's unauthenticated stand-in replaces it; nothing else should).
 
     Raises:
         HardwareError: the port cannot be opened (names the port and the OS error).
     """
 
-    def __init__(self, port: str, baud: int, key: bytes, poll_s: float = 0.02, rt_priority: int = 0):
+    def __init__(self, port: str, baud: int, key: bytes, poll_s: float = 0.02, rt_priority: int = 0,
+                 on_state: Callable[[ReceivedState], None] | None = None, mac_type: type = SessionMac):
         self.port = port
         self._key = key
-        self._hello_mac = SessionMac(key, PRE_SESSION)
-        self._mac: SessionMac | None = None  # of the open session
+        self._mac_type = mac_type
+        self._on_state = on_state
+        self._hello_mac = mac_type(key, PRE_SESSION)
+        self._mac = None  # the open session's mac_type, None before the handshake
         self._pending: dict[bytes, int] = {}  # HELLO nonces sent -> their u64 value
         self._tx_counter = 0
         self._rx_counter = 0
@@ -166,13 +172,15 @@ class FirmwareLink:
                 if message is not None and message.name == "STATE":
                     self._state = ReceivedState(message, self._unwrap(message["time_us"]), time.monotonic())
                     self._states_received += 1
+                    if self._on_state is not None:
+                        self._on_state(self._state)
             self._changed.notify_all()
 
     def _accept_ack(self, frame: Frame) -> None:
         """A HELLO_ACK opens the session of the pending HELLO whose nonce it verifies under."""
         firmware_nonce = decode_message(frame)["firmware_nonce"].to_bytes(8, "little")
         for nonce in self._pending:
-            mac = SessionMac(self._key, nonce + firmware_nonce)
+            mac = self._mac_type(self._key, nonce + firmware_nonce)
             if mac.verify(frame):
                 with self._write_lock:
                     self._mac, self._tx_counter = mac, 0

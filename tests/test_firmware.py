@@ -163,7 +163,8 @@ def test_python_decodes_frames_encoded_and_sealed_by_c(firmware_build):
     [frame] = fp.FrameParser().feed(bytes.fromhex(ack.stdout.strip()))
     m = fp.decode_message(frame)
     assert mac.verify(frame) and m.name == "HELLO_ACK" and m["counter"] == 1
-    assert (m["firmware_nonce"], m["protocol_version"], m["watchdog_timeout_ms"]) == (2**64 - 2, fp.PROTOCOL_VERSION, 250)
+    assert (m["firmware_nonce"], m["protocol_version"]) == (2**64 - 2, fp.PROTOCOL_VERSION)
+    assert m["watchdog_timeout_ms"] == 250
     np.testing.assert_array_equal(m["torque_limit"], [87.0, 12.5])
 
     state = subprocess.run([tool, "encode-state", key.hex(), session.hex(), "77", str(2**32 - 1), "4294967295",
@@ -173,7 +174,8 @@ def test_python_decodes_frames_encoded_and_sealed_by_c(firmware_build):
     m = fp.decode_message(frame)
     assert mac.verify(frame) and not SessionMac(key).verify(frame) and m["counter"] == 77
     assert (m["sequence"], m["time_us"], m["command_time_us"], m["latch_time_us"]) == (2**32 - 1, 2**32 - 1, 123, 456)
-    assert (m["status"], m["rx_rejected"], m["auth_rejected"], m["replay_rejected"], m["stale_rejected"]) == (23, 9, 8, 7, 6)
+    counts = (m["rx_rejected"], m["auth_rejected"], m["replay_rejected"], m["stale_rejected"])
+    assert m["status"] == 23 and counts == (9, 8, 7, 6)
     np.testing.assert_array_equal(m["position"], [0.5, -1.25])
     np.testing.assert_array_equal(m["velocity"], [3.0, -4.0])
     np.testing.assert_array_equal(m["effort"], np.float32([1e-3, -7.5]))

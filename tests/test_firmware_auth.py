@@ -134,7 +134,8 @@ def test_provisioned_key_file_is_private_and_checked(tmp_path, firmware):
     host = subprocess.run([str(BUILD / "rr_firmware_host"), "--joints", "1", "--key-file", str(path)],
                           capture_output=True, text=True, timeout=10)
     assert host.returncode == 2 and "is accessible to group/others (mode 644)" in host.stderr
-    host = subprocess.run([str(BUILD / "rr_firmware_host"), "--joints", "1"], capture_output=True, text=True, timeout=10)
+    host = subprocess.run([str(BUILD / "rr_firmware_host"), "--joints", "1"], capture_output=True, text=True,
+                          timeout=10)
     assert host.returncode == 2 and "--key-file PATH is required" in host.stderr
     bad = tmp_path / "bad"
     bad.write_text("00" * 31 + "\n")
@@ -195,12 +196,12 @@ def test_a_replayed_captured_frame_is_rejected(firmware):
 
 
 def test_a_flood_trips_the_watchdog_on_the_applied_command_age(firmware):
-    """The host keeps commanding every ms while a second writer floods the line with CRC-valid forgeries, a burst
-    of 16 KB (about the pty's whole buffer, 64 ticks of the firmware's 256-byte read budget) every 20 ms. The
-    host's commands queue behind the flood and arrive older than the 50 ms timeout: the watchdog trips on the
-    applied command's age within the timeout plus one tick, and the late commands, though they keep arriving,
-    are refused as stale."""
-    timeout_ms = 50
+    """The host keeps commanding every ms while a second writer floods the line with CRC-valid forged CLEAR_FAULTs
+    (18 bytes each), a burst of 16 KB (about the pty's whole buffer) every 20 ms: the firmware checks 8 tags per
+    tick, so a burst takes 110 ticks to drain. The host's commands queue behind the flood and arrive older than
+    the 80 ms timeout: the watchdog trips on the applied command's age within the timeout plus one tick, and the
+    late commands, though they keep arriving, are refused as stale."""
+    timeout_ms = 80
     fw = firmware("--watchdog-ms", str(timeout_ms))
     stop = threading.Event()
     with open_robot(fw) as robot:
@@ -216,7 +217,7 @@ def test_a_flood_trips_the_watchdog_on_the_applied_command_age(firmware):
         commander.start()
         try:
             newest(robot, lambda s, d: d["status"]["ARMED"] and d["sequence_applied"] > 20, "commands to flow")
-            burst = forged_frames(robot._link._mac.session, 320, command_time_us=0, torque=np.full(7, 5.0))
+            burst = forged_frames(robot._link._mac.session, 900, "CLEAR_FAULT")
             fd = os.open(fw.port, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
             states_before, deadline = robot._link.states_received, time.monotonic() + 20.0
             try:

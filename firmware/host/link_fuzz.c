@@ -163,20 +163,27 @@ static void setup(fuzz *f, unsigned long seed) {
     memcpy(f->forger.session, f->app.auth.session, sizeof f->forger.session);
 }
 
+static double elapsed(const struct timespec *from, const struct timespec *to) {
+    return (double)(to->tv_sec - from->tv_sec) + 1e-9 * (double)(to->tv_nsec - from->tv_nsec);
+}
+
 int link_fuzz(unsigned long frames, unsigned long seed) {
     static fuzz f;
     setup(&f, seed);
     unsigned long violations = 0;
-    struct timespec start, end;
+    struct timespec start, end, cpu_start, cpu_end;
     clock_gettime(CLOCK_MONOTONIC, &start);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
     for (unsigned long i = 0; i < frames; ++i) {
         const int kind = i < 2u ? LEGIT : (int)(next_random(&f.hal.rng) % KINDS);
         violations += deliver(&f, kind) ? 0u : 1u;
     }
     clock_gettime(CLOCK_MONOTONIC, &end);
-    const double seconds = (double)(end.tv_sec - start.tv_sec) + 1e-9 * (double)(end.tv_nsec - start.tv_nsec);
-    printf("{\"frames\": %lu, \"seed\": %lu, \"seconds\": %.3f, \"frames_per_s\": %.0f, \"violations\": %lu",
-           frames, seed, seconds, (double)frames / seconds, violations);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_end);
+    const double seconds = elapsed(&start, &end), cpu_seconds = elapsed(&cpu_start, &cpu_end);
+    printf("{\"frames\": %lu, \"seed\": %lu, \"seconds\": %.3f, \"frames_per_s\": %.0f, \"cpu_seconds\": %.3f, "
+           "\"frames_per_cpu_s\": %.0f, \"violations\": %lu", frames, seed, seconds, (double)frames / seconds,
+           cpu_seconds, (double)frames / cpu_seconds, violations);
     for (int k = 0; k < KINDS; ++k) {
         printf(", \"%s\": {\"sent\": %lu, \"accepted\": %lu}", KIND_NAMES[k], f.sent[k], f.accepted[k]);
     }

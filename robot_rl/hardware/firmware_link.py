@@ -21,7 +21,8 @@ import serial
 from robot_rl.control.loop import request_fifo
 from robot_rl.errors import HardwareError
 from robot_rl.hardware.firmware_auth import PRE_SESSION, SessionMac, new_nonce
-from robot_rl.hardware.firmware_protocol import Frame, FrameParser, Message, ParserCounts, decode_message, encode_message
+from robot_rl.hardware.firmware_protocol import (Frame, FrameParser, Message, ParserCounts, decode_message,
+                                                 encode_message)
 
 _CLOCK_WRAP_US = 1 << 32
 
@@ -64,7 +65,7 @@ class FirmwareLink:
         self._on_state = on_state
         self._hello_mac = mac_type(key, PRE_SESSION)
         self._mac = None  # the open session's mac_type, None before the handshake
-        self._pending: dict[bytes, int] = {}  # HELLO nonces sent -> their u64 value
+        self._pending: list[bytes] = []  # nonces of the HELLOs sent
         self._tx_counter = 0
         self._rx_counter = 0
         self.link_counts = LinkCounts()
@@ -95,7 +96,9 @@ class FirmwareLink:
         """
         with self._write_lock:
             if self._mac is None:
-                raise HardwareError(f"no session with the firmware on {self.port}: call open_session first")
+                raise HardwareError(f"no session with the firmware on {self.port}: run the handshake first")
+            if self._tx_counter >= 0xFFFFFFFF:
+                raise HardwareError(f"session with the firmware on {self.port} used up its 2^32 counters: reopen")
             self._tx_counter += 1
             self._write(encode_message(name, self._mac, self._tx_counter, **values))
             return self._tx_counter
@@ -103,11 +106,10 @@ class FirmwareLink:
     def hello(self) -> None:
         """Send a HELLO with a fresh nonce (tagged under the all-zero session nonce)."""
         nonce = new_nonce()
-        value = int.from_bytes(nonce, "little")
         with self._changed:
-            self._pending[nonce] = value
+            self._pending.append(nonce)
         with self._write_lock:
-            self._write(encode_message("HELLO", self._hello_mac, 0, host_nonce=value))
+            self._write(encode_message("HELLO", self._hello_mac, 0, host_nonce=int.from_bytes(nonce, "little")))
 
     def wait_session(self, timeout_s: float) -> Message | None:
         """The HELLO_ACK that opened the session, waiting up to ``timeout_s``; None if none verified."""
@@ -178,14 +180,15 @@ class FirmwareLink:
 
     def _accept_ack(self, frame: Frame) -> None:
         """A HELLO_ACK opens the session of the pending HELLO whose nonce it verifies under."""
-        firmware_nonce = decode_message(frame)["firmware_nonce"].to_bytes(8, "little")
+        ack = decode_message(frame)
+        firmware_nonce = ack["firmware_nonce"].to_bytes(8, "little")
         for nonce in self._pending:
             mac = self._mac_type(self._key, nonce + firmware_nonce)
             if mac.verify(frame):
                 with self._write_lock:
                     self._mac, self._tx_counter = mac, 0
-                self._rx_counter = decode_message(frame)["counter"]
-                self._ack, self._state, self._clock = decode_message(frame), None, (None, 0)
+                self._rx_counter = ack["counter"]
+                self._ack, self._state, self._clock = ack, None, (None, 0)
                 return
         self.link_counts.tag_rejected += 1
 

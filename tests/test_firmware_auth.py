@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import threading
 import time
 from hashlib import sha256
@@ -123,6 +124,12 @@ def test_fuzz_through_the_firmware_accepts_nothing_forged_modified_replayed_or_f
 
 # ----- keys ----------------------------------------------------------------------------------------------------
 def test_provisioned_key_file_is_private_and_checked(tmp_path, firmware):
+    cli = subprocess.run([sys.executable, "-m", "robot_rl.cli", "firmware", "provision", "--key-file",
+                          str(tmp_path / "cli.key")], capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0 and len(load_key(tmp_path / "cli.key")) == 32, cli.stderr
+    again = subprocess.run([sys.executable, "-m", "robot_rl.cli", "firmware", "provision", "--key-file",
+                            str(tmp_path / "cli.key")], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "exists; refusing to replace" in again.stderr
     path = provision_key(tmp_path / "k")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(load_key(path)) == 32
     assert load_key(provision_key(tmp_path / "k2")) != load_key(path)

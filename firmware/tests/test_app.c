@@ -89,6 +89,11 @@ static void open_session(rr_app *app, fake_hal *fake, rr_auth *host) {
     CHECK(last_sent(fake, RR_MSG_HELLO_ACK, &ack) && ack.n_joints == 1u);
     rr_auth_set_session(host, 0x0807060504030201ull, u64_at(&ack, RR_HELLO_ACK_FIRMWARE_NONCE_OFFSET));
     CHECK(rr_verify(host, NULL, &ack) && !rr_verify(host, pre_session, &ack));
+    const uint32_t replays = app->link.replay_rejected;
+    queue(fake, host, pre_session, RR_MSG_HELLO, hello, sizeof hello, 0u); /* the same HELLO again */
+    tick(app, fake, 1500u);
+    CHECK(app->link.replay_rejected == replays + 1u && memcmp(app->auth.session, host->session, RR_SESSION_SIZE) == 0);
+    CHECK(!last_sent(fake, RR_MSG_HELLO_ACK, &ack)); /* no new session */
 }
 
 static void test_session_replay_and_watchdog(void) {
@@ -117,7 +122,7 @@ static void test_session_replay_and_watchdog(void) {
     fake.rx_len += captured_len;
     queue(&fake, &host, NULL, RR_MSG_CLEAR_FAULT, NULL, 0, 1u); /* a new frame reusing counter 1 */
     tick(&app, &fake, 3000u);
-    CHECK(app.link.replay_rejected == 2u && app.link.auth_rejected == 1u);
+    CHECK(app.link.replay_rejected == 3u && app.link.auth_rejected == 1u); /* + the replayed HELLO */
     memcpy(&attacker, &host, sizeof host);
     const uint8_t wrong_key[RR_KEY_SIZE] = {1};
     rr_hmac_key_init(&attacker.key, wrong_key, sizeof wrong_key);
@@ -129,7 +134,7 @@ static void test_session_replay_and_watchdog(void) {
     rr_frame state;
     CHECK(last_sent(&fake, RR_MSG_STATE, &state) && rr_verify(&host, NULL, &state));
     CHECK((u16_at(&state, RR_STATE_STATUS_OFFSET) & RR_STATUS_WATCHDOG_TRIPPED) && fake.torque[0] == 0.0f);
-    CHECK(u16_at(&state, RR_STATE_AUTH_REJECTED_OFFSET) == 2u && u16_at(&state, RR_STATE_REPLAY_REJECTED_OFFSET) == 2u);
+    CHECK(u16_at(&state, RR_STATE_AUTH_REJECTED_OFFSET) == 2u && u16_at(&state, RR_STATE_REPLAY_REJECTED_OFFSET) == 3u);
     queue(&fake, &attacker, NULL, RR_MSG_CLEAR_FAULT, NULL, 0, 60u); /* a keyless CLEAR_FAULT: refused */
     tick(&app, &fake, 7000u);
     CHECK(app.state.watchdog_tripped && app.link.auth_rejected == 3u);

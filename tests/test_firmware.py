@@ -11,7 +11,6 @@ import os
 import subprocess
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,8 +50,8 @@ def start_firmware(firmware_build, key_file):
     """Start rr_firmware_host with the given arguments; every one must exit 0 on SIGTERM afterwards."""
     started = []
 
-    def start(*args: str, key: Path = key_file) -> FirmwareProcess:
-        started.append(FirmwareProcess(*args, key_file=key))
+    def start(*args: str) -> FirmwareProcess:
+        started.append(FirmwareProcess(*args, key_file=key_file))
         return started[-1]
 
     yield start
@@ -155,7 +154,6 @@ def test_python_decodes_frames_encoded_and_sealed_by_c(firmware_build):
     result = subprocess.run([tool, "encode"], input="".join(f"{i:02x} {p.hex()}\n" for i, p in bodies),
                             capture_output=True, text=True, timeout=30, check=True)
     assert result.stdout.split() == [fp.encode_frame(i, p).hex() for i, p in bodies]
-
     key, session = bytes(range(32)), bytes(range(100, 116))
     mac = SessionMac(key, session)
     ack = subprocess.run([tool, "encode-hello-ack", key.hex(), session.hex(), str(2**64 - 2), "250", "87", "12.5"],

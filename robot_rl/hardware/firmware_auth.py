@@ -26,6 +26,8 @@ from robot_rl.errors import ConfigError
 from robot_rl.hardware.firmware_protocol import KEY_SIZE, NONCE_SIZE, TAG_SIZE, Frame, crc16, signed_part
 
 PRE_SESSION = bytes(2 * NONCE_SIZE)  # the session nonce HELLO is tagged under
+MCU_KEY_MAGIC = 0x314B5252  # "RRK1": firmware/board/stm32f407/board_config.h BOARD_KEY_MAGIC
+MCU_KEY_BLOCK_SIZE = 64
 
 
 def provision_key(path: str | Path, overwrite: bool = False, mcu_image: str | Path | None = None) -> Path:
@@ -36,14 +38,12 @@ def provision_key(path: str | Path, overwrite: bool = False, mcu_image: str | Pa
         ConfigError: a file exists (and ``overwrite`` is False) or cannot be written.
     """
     path, key = Path(path), os.urandom(KEY_SIZE)
+    if mcu_image is not None and Path(mcu_image).exists() and not overwrite:
+        raise ConfigError(f"key image {mcu_image} exists; refusing to replace it (use --force)")
     _write_private(path, (key.hex() + "\n").encode(), overwrite)
     if mcu_image is not None:
         _write_private(Path(mcu_image), mcu_key_block(key), overwrite)
     return path
-
-
-MCU_KEY_MAGIC = 0x314B5252  # "RRK1": firmware/board/stm32f407/board_config.h BOARD_KEY_MAGIC
-MCU_KEY_BLOCK_SIZE = 64
 
 
 def mcu_key_block(key: bytes) -> bytes:

@@ -285,3 +285,14 @@ def test_host_refuses_spoofed_and_replayed_state(key_file):
         link.close()
         os.close(master)
         os.close(slave)
+
+
+def test_link_benchmark_runs_both_modes_in_one_run():
+    """robot-rl bench firmware-link, briefly: both firmware builds answer and report commands applied (no timing
+    is asserted: the figures are the benchmark's, firmware/README.md)."""
+    from robot_rl.bench.firmware_link import run
+
+    result = run(seconds=0.3, rounds=1, fuzz_frames=2000)
+    for mode in ("authenticated", "null_mac"):
+        assert result["round_trip_ms"][mode]["timed"] > 10, result["round_trip_ms"]
+    assert result["fuzz"]["frames"] == 2000 and result["fuzz"]["violations"] == 0

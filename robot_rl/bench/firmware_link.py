@@ -153,10 +153,10 @@ def register(subparsers) -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="per mode and round")
     p.add_argument("--rounds", type=int, default=2, help="alternations of the two modes")
     p.add_argument("--fuzz-frames", type=int, default=10_000_000)
-    p.add_argument("--out", default=None, help="write the JSON here too")
+    p.add_argument("--json", default=None, help="also write the JSON to this file")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    emit("firmware_link", run(args.seconds, args.rounds, args.fuzz_frames), args.out)
+    emit("firmware_link", run(args.seconds, args.rounds, args.fuzz_frames), args.json)
     return 0

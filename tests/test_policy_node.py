@@ -58,7 +58,7 @@ def test_rsl_rl_export_drives_the_panda_and_hot_swap(tmp_path, ros_env, panda):
     for name, target in (("first", first), ("second", second)):
         onnx_path, env_path = make_rsl_rl_run(tmp_path / name, target)
         paths[name] = tmp_path / f"{name}.onnx"
-        import_rsl_rl(onnx_path, env_path, paths[name], joint_order=panda.joint_names)
+        import_rsl_rl(onnx_path, env_path, paths[name])
     tampered = tmp_path / "tampered.onnx"
     tampered.write_bytes(paths["second"].read_bytes()[:-1] + b"\x01")
     (tmp_path / "tampered.onnx.contract.json").write_bytes((tmp_path / "second.onnx.contract.json").read_bytes())

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from robot_rl.errors import ConfigError
 from robot_rl.learning.contract_map import Origin, PolicyShape, contract_for
@@ -29,7 +28,7 @@ GOLDEN_ATOL, GOLDEN_RTOL = 1e-5, 1e-4
 def check_isaaclab_env(env_yaml: str | Path, task_spec) -> None:
     """ConfigError naming every difference between an Isaac Lab ``params/env.yaml`` and ``task_spec``
     (physics dt, decimation, policy observation term names in order)."""
-    from robot_rl.policy.isaaclab_import import load_env_yaml
+    from robot_rl.policy.isaaclab_env import load_env_yaml
 
     env = load_env_yaml(env_yaml)
     group = env["observations"].get("policy") or {}
@@ -48,15 +47,12 @@ def check_isaaclab_env(env_yaml: str | Path, task_spec) -> None:
 def activation_from_agent_yaml(agent_yaml: str | Path) -> str | None:
     """The actor activation recorded in an Isaac Lab ``params/agent.yaml`` (``policy.activation`` for
     rsl-rl-lib 2/3 configs, ``actor.activation`` for 5.x), or None if the file or field is absent."""
-    from robot_rl.policy.isaaclab_import import _EnvLoader
+    from robot_rl.policy.isaaclab_env import load_isaaclab_yaml
 
     path = Path(agent_yaml)
     if not path.is_file():
         return None
-    try:
-        raw = yaml.load(path.read_text(), Loader=_EnvLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = load_isaaclab_yaml(path)
     for section in ("policy", "actor"):
         value = (raw or {}).get(section)
         if isinstance(value, dict) and isinstance(value.get("activation"), str):

@@ -245,6 +245,12 @@ def _load_urdf_model(urdf_path: Path):
         raise ConfigError(f"URDF {urdf_path} could not be parsed by pinocchio: {exc}") from exc
 
 
+def urdf_joint_names(urdf_path: Path) -> tuple[str, ...]:
+    """The URDF's 1-DoF (revolute/prismatic) joints in kinematic-tree order: a simulator articulation's joints."""
+    full = _load_urdf_model(Path(urdf_path))
+    return tuple(n for n in full.names[1:] if full.joints[full.getJointId(n)].nq == 1)
+
+
 def _package_dirs() -> list[str]:
     try:
         return [str(example_robot_data_share())]

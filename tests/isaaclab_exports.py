@@ -10,51 +10,99 @@ import numpy as np
 import torch
 import yaml
 
-from policy_helpers import JointTargetPolicy, export_onnx
+from policy_helpers import export_onnx
 from robot_rl.robot.config import load_robot_config
-
-
-class _SplitInputs(torch.nn.Module):
-    """JointTargetPolicy taking joint_pos_rel, joint_vel and goal_rel as separate tensors."""
-
-    def __init__(self, n: int):
-        super().__init__()
-        self.inner = JointTargetPolicy(n)
-
-    def forward(self, joint_pos, joint_vel, goal):
-        return self.inner(torch.cat([joint_pos, joint_vel, goal], dim=-1))
-
-
-def make_leapp_bundle(root: Path) -> Path:
-    """Trace the policy with leapp and compile the bundle under ``root``; return the bundle directory."""
-    import leapp
-    from leapp import GraphConfigs, InputKindEnum, OutputKindEnum, TensorSemantics, annotate
-
-    cfg = load_robot_config("panda")
-    names, n, default = list(cfg.joints), cfg.dof, cfg.default_pose.tolist()
-    torch.manual_seed(0)
-    model = _SplitInputs(n).eval()
-    leapp.start("panda_joint_target", save_path=str(root))
-    zeros = torch.zeros(1, n)
-    q, v, g = annotate.input_tensors("policy", [
-        TensorSemantics(name="joint_pos", ref=zeros.clone(), kind=InputKindEnum.JOINT_POSITION, element_names=names,
-                        extra={"offset": default}),
-        TensorSemantics(name="joint_vel", ref=zeros.clone(), kind=InputKindEnum.JOINT_VELOCITY, element_names=names),
-        TensorSemantics(name="goal", ref=zeros.clone(), kind=InputKindEnum.COMMAND_JOINT_POSITION,
-                        element_names=names, extra={"offset": default}),
-    ])
-    action = model(q, v, g)
-    annotate.output_tensors("policy", [TensorSemantics(
-        name="action", ref=action, kind=OutputKindEnum.JOINT_POSITION, element_names=names,
-        extra={"scale": 0.5, "offset": default})], export_with="onnx-torchscript")
-    leapp.stop()
-    assert leapp.compile_graph(visualize=False, graph_configs=GraphConfigs(frequency=50.0, extra={"physics_dt": 0.005}))
-    return root / "panda_joint_target"
 
 
 FRANKA_INIT_JOINT_POS = {"panda_joint1": 0.0, "panda_joint2": -0.569, "panda_joint3": 0.0, "panda_joint4": -2.810,
                          "panda_joint5": 0.0, "panda_joint6": 3.037, "panda_joint7": 0.741, "panda_finger_joint.*": 0.04}
 """isaaclab_assets FRANKA_PANDA_CFG.init_state.joint_pos (the Isaac-Reach-Franka robot)."""
+
+
+FRANKA_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8)) + ("panda_finger_joint1", "panda_finger_joint2")
+POSE7_ELEMENT_NAMES = ["x", "y", "z", "qx", "qy", "qz", "qw"]
+"""isaaclab.utils.leapp.leapp_semantics.POSE7_ELEMENT_NAMES: a UniformPoseCommand's element names."""
+
+
+class IsaacLabStep(torch.nn.Module):
+    """One Isaac Lab policy step as LEAPP traces it: observation terms (joint_pos_rel and joint_vel_rel over all 9
+    Franka joints, the command, last_action), the actor, JointPositionAction's processing (scale 0.5, default
+    offset). Returns (processed arm targets (1, 7), raw action (1, 7): the new last action).
+
+    ``joint_goal``: the actor is ``raw = 0.8 * 2 (goal - default) + 0.2 * last_action`` plus a zero-output MLP
+    branch, a low-pass filter whose fixed point drives the arm to the goal. ``ee_pose``: a seeded random MLP.
+    """
+
+    def __init__(self, command: str, default: torch.Tensor):
+        super().__init__()
+        self.command, self.default = command, default
+        torch.manual_seed(2)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ELU(), torch.nn.Linear(64, 7))
+        if command == "joint_goal":
+            torch.nn.init.zeros_(self.mlp[2].weight)
+            torch.nn.init.zeros_(self.mlp[2].bias)
+
+    def forward(self, q, v, command, last):
+        goal_rel = command - self.default[:, :7] if self.command == "joint_goal" else command
+        raw = self.mlp(torch.cat([q - self.default, v, goal_rel, last], dim=-1))
+        if self.command == "joint_goal":
+            raw = raw + 0.8 * 2.0 * goal_rel + 0.2 * last
+        return raw * 0.5 + self.default[:, :7], raw
+
+
+def _trace_step(task: str, step: IsaacLabStep, q, v, command, gains: dict) -> None:
+    """What isaaclab.utils.leapp.export_annotator does around one env step: annotated state reads (names
+    ``robot_joint_pos`` / ``robot_joint_vel``, all articulation joints), the command input, ``last_action`` as
+    state, ``update_state`` after the action, then output_tensors with the write target and the static gains."""
+    from leapp import InputKindEnum, OutputKindEnum, TensorSemantics, annotate
+
+    joints, arm = list(FRANKA_JOINTS), list(FRANKA_JOINTS[:7])
+    q, v = annotate.input_tensors(task, [
+        TensorSemantics(name="robot_joint_pos", ref=q, kind=InputKindEnum.JOINT_POSITION, element_names=joints,
+                        extra={"isaaclab_connection": "state:robot:joint_pos"}),
+        TensorSemantics(name="robot_joint_vel", ref=v, kind=InputKindEnum.JOINT_VELOCITY, element_names=joints,
+                        extra={"isaaclab_connection": "state:robot:joint_vel"})])
+    kind, names = ((InputKindEnum.COMMAND_POSE, POSE7_ELEMENT_NAMES) if step.command == "ee_pose"
+                   else (InputKindEnum.COMMAND_JOINT_POSITION, arm))
+    command = annotate.input_tensors(task, TensorSemantics(
+        name=step.command, ref=command, kind=kind, element_names=names,
+        extra={"isaaclab_connection": f"command:{step.command}"}))
+    last = annotate.state_tensors(task, {"last_action": torch.zeros(1, 7)})
+    processed, raw = step(q, v, command, last)
+    annotate.update_state(task, {"last_action": raw})
+    write = {"isaaclab_connection": "write:robot:set_joint_position_target_index"}
+    static = [TensorSemantics(name=f"arm_action_{k}_gains", ref=torch.full((1, 7), value), kind=k,
+                              element_names=arm, extra={"isaaclab_connection": f"write:robot:{method}"})
+              for k, value, method in (("kp", gains["kp"], "write_joint_stiffness_to_sim_index"),
+                                       ("kd", gains["kd"], "write_joint_damping_to_sim_index"))]
+    annotate.output_tensors(task, [TensorSemantics(name="arm_action", ref=processed, kind=OutputKindEnum.JOINT_POSITION,
+                                                   element_names=arm, extra=write)],
+                            static_outputs=static, export_with="onnx-dynamo")
+
+
+def make_isaaclab_leapp_bundle(root: Path, command: str = "ee_pose", default=None) -> Path:
+    """A LEAPP bundle as ``isaaclab leapp export`` writes it (see :func:`_trace_step`), compiled by the real leapp
+    package with Isaac Lab's graph config (frequency only) after 3 traced steps; returns the bundle directory.
+
+    Args:
+        command: ``ee_pose`` (Isaac-Reach-Franka: 7-value pose command) or ``joint_goal`` (7 arm joint targets).
+        default: the 9 default joint positions (rad); Franka's init state if None.
+    """
+    import leapp
+    from leapp import GraphConfigs
+
+    default = torch.tensor([list(FRANKA_INIT_JOINT_POS.values())[:7] + [0.04, 0.04]] if default is None
+                           else [list(default)], dtype=torch.float32)
+    step = IsaacLabStep(command, default).eval()
+    task = "Isaac-Reach-Franka-v0" if command == "ee_pose" else "Isaac-JointGoal-Franka-v0"
+    leapp.start(task, save_path=str(root), max_cached_io=3)
+    goal = torch.tensor([[0.5, 0.0, 0.4, 1.0, 0.0, 0.0, 0.0]]) if command == "ee_pose" else default[:, :7] + 0.1
+    with torch.no_grad():
+        for i in range(3):
+            _trace_step(task, step, default + 0.01 * i, torch.zeros(1, 9), goal, {"kp": 400.0, "kd": 80.0})
+    leapp.stop()
+    assert leapp.compile_graph(visualize=False, graph_configs=GraphConfigs(frequency=50.0))
+    return root / task
 
 
 def scene_entity(joint_names=None) -> dict:

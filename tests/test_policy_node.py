@@ -14,7 +14,7 @@ import rclpy
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
-from isaaclab_exports import make_leapp_bundle, make_rsl_rl_run
+from isaaclab_exports import make_isaaclab_leapp_bundle, make_rsl_rl_run
 from policy_helpers import write_joint_target_policy
 from robot_rl.errors import ConfigError
 from robot_rl.policy.chunking import ActionChunk
@@ -35,7 +35,8 @@ def panda():
 
 def test_leapp_bundle_drives_the_panda_through_the_graph(tmp_path, ros_env, panda):
     policy = tmp_path / "leapp.onnx"
-    import_leapp(make_leapp_bundle(tmp_path / "bundle"), policy, task="joint-target", robot="panda")
+    bundle = make_isaaclab_leapp_bundle(tmp_path / "bundle", "joint_goal")  # feedback, gains, 9-joint inputs
+    import_leapp(bundle, policy, task="joint-target", robot="panda")
     report = run_gate(GateConfig(policy=str(policy), episodes=2, episode_s=4.0), tmp_path / "logs")
     assert report["passed"], (report["reasons"], report["episodes"], report["log_dir"])
     assert all(e["final_error"] < 0.05 for e in report["episodes"])

@@ -156,7 +156,7 @@ def test_reach_franka_layout_imports_unchanged_and_splits_the_observation_right(
     assert [(t.name, t.source, t.size) for t in contract.observations] == [
         ("joint_pos", "joint_pos", 9), ("joint_vel", "joint_vel", 9), ("pose_command", "goal", 7),
         ("actions", "last_action", 7)]
-    assert "panda_hand" in contract.observations[2].units
+    assert contract.observations[2].units.endswith("panda_hand in the robot base frame, m: x y z qx qy qz qw")
     runtime = PolicyRuntime(load_policy(tmp_path / "reach.onnx", robot=panda), robot_model=panda)
     default = np.array([FRANKA_INIT_JOINT_POS[n] for n in panda.joint_names] + [0.04, 0.04])
     rng, last = np.random.default_rng(0), np.zeros(7)
@@ -211,3 +211,14 @@ def test_observation_width_mismatch_names_every_term(tmp_path):
     with pytest.raises(ConfigError, match=r"input 'obs' has 32 values, but env.yaml's policy observations make 64: "
                                           r"joint_pos=18, joint_vel=18, pose_command=14, actions=14"):
         import_rsl_rl(onnx_path, bad, tmp_path / "x.onnx")
+
+
+def test_contract_refuses_a_state_input_without_its_feedback(reach_bundle, tmp_path):
+    import dataclasses
+
+    contract = import_leapp(reach_bundle, tmp_path / "reach.onnx")
+    with pytest.raises(ConfigError, match=r"feedback feeds inputs \[\]; the state inputs are \['last_action_in'\]"):
+        dataclasses.replace(contract, feedback=())
+    bad = dataclasses.replace(contract.feedback[0], initial=(0.0,) * 3)
+    with pytest.raises(ConfigError, match=r"feedback 'last_action_in': 3 initial values, the input has 7"):
+        dataclasses.replace(contract, feedback=(bad,))

@@ -106,8 +106,10 @@ class EnvTerm:
 
 _JOINT_FUNCS = {"joint_pos_rel": ("joint_pos", True), "joint_pos": ("joint_pos", False),
                 "joint_vel_rel": ("joint_vel", True), "joint_vel": ("joint_vel", False)}
-_COMMANDS = {"UniformPoseCommand": (7, "m, quat wxyz: target pose of body {body} in the robot base frame")}
+_COMMANDS = {"UniformPoseCommand": (7, "target pose of body {body} in the robot base frame, m: {order}")}
 """Command term class -> (width, layout) of ``generated_commands``; the layout is what /robot_rl/goal carries."""
+_QUAT_ORDER = ("x y z qw qx qy qz", "x y z qx qy qz qw")
+"""Isaac Lab 2.x writes quaternions w first; 3.x (whose command configs carry ``cmd_kind``) w last."""
 OBS_FUNCS = tuple(_JOINT_FUNCS) + ("last_action", "generated_commands")
 
 
@@ -127,7 +129,8 @@ def _command_term(env: dict, name: str, params: dict, where: str) -> EnvTerm:
         raise ConfigError(f"{where}: command {command!r} of type {kind!r} has no robot_rl goal source "
                           f"(supported: {sorted(_COMMANDS)})")
     size, layout = _COMMANDS[kind]
-    return EnvTerm(name, "generated_commands", "goal", size, units=layout.format(body=cfg.get("body_name")))
+    order = _QUAT_ORDER["cmd_kind" in cfg]
+    return EnvTerm(name, "generated_commands", "goal", size, units=layout.format(body=cfg.get("body_name"), order=order))
 
 
 def observation_terms(env: dict, joint_order: tuple[str, ...], action_sizes: dict[str, int],

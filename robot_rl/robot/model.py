@@ -14,6 +14,7 @@ import numpy as np
 
 from robot_rl.errors import ConfigError
 from robot_rl.robot.config import RobotConfig, example_robot_data_share, load_robot_config
+from robot_rl.robot.friction import friction_torque
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,9 @@ class RobotModel:
         if frame not in self._frame_ids:
             if not self.model.existFrame(frame):
                 raise ConfigError(f"frame {frame!r} is not in URDF {self.config.urdf_path}")
-            self._frame_ids[frame] = self.model.getFrameId(frame)
+            body = self.model.existFrame(frame, self._pin.FrameType.BODY)  # a link named like its fixed joint
+            self._frame_ids[frame] = self.model.getFrameId(frame, self._pin.FrameType.BODY) if body else \
+                self.model.getFrameId(frame)
         return self._frame_ids[frame]
 
     def frame_pose(self, q: np.ndarray, frame: str | None = None) -> np.ndarray:
@@ -160,6 +163,10 @@ class RobotModel:
         """RNEA torques (n,) Nm for q rad, v rad/s, a rad/s^2 (each (n,))."""
         return self._pin.rnea(self.model, self.data, np.asarray(q, float), np.asarray(v, float),
                               np.asarray(a, float)).copy()
+
+    def friction_torque(self, v: np.ndarray) -> np.ndarray:
+        """URDF joint damping + smoothed Coulomb friction (n,) Nm at velocity v (n,) rad/s (see robot.friction)."""
+        return friction_torque(self.model.damping, self.model.friction, v)
 
     def mass_matrix(self, q: np.ndarray) -> np.ndarray:
         """Joint-space inertia matrix (n, n) kg m^2 at q (n,) rad (CRBA, armature included)."""

@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = [
     "robot_rl_sim.dataset.cli",
     "robot_rl.learning.cli",
     "robot_rl_sim.hil.cli",
+    "robot_rl.robot.check_cli",
 ]
 
 

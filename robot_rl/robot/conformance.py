@@ -123,3 +123,45 @@ def loop_timing(model, ticks: int = 2000) -> dict:
         durations[i] = time.perf_counter() - start
     return {"tick_ms_p50": float(np.percentile(durations, 50) * 1e3),
             "tick_ms_p99": float(np.percentile(durations, 99) * 1e3), "period_ms": model.config.control_period * 1e3}
+
+
+HOSTILE_STREAMS = ((4, True), (6, False))
+"""(seed, bursts) of the hostile streams every robot is checked with."""
+
+
+def check_robot(robot: str, hostile_seconds: float = 6.0, timing: bool = True) -> dict:
+    """Every conformance figure of ``robot`` (a shipped name or YAML path) and the failures, one sentence each.
+
+    Bounds: FK agreement < FK_BOUND_M, hold drift < HOLD_BOUND_RAD, standard-move tracking error <
+    TRACKING_BOUND_RAD and settled, hostile streams within :data:`robot_rl.robot.hostile.LIMITS`, median control
+    tick (wall time, filter excluded) below half the control period (with ``timing``).
+    """
+    from robot_rl.robot import load_robot_model
+    from robot_rl.robot.hostile import hostile_figures, run_hostile, violations
+
+    model = load_robot_model(robot)
+    result = {"robot": model.config.name, "fk_error_m": fk_agreement(model), "hold_drift_rad": hold(model),
+              **standard_move(model)}
+    worst: dict[str, float] = {}
+    failures = []
+    for seed, bursts in HOSTILE_STREAMS:
+        q, v, _ = run_hostile(model, seed, hostile_seconds, bursts)
+        figures = hostile_figures(model, q, v)
+        failures += [f"hostile stream (seed {seed}, bursts {bursts}): {text}" for text in violations(figures)]
+        for name, value in figures.items():
+            keep = min if name == "min_link_or_floor_distance_m" else max
+            worst[name] = keep(worst.get(name, value), value)
+    result["hostile"] = worst
+    if result["fk_error_m"] >= FK_BOUND_M:
+        failures.append(f"pinocchio and MuJoCo FK differ by {result['fk_error_m']:.3g} m")
+    if result["hold_drift_rad"] >= HOLD_BOUND_RAD:
+        failures.append(f"drifts {result['hold_drift_rad']:.3g} rad while holding its pose")
+    if result["tracking_error_rad"] >= TRACKING_BOUND_RAD or result["settle_s"] is None:
+        failures.append(f"standard move: tracking error {result['tracking_error_rad']:.3g} rad, settled "
+                        f"after {result['settle_s']} s")
+    if timing:
+        result["timing"] = loop_timing(model)
+        if result["timing"]["tick_ms_p50"] >= 0.5 * result["timing"]["period_ms"]:
+            failures.append(f"median control tick {result['timing']['tick_ms_p50']:.3g} ms is over half the period")
+    result["failures"] = failures
+    return result

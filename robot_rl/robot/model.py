@@ -277,17 +277,19 @@ def _load_collision_geometry(urdf_path: Path, model):
 
 
 def _use_convex_hulls(geom) -> None:
-    """Replace mesh geometries by their convex hulls.
+    """Replace mesh geometries by their convex hulls (qhull), as MuJoCo collides meshes.
 
     GJK on hulls is ~50x faster than mesh-mesh distance, and a hull contains its
-    mesh, so hull distances never exceed the true distances (conservative).
+    mesh, so hull distances never exceed the true distances (conservative). Not
+    ``buildConvexRepresentation``: it keeps the mesh's own non-convex triangles, on
+    which GJK returned distances 20 cm too large (UR5 forearm/wrist_3, docs/robots.md).
     """
     import coal
 
     for obj in geom.geometryObjects:
         mesh = obj.geometry
         if isinstance(mesh, coal.BVHModelBase):
-            mesh.buildConvexRepresentation(False)
+            mesh.buildConvexHull(False, "Qt")  # qhull: a true hull (the mesh's own triangles are not convex)
             obj.geometry = mesh.convex
 
 

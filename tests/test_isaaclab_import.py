@@ -222,3 +222,21 @@ def test_contract_refuses_a_state_input_without_its_feedback(reach_bundle, tmp_p
     bad = dataclasses.replace(contract.feedback[0], initial=(0.0,) * 3)
     with pytest.raises(ConfigError, match=r"feedback 'last_action_in': 3 initial values, the input has 7"):
         dataclasses.replace(contract, feedback=(bad,))
+
+
+def test_rsl_rl_checkpoint_of_an_unregistered_task_exports_from_env_yaml(tmp_path, panda):
+    """`robot-rl export --rsl-rl-checkpoint` with no --task: an Isaac-Reach-Franka run dir (env.yaml as dump_yaml
+    writes it) and a checkpoint in rsl-rl-lib 5.x's layout (keys as OnPolicyRunner.save writes them)."""
+    from robot_rl.cli import main as robot_rl_main
+
+    _, _, actor = make_reach_franka_run(tmp_path / "run")
+    state = {f"mlp.{i}.{k}": v for i, layer in ((0, actor[0]), (2, actor[2]))
+             for k, v in layer.state_dict().items()}
+    torch.save({"actor_state_dict": {**state, "distribution.std_param": torch.ones(7)}, "iter": 3},
+               tmp_path / "run" / "model_3.pt")
+    with pytest.raises(SystemExit) as done:
+        robot_rl_main(["export", "--rsl-rl-checkpoint", str(tmp_path / "run" / "model_3.pt"),
+                       "--out", str(tmp_path / "reach.onnx")])
+    assert done.value.code == 0
+    policy = load_policy(tmp_path / "reach.onnx", robot=panda)
+    assert [t.size for t in policy.contract.observations] == [9, 9, 7, 7]

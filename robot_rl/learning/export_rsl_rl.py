@@ -12,6 +12,7 @@ its physics dt, decimation and policy observation terms must equal the task's.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -140,4 +141,22 @@ def export_rsl_rl_policy(checkpoint: RslRlCheckpoint, task_spec, path: str | Pat
     stored = write_policy(data, contract, path, golden_inputs=inputs, atol=GOLDEN_ATOL, rtol=GOLDEN_RTOL)
     _verify_golden(actor, stored)
     load_policy(path)  # hash, tensors and golden vectors replayed from the file as the robot will
+    return stored
+
+
+def export_rsl_rl_from_env_yaml(checkpoint: RslRlCheckpoint, env_yaml: str | Path, path: str | Path,
+                                robot: str = "panda", activation: str = "elu", sim_backend: str = "isaaclab"):
+    """Write ``path`` for an rsl_rl actor of a task robot_rl does not register: the contract is derived from the
+    Isaac Lab run's ``params/env.yaml`` and the robot's URDF (:func:`robot_rl.policy.isaaclab_import.import_rsl_rl`,
+    which checks the actor's input width against env.yaml's terms); golden vectors checked against torch."""
+    from robot_rl.policy.contract import load_policy
+    from robot_rl.policy.isaaclab_import import import_rsl_rl
+
+    actor = RslRlActor(checkpoint, activation).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / "policy.onnx"
+        onnx_path.write_bytes(onnx_bytes(actor, torch.zeros(1, checkpoint.obs_dim)))
+        stored = import_rsl_rl(onnx_path, env_yaml, path, robot=robot)
+    _verify_golden(actor, stored)
+    load_policy(path)
     return stored

@@ -88,3 +88,37 @@ def test_bench_safety_filter_takes_a_robot():
 
     result = measure(True, "jumps", commands=5, chunk=4, chunk_dt=0.02, period=0.02, robot="z1")
     assert result["commands"] == 5 and result["rejected"] <= 5
+
+
+def test_a_slow_start_reports_starting_on_diagnostics(ros_env):
+    import threading
+    import time
+
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+
+    from robot_rl import topics
+    from robot_rl.nodes.starting import reporting_starting
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("slow_starter", context=context)
+        probe = rclpy.create_node("probe", context=context)
+        seen = []
+        probe.create_subscription(DiagnosticArray, topics.DIAGNOSTICS,
+                                  lambda m: seen.extend((s.name, s.message) for s in m.status), 10)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(probe)
+        spin = threading.Thread(target=executor.spin, daemon=True)
+        spin.start()
+        publisher = node.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        with reporting_starting(node, publisher, "safety_filter", period=0.1):
+            time.sleep(3.0)  # the constructor's slow work (discovery takes part of it)
+        count = len(seen)
+        time.sleep(0.5)
+        assert count >= 1 and set(seen) == {("safety_filter", "starting")} and len(seen) == count  # stops after
+    finally:
+        executor.shutdown()
+        rclpy.shutdown(context=context)

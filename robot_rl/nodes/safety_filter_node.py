@@ -26,8 +26,8 @@ from robot_rl.errors import CommandError
 from robot_rl.nodes.conversions import joint_state_from_msg, trajectory_from_msg, trajectory_to_msg
 from robot_rl.nodes.latest import LatestMessage
 from robot_rl.nodes.main import run_node
-from robot_rl.nodes.starting import reporting_starting
 from robot_rl.nodes.ros_params import declare_from_yaml
+from robot_rl.nodes.starting import reporting_starting
 from robot_rl.robot import RobotModel, load_robot_config
 from robot_rl.safety import FilterResult, Intervention, Reason, SafetyConfig, SafetyFilter, Status
 from robot_rl.safety.monitor import InterventionMonitor

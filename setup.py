@@ -43,7 +43,7 @@ class InstallCompilingKernels(install):
         env = {**os.environ, "PYTHONPATH": path}
         # cwd: the installed package, not the source tree (``-c`` puts the cwd first on sys.path)
         if subprocess.run([sys.executable, "-c", code], env=env, cwd=self.install_lib, check=False).returncode != 0:
-            print("robot_rl: safety kernels not compiled at install; the safety filter compiles them at its first start")
+            print("robot_rl: safety kernels not compiled at install; the safety filter compiles them at first start")
 
 
 setup(

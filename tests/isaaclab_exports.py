@@ -15,7 +15,8 @@ from robot_rl.robot.config import load_robot_config
 
 
 FRANKA_INIT_JOINT_POS = {"panda_joint1": 0.0, "panda_joint2": -0.569, "panda_joint3": 0.0, "panda_joint4": -2.810,
-                         "panda_joint5": 0.0, "panda_joint6": 3.037, "panda_joint7": 0.741, "panda_finger_joint.*": 0.04}
+                         "panda_joint5": 0.0, "panda_joint6": 3.037, "panda_joint7": 0.741,
+                         "panda_finger_joint.*": 0.04}
 """isaaclab_assets FRANKA_PANDA_CFG.init_state.joint_pos (the Isaac-Reach-Franka robot)."""
 
 

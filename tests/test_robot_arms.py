@@ -61,7 +61,7 @@ def test_undecodable_mesh_is_a_config_error_naming_the_file(tmp_path):
 
     path = tmp_path / "kinova.yaml"
     path.write_text(KINOVA_YAML)
-    with pytest.raises(ConfigError, match=r"MuJoCo could not build robot 'kinova' from URDF .*kinova.urdf: .*base\.dae"):
+    with pytest.raises(ConfigError, match=r"could not build robot 'kinova' from URDF .*kinova.urdf: .*base\.dae"):
         MujocoHardware(load_robot_config(path))
 
 

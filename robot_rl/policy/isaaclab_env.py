@@ -130,7 +130,8 @@ def _command_term(env: dict, name: str, params: dict, where: str) -> EnvTerm:
                           f"(supported: {sorted(_COMMANDS)})")
     size, layout = _COMMANDS[kind]
     order = _QUAT_ORDER["cmd_kind" in cfg]
-    return EnvTerm(name, "generated_commands", "goal", size, units=layout.format(body=cfg.get("body_name"), order=order))
+    units = layout.format(body=cfg.get("body_name"), order=order)
+    return EnvTerm(name, "generated_commands", "goal", size, units=units)
 
 
 def observation_terms(env: dict, joint_order: tuple[str, ...], action_sizes: dict[str, int],

@@ -34,7 +34,8 @@ def table(results: list[dict]) -> str:
         h, t = r["hostile"], r.get("timing")
         settle = f"{r['settle_s']:.2f}" if r["settle_s"] is not None else "never"
         tick = f"{t['tick_ms_p50']:.3f}/{t['tick_ms_p99']:.3f}" if t else "-"
-        rows.append(f"{r['robot']:<10}{r['fk_error_m']:>9.1e}{r['hold_drift_rad']:>10.1e}{r['tracking_error_rad']:>10.4f}"
+        rows.append(f"{r['robot']:<10}{r['fk_error_m']:>9.1e}{r['hold_drift_rad']:>10.1e}"
+                    f"{r['tracking_error_rad']:>10.4f}"
                     f"{settle:>9}{h['speed_of_plan_limit']:>8.3f}{h['speed_of_urdf_limit']:>8.3f}"
                     f"{h['workspace_excess_m']:>8.3f}{h['min_link_or_floor_distance_m']:>9.4f}{tick:>17}  "
                     + ("pass" if not r["failures"] else "FAIL: " + "; ".join(r["failures"])))

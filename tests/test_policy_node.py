@@ -14,7 +14,7 @@ import rclpy
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
-from isaaclab_exports import make_leapp_bundle, make_rsl_rl_run
+from isaaclab_exports import make_isaaclab_leapp_bundle, make_rsl_rl_run
 from policy_helpers import write_joint_target_policy
 from robot_rl.errors import ConfigError
 from robot_rl.policy.chunking import ActionChunk
@@ -35,7 +35,8 @@ def panda():
 
 def test_leapp_bundle_drives_the_panda_through_the_graph(tmp_path, ros_env, panda):
     policy = tmp_path / "leapp.onnx"
-    import_leapp(make_leapp_bundle(tmp_path / "bundle"), policy, task="joint-target", robot="panda")
+    bundle = make_isaaclab_leapp_bundle(tmp_path / "bundle", "joint_goal")  # feedback, gains, 9-joint inputs
+    import_leapp(bundle, policy, task="joint-target", robot="panda")
     report = run_gate(GateConfig(policy=str(policy), episodes=2, episode_s=4.0), tmp_path / "logs")
     assert report["passed"], (report["reasons"], report["episodes"], report["log_dir"])
     assert all(e["final_error"] < 0.05 for e in report["episodes"])
@@ -58,7 +59,7 @@ def test_rsl_rl_export_drives_the_panda_and_hot_swap(tmp_path, ros_env, panda):
     for name, target in (("first", first), ("second", second)):
         onnx_path, env_path = make_rsl_rl_run(tmp_path / name, target)
         paths[name] = tmp_path / f"{name}.onnx"
-        import_rsl_rl(onnx_path, env_path, paths[name], joint_order=panda.joint_names)
+        import_rsl_rl(onnx_path, env_path, paths[name])
     tampered = tmp_path / "tampered.onnx"
     tampered.write_bytes(paths["second"].read_bytes()[:-1] + b"\x01")
     (tmp_path / "tampered.onnx.contract.json").write_bytes((tmp_path / "second.onnx.contract.json").read_bytes())

@@ -18,14 +18,9 @@ from functools import lru_cache
 import numpy as np
 import pytest
 from hostile_figures import assert_within_limits, hostile_figures
-from support.hostile_commands import TARGET_KINDS, HostileTargets
 
-from robot_rl.command import JointTrajectoryCommand
-from robot_rl.control import ControlCore
-from robot_rl.params import load_param_specs
-from robot_rl.robot import load_robot_model
-from robot_rl.safety import Reason, SafetyConfig, SafetyFilter
-from robot_rl_sim.hardware import MujocoHardware
+from robot_rl.robot import hostile, load_robot_model
+from robot_rl.safety import Reason
 
 MODEL = load_robot_model("panda")
 COMMAND_PERIOD = 0.02  # s
@@ -35,33 +30,8 @@ SECONDS = 16.0  # s of hostile commands per run
 @lru_cache(maxsize=8)
 def run_hostile(seed: int, seconds: float, bursts: bool) -> tuple[np.ndarray, np.ndarray, Counter]:
     """Measured MuJoCo (positions, velocities), each (k, n), over ``seconds`` of hostile commands, and the
-    filter's interventions counted by reason."""
-    params = {name: spec.default for name, spec in load_param_specs("safety_filter").items()}
-    safety = SafetyFilter(MODEL, SafetyConfig.from_params(params))
-    hardware = MujocoHardware(MODEL.config)
-    core = ControlCore(MODEL, hardware, clock=lambda: float(hardware.data.time))
-    targets, rng = HostileTargets(MODEL, np.random.default_rng(seed), bursts), np.random.default_rng(seed + 1000)
-    period = MODEL.config.control_period
-    every_command, every_watchdog = round(COMMAND_PERIOD / period), round(params["watchdog_period"] / period)
-    positions, velocities, reasons = [], [], Counter()
-    for i in range(int(seconds / period)):
-        now = float(hardware.data.time)
-        result = None
-        if i % every_command == 0:
-            k = int(rng.integers(1, 6))
-            command = JointTrajectoryCommand(MODEL.joint_names, now, 0.05 * np.arange(1, k + 1),
-                                             targets.positions(targets.next_kind(TARGET_KINDS), k))
-            result = safety.filter(command, core.last_state.position, now)
-        elif i % every_watchdog == 0:
-            result = safety.tick(now)
-        if result is not None:
-            reasons.update(item.reason for item in result.interventions)
-            if result.allowed is not None:
-                core.submit(result.allowed)
-        state = core.tick()
-        positions.append(state.position)
-        velocities.append(state.velocity)
-    return np.array(positions), np.array(velocities), reasons
+    filter's interventions counted by reason (robot_rl.robot.hostile.run_hostile, also run by check-robot)."""
+    return hostile.run_hostile(MODEL, seed, seconds, bursts, COMMAND_PERIOD)
 
 
 def _measure(seed: int, bursts: bool) -> dict[str, float]:

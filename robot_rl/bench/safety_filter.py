@@ -41,13 +41,13 @@ def _jump_command(model, t: float, chunk: int, chunk_dt: float, rng):
                                   np.repeat(target[None, :], chunk, axis=0), source="bench")
 
 
-def measure(check_collision: bool, scenario: str, commands: int, chunk: int, chunk_dt: float, period: float
-            ) -> dict:
+def measure(check_collision: bool, scenario: str, commands: int, chunk: int, chunk_dt: float, period: float,
+            robot: str = "panda") -> dict:
     """Latency of ``commands`` filter calls (after 50 warm-up calls), and how many changed/rejected anything."""
     from robot_rl.robot import load_robot_model
     from robot_rl.safety import SafetyConfig, SafetyFilter
 
-    model = load_robot_model("panda")
+    model = load_robot_model(robot)
     safety = SafetyFilter(model, SafetyConfig(check_collision=check_collision))
     gc.freeze()  # as the node does after start-up (robot_rl.nodes.main.run_node)
     rng = np.random.default_rng(0)
@@ -72,7 +72,8 @@ def measure(check_collision: bool, scenario: str, commands: int, chunk: int, chu
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("safety-filter", help="per-command latency of the safety filter (Panda)")
+    parser = subparsers.add_parser("safety-filter", help="per-command latency of the safety filter")
+    parser.add_argument("--robot", default="panda", help="robot config name or YAML path")
     parser.add_argument("--json", default=None, help="write the JSON result here")
     parser.add_argument("--commands", type=int, default=2000, help="commands per configuration")
     parser.add_argument("--chunk", type=int, default=8, help="waypoints per command")
@@ -83,9 +84,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     load_before = os.getloadavg()
-    common = dict(commands=args.commands, chunk=args.chunk, chunk_dt=args.chunk_dt, period=args.period)
+    common = dict(commands=args.commands, chunk=args.chunk, chunk_dt=args.chunk_dt, period=args.period,
+                  robot=args.robot)
     results = {
-        "scenario": f"7-joint Panda, {args.chunk} waypoints x {args.chunk_dt} s per command, one every "
+        "scenario": f"robot {args.robot}, {args.chunk} waypoints x {args.chunk_dt} s per command, one every "
                     f"{args.period} s, output grid 0.01 s, FK workspace check on",
         "collision_on": measure(True, "smooth", **common),
         "collision_off": measure(False, "smooth", **common),

@@ -74,6 +74,11 @@ def _summarize(report: dict) -> None:
     control = report["control"]
     if report["exited_early"]:
         print(f"bringup: nodes exited early: {report['exited_early']} (see {report['log_dir']})", file=sys.stderr)
+    for name, code in report["exit_codes"].items():  # a node that could not start says why in its log
+        log = Path(report["log_dir"]) / f"{name}.log"
+        fatal = [line for line in log.read_text().splitlines() if "cannot start:" in line] if log.is_file() else []
+        if code and fatal:
+            print(f"bringup: {name} exited {code}: {fatal[-1].split('cannot start: ', 1)[1]}", file=sys.stderr)
     if control is None:
         print("bringup: the control node wrote no statistics", file=sys.stderr)
         return

@@ -25,4 +25,4 @@ def impedance_torque(model: RobotModel, q: np.ndarray, v: np.ndarray, q_ref: np.
     kd = model.config.kd if kd is None else kd
     v_ref = np.zeros_like(q) if v_ref is None else v_ref
     a_ref = np.zeros_like(q) if a_ref is None else a_ref
-    return kp * (q_ref - q) + kd * (v_ref - v) + model.inverse_dynamics(q, v, a_ref)
+    return kp * (q_ref - q) + kd * (v_ref - v) + model.inverse_dynamics(q, v, a_ref) + model.friction_torque(v_ref)

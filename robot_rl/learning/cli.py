@@ -49,12 +49,19 @@ def _export_rsl_rl(args: argparse.Namespace) -> int:
     from robot_rl.learning.rsl_rl_checkpoint import load_rsl_rl_checkpoint
     from robot_rl_sim.tasks import get_task
 
-    if args.task is None:
-        raise ConfigError("--rsl-rl-checkpoint needs --task (the registered task the policy was trained on)")
-    spec = get_task(args.task)
     params = args.rsl_rl_checkpoint.parent / "params"  # where Isaac Lab's train script dumps its configs
     env_yaml = args.env_yaml or (params / "env.yaml" if (params / "env.yaml").is_file() else None)
     activation = args.activation or rsl.activation_from_agent_yaml(params / "agent.yaml") or "elu"
+    if args.task is None:  # a task robot_rl does not register: everything from the run's env.yaml
+        if env_yaml is None:
+            raise ConfigError("--rsl-rl-checkpoint needs --task (a registered task) or the run's params/env.yaml "
+                              "(next to the checkpoint, or --env-yaml)")
+        contract = rsl.export_rsl_rl_from_env_yaml(load_rsl_rl_checkpoint(args.rsl_rl_checkpoint), env_yaml,
+                                                   args.out, args.robot, activation, args.sim_backend)
+        print(f"wrote {args.out} (+ {args.out}.contract.json): from {env_yaml}, robot {args.robot}, "
+              f"{len(contract.observations)} observation terms, {len(contract.golden)} golden vectors")
+        return 0
+    spec = get_task(args.task)
     golden = (rsl.golden_obs_from_dataset(args.golden_dataset, spec) if args.golden_dataset is not None
               else rsl.golden_obs_from_env(spec))
     checkpoint = load_rsl_rl_checkpoint(args.rsl_rl_checkpoint)
@@ -104,7 +111,9 @@ def _register_export(subparsers) -> None:
     p.add_argument("--min-success", type=float, default=0.8, help="gate pass criterion stored in the contract")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the fixed initial DDIM noise")
     rsl = p.add_argument_group("rsl_rl checkpoints")
-    rsl.add_argument("--task", help="registered task the rsl_rl policy was trained on, e.g. panda-reach")
+    rsl.add_argument("--task", help="registered task the rsl_rl policy was trained on, e.g. panda-reach (omit: "
+                                    "derive the contract from the run's params/env.yaml)")
+    rsl.add_argument("--robot", default="panda", help="robot the env.yaml's joint names resolve against (no --task)")
     rsl.add_argument("--activation", help="actor activation (default: the run's params/agent.yaml, else elu)")
     rsl.add_argument("--env-yaml", type=Path, help="Isaac Lab params/env.yaml to check against the task "
                                                   "(default: next to the checkpoint, if present)")

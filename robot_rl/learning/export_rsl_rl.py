@@ -12,11 +12,11 @@ its physics dt, decimation and policy observation terms must equal the task's.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from robot_rl.errors import ConfigError
 from robot_rl.learning.contract_map import Origin, PolicyShape, contract_for
@@ -29,7 +29,7 @@ GOLDEN_ATOL, GOLDEN_RTOL = 1e-5, 1e-4
 def check_isaaclab_env(env_yaml: str | Path, task_spec) -> None:
     """ConfigError naming every difference between an Isaac Lab ``params/env.yaml`` and ``task_spec``
     (physics dt, decimation, policy observation term names in order)."""
-    from robot_rl.policy.isaaclab_import import load_env_yaml
+    from robot_rl.policy.isaaclab_env import load_env_yaml
 
     env = load_env_yaml(env_yaml)
     group = env["observations"].get("policy") or {}
@@ -48,15 +48,12 @@ def check_isaaclab_env(env_yaml: str | Path, task_spec) -> None:
 def activation_from_agent_yaml(agent_yaml: str | Path) -> str | None:
     """The actor activation recorded in an Isaac Lab ``params/agent.yaml`` (``policy.activation`` for
     rsl-rl-lib 2/3 configs, ``actor.activation`` for 5.x), or None if the file or field is absent."""
-    from robot_rl.policy.isaaclab_import import _EnvLoader
+    from robot_rl.policy.isaaclab_env import load_isaaclab_yaml
 
     path = Path(agent_yaml)
     if not path.is_file():
         return None
-    try:
-        raw = yaml.load(path.read_text(), Loader=_EnvLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = load_isaaclab_yaml(path)
     for section in ("policy", "actor"):
         value = (raw or {}).get(section)
         if isinstance(value, dict) and isinstance(value.get("activation"), str):
@@ -144,4 +141,22 @@ def export_rsl_rl_policy(checkpoint: RslRlCheckpoint, task_spec, path: str | Pat
     stored = write_policy(data, contract, path, golden_inputs=inputs, atol=GOLDEN_ATOL, rtol=GOLDEN_RTOL)
     _verify_golden(actor, stored)
     load_policy(path)  # hash, tensors and golden vectors replayed from the file as the robot will
+    return stored
+
+
+def export_rsl_rl_from_env_yaml(checkpoint: RslRlCheckpoint, env_yaml: str | Path, path: str | Path,
+                                robot: str = "panda", activation: str = "elu", sim_backend: str = "isaaclab"):
+    """Write ``path`` for an rsl_rl actor of a task robot_rl does not register: the contract is derived from the
+    Isaac Lab run's ``params/env.yaml`` and the robot's URDF (:func:`robot_rl.policy.isaaclab_import.import_rsl_rl`,
+    which checks the actor's input width against env.yaml's terms); golden vectors checked against torch."""
+    from robot_rl.policy.contract import load_policy
+    from robot_rl.policy.isaaclab_import import import_rsl_rl
+
+    actor = RslRlActor(checkpoint, activation).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / "policy.onnx"
+        onnx_path.write_bytes(onnx_bytes(actor, torch.zeros(1, checkpoint.obs_dim)))
+        stored = import_rsl_rl(onnx_path, env_yaml, path, robot=robot)
+    _verify_golden(actor, stored)
+    load_policy(path)
     return stored

@@ -41,6 +41,9 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None, 
         except RobotRLError as exc:
             rclpy.logging.get_logger("robot_rl").fatal(f"cannot start: {exc}")
             return 2
+        except KeyboardInterrupt:  # SIGINT while loading models or compiling kernels: a stop, not a failure
+            rclpy.logging.get_logger("robot_rl").info("interrupted while starting: stopped before running")
+            return 0
         _stop_on_signals(node)
         gc.freeze()  # start-up objects (modules, models) are permanent: later collections need not scan them
         spinner = MultiThreadedExecutor(num_threads=2) if executor == "multi" else SingleThreadedExecutor()

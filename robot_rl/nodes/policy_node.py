@@ -313,8 +313,10 @@ class PolicyNode(LifecycleNode):
         with self._lock:
             scheduled = dict(self._scheduler.stats) if self._scheduler is not None else {}
         residual = self.runtime.residual if self.runtime is not None else None
+        info = self.runtime.base.info if self.runtime is not None else {}  # the graph's other outputs (gains)
         values = dict(scheduled, **self._stats, policy_sha256=self.policy_id,
-                      residual_sha256=residual.policy.sha256 if residual is not None else "")
+                      residual_sha256=residual.policy.sha256 if residual is not None else "",
+                      **{f"output.{k}": np.asarray(v).reshape(-1).round(4).tolist() for k, v in info.items()})
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="policy_node", message="running",
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))

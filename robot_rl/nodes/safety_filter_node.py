@@ -27,6 +27,7 @@ from robot_rl.nodes.conversions import joint_state_from_msg, trajectory_from_msg
 from robot_rl.nodes.latest import LatestMessage
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
+from robot_rl.nodes.starting import reporting_starting
 from robot_rl.robot import RobotModel, load_robot_config
 from robot_rl.safety import FilterResult, Intervention, Reason, SafetyConfig, SafetyFilter, Status
 from robot_rl.safety.monitor import InterventionMonitor
@@ -42,13 +43,14 @@ class SafetyFilterNode(Node):
         p = declare_from_yaml(self, "safety_filter")
         self.params = p
         config = SafetyConfig.from_params(p)
-        self.filter = SafetyFilter(RobotModel(load_robot_config(p["robot"])), config)
+        self._diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        with reporting_starting(self, self._diag, "safety_filter"):  # model load, kernel compilation (first start)
+            self.filter = SafetyFilter(RobotModel(load_robot_config(p["robot"])), config)
         self.monitor = InterventionMonitor(p["log_throttle"])
         # /joint_states (1 kHz) is needed rarely (first plan, reset): read on demand, not per message.
         self._joint_states = LatestMessage(self.context, f"{self.get_name()}_joint_states", JointState,
                                            topics.JOINT_STATES)
         self._out = self.create_publisher(JointTrajectory, p["output_topic"], 10)
-        self._diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.create_subscription(JointTrajectory, p["command_topic"], self._on_command, 10)
         self.create_subscription(Bool, topics.ESTOP, self._on_estop_topic, 10)
         self.create_service(Trigger, "~/estop", self._on_estop_service)

@@ -26,13 +26,13 @@ import numpy as np
 from robot_rl.atomic import write_atomic
 from robot_rl.errors import ConfigError
 from robot_rl.policy.schema import (
-    SCHEMA_VERSION, ActionSpec, Chunking, GoldenVector, Normalization, ObsTerm, PassCriteria, PolicyContract,
-    Provenance, Residual, TensorSpec, Timing,
+    SCHEMA_VERSION, ActionSpec, Chunking, Feedback, GoldenVector, Normalization, ObsTerm, PassCriteria,
+    PolicyContract, Provenance, Residual, TensorSpec, Timing,
 )
 
 __all__ = [
-    "METADATA_KEY", "SCHEMA_VERSION", "ActionSpec", "Chunking", "GoldenVector", "LoadedPolicy", "Normalization",
-    "ObsTerm", "PassCriteria", "PolicyContract", "Provenance", "Residual", "TensorSpec", "Timing",
+    "METADATA_KEY", "SCHEMA_VERSION", "ActionSpec", "Chunking", "Feedback", "GoldenVector", "LoadedPolicy",
+    "Normalization", "ObsTerm", "PassCriteria", "PolicyContract", "Provenance", "Residual", "TensorSpec", "Timing",
     "contract_from_dict", "contract_from_json", "contract_to_dict", "contract_to_json", "load_policy",
     "read_contract", "sha256_bytes", "sidecar_path", "write_policy",
 ]
@@ -80,7 +80,7 @@ def contract_from_dict(raw: dict[str, Any]) -> PolicyContract:
     if raw.get("residual") is not None:
         raw["residual"] = _build(Residual, raw["residual"], "residual")
     for key, cls in (("observations", ObsTerm), ("inputs", TensorSpec), ("outputs", TensorSpec),
-                     ("golden", GoldenVector)):
+                     ("golden", GoldenVector), ("feedback", Feedback)):
         if key in raw:
             raw[key] = tuple(_build(cls, item, f"{key}[{i}]") for i, item in enumerate(raw[key]))
     return _build(PolicyContract, raw, "top level")

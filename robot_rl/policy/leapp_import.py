@@ -1,16 +1,25 @@
-"""Import a LEAPP bundle (Isaac Lab 3's policy export: ``<graph>.yaml`` + ONNX) as a contract-carrying policy.
+"""Import a LEAPP bundle (Isaac Lab 3's ``isaaclab leapp export``: ``<graph>.yaml`` + ONNX
+[+ ``<graph>_initial_values.safetensors``]) as a contract-carrying policy, unchanged.
 
-Mapping (the bundle YAML's ``models.<node>``):
+Isaac Lab traces the whole env step into the graph (observation terms, actor, action processing), so its inputs
+are raw robot state and commands and its action output is the processed joint target. Mapping (the bundle
+YAML's ``models.<node>``, one node):
 
-* inputs by ``kind``: ``state/joint/position`` -> joint_pos, ``state/joint/velocity`` -> joint_vel,
-  ``command/*`` -> goal, ``state/body/position`` -> ee_pos; ``element_names`` give the joint order;
-  optional extra fields ``offset``/``scale``/``clip`` per input (Isaac Lab order, see the contract);
-* the action output by ``kind``: ``target/joint/position`` -> joint_pos_abs (``action_type: joint_pos_delta``
-  overrides), ``target/joint/velocity`` -> joint_vel; extra ``scale``, ``offset``, ``clip``; its
-  ``element_names`` are the action joints;
+* inputs by ``kind``: ``state/joint/position`` -> joint_pos, ``state/joint/velocity`` -> joint_vel (their
+  ``element_names`` are the observed joints, matched by name: may be more than the action's, e.g. the Franka's
+  fingers), ``state/body/position`` -> ee_pos, ``command/*`` -> goal (``/robot_rl/goal`` carries the input's
+  ``element_names`` in order, e.g. ``command/body/pose``: x y z qx qy qz qw); optional extra fields
+  ``offset``/``scale``/``clip`` per input (Isaac Lab order, see the contract);
+* feedback states (``pipeline.feedback_flow``, e.g. ``last_action_out`` -> ``last_action_in``) with their
+  initial values (``pipeline.initial_values``; zeros without one) are carried across steps by the runtime as
+  ``leapp.InferenceManager`` carries them, and reset to the initial values with each new episode;
+* outputs: exactly one joint target (``target/joint/position`` -> joint_pos_abs, ``action_type: joint_pos_delta``
+  overrides; ``target/joint/velocity`` -> joint_vel; ``element_names`` = the action joints); every other
+  non-target output (e.g. ``*_kp_gains`` / ``*_kd_gains``) is an ``info`` output the policy node reports;
 * ``pipeline.configs``: ``frequency`` (policy Hz), optional ``physics_dt`` (s) -> decimation.
 
-The named inputs are merged into one flat ``obs`` input (see :func:`merge_inputs`).
+The named observation inputs are merged into one flat ``obs`` input (see :func:`merge_inputs`). Every refusal
+names the input or output and what is unsupported.
 """
 
 from __future__ import annotations
@@ -18,11 +27,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from robot_rl.errors import ConfigError
 from robot_rl.policy.contract import (
-    ActionSpec, ObsTerm, PolicyContract, Provenance, TensorSpec, Timing, write_policy,
+    ActionSpec, Feedback, ObsTerm, PolicyContract, Provenance, TensorSpec, Timing, write_policy,
 )
 from robot_rl.policy.onnx_edit import merge_inputs
 
@@ -40,9 +50,22 @@ def _bundle(bundle: Path) -> tuple[dict, Path]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("models"), dict) or len(raw["models"]) != 1:
-        raise ConfigError(f"{path}: expected 'models' with exactly one policy model (multi-model pipelines are "
-                          "not supported)")
+        models = sorted(raw.get("models") or {}) if isinstance(raw, dict) else []
+        raise ConfigError(f"{path}: expected 'models' with exactly one policy model, got {models} (multi-model "
+                          "pipelines are not supported)")
     return raw, path
+
+
+def _model_bytes(yaml_path: Path, params: dict, where: str) -> bytes:
+    onnx_path = yaml_path.parent / str(params.get("model_path", ""))
+    if not onnx_path.is_file():
+        raise ConfigError(f"{where}: model file {onnx_path} not found")
+    if str(params.get("backend", "onnx")) != "onnx":
+        raise ConfigError(f"{where}: backend {params['backend']!r} is not supported (only onnx)")
+    data = onnx_path.read_bytes()
+    if params.get("sha256sum") and hashlib.sha256(data).hexdigest() != params["sha256sum"]:
+        raise ConfigError(f"{where}: {onnx_path.name} sha256 differs from the bundle's sha256sum (modified file)")
+    return data
 
 
 def _names(item: dict, where: str) -> tuple[str, ...]:
@@ -54,13 +77,15 @@ def _names(item: dict, where: str) -> tuple[str, ...]:
 
 
 def _term(item: dict, where: str) -> tuple[ObsTerm, tuple[str, ...] | None]:
-    kind, size = str(item.get("kind", "")), int(item["shape"][-1])
+    kind, size = str(item.get("kind") or ""), int(item["shape"][-1])
+    if str(item.get("dtype", "float32")) != "float32":
+        raise ConfigError(f"{where}: dtype {item['dtype']!r} is not supported (float32 only)")
     if kind in _INPUT_KINDS:
         source, units = _INPUT_KINDS[kind]
     elif kind.startswith("command/"):
-        source, units = "goal", ""
+        source, units = "goal", f"{kind}: " + " ".join(_names(item, where)) if item.get("element_names") else kind
     else:
-        raise ConfigError(f"{where}: input kind {kind!r} has no robot_rl observation source "
+        raise ConfigError(f"{where}: kind {kind!r} has no robot_rl observation source "
                           f"(supported: {sorted(_INPUT_KINDS)} and command/*)")
     joints = _names(item, where) if source in ("joint_pos", "joint_vel") else None
     term = ObsTerm(name=str(item["name"]), source=source, size=size, units=units,
@@ -78,6 +103,59 @@ def _timing(configs: dict, where: str) -> Timing:
                   max_latency_ms=float(configs.get("max_latency_ms", 1000.0 / hz)))
 
 
+def _feedback(pipeline: dict, node: str, model: dict, yaml_path: Path, where: str) -> list[Feedback]:
+    """The node's feedback pairs (output -> input) with initial values from the bundle's safetensors file."""
+    shapes = {str(i["name"]): i["shape"] for i in model.get("inputs", [])}
+    outputs = {str(o["name"]) for o in model.get("outputs", [])}
+    initial = {}
+    if pipeline.get("initial_values"):
+        from safetensors.numpy import load_file
+
+        path = yaml_path.parent / str(pipeline["initial_values"])
+        if not path.is_file():
+            raise ConfigError(f"{where}: pipeline.initial_values file {path} not found")
+        initial = load_file(str(path))
+    pairs = []
+    for source, targets in (pipeline.get("feedback_flow") or {}).items():
+        src_node, output = str(source).split("/", 1)
+        for target in targets:
+            dst_node, name = str(target).split("/", 1)
+            if src_node != node or dst_node != node or output not in outputs or name not in shapes:
+                raise ConfigError(f"{where}: feedback {source} -> {target} does not connect an output of "
+                                  f"{node!r} to one of its inputs")
+            size = int(np.prod(shapes[name][1:]))
+            value = initial.get(f"{node}/{name}", np.zeros(size))
+            pairs.append(Feedback(output=output, input=name, initial=np.asarray(value, dtype=float).reshape(-1)))
+    return pairs
+
+
+def _outputs(outputs: list[dict], where: str) -> tuple[dict, list[dict]]:
+    """(the joint-target action output, the other (info) outputs); refusals name the outputs."""
+    targets = [o for o in outputs if str(o.get("kind") or "").startswith("target/")]
+    if len(targets) != 1:
+        raise ConfigError(f"{where}: expected exactly one joint target output (the action), got "
+                          f"{[(o['name'], o.get('kind')) for o in targets]} among outputs "
+                          f"{[o['name'] for o in outputs]}")
+    action = targets[0]
+    if (action.get("action_type") or _OUTPUT_KINDS.get(str(action["kind"]))) is None:
+        raise ConfigError(f"{where}.outputs[{action['name']!r}]: kind {action['kind']!r} is not a supported "
+                          f"joint target (supported: {sorted(_OUTPUT_KINDS)})")
+    return action, [o for o in outputs if o is not action]
+
+
+def _observations(inputs: list[dict], where: str) -> tuple[list[ObsTerm], tuple[str, ...] | None]:
+    terms, obs_joints = [], None
+    for item in inputs:
+        here = f"{where}.inputs[{item.get('name')!r}]"
+        term, joints = _term(item, here)
+        if joints is not None and obs_joints not in (None, joints):
+            raise ConfigError(f"{here}: element_names {list(joints)} differ from an earlier joint input's "
+                              f"{list(obs_joints)}")
+        obs_joints = joints or obs_joints
+        terms.append(term)
+    return terms, obs_joints
+
+
 def import_leapp(bundle: str | Path, out_path: str | Path, task: str = "", robot: str = "") -> PolicyContract:
     """Convert a LEAPP bundle (directory or its YAML) into ``out_path`` (.onnx + sidecar); return the contract."""
     import onnx
@@ -85,38 +163,29 @@ def import_leapp(bundle: str | Path, out_path: str | Path, task: str = "", robot
     raw, yaml_path = _bundle(Path(bundle))
     node, model = next(iter(raw["models"].items()))
     where = f"{yaml_path} models.{node}"
-    params = model.get("parameters", {})
-    onnx_path = yaml_path.parent / str(params.get("model_path", f"{node}.onnx"))
-    data = onnx_path.read_bytes() if onnx_path.is_file() else None
-    if data is None:
-        raise ConfigError(f"{where}: model file {onnx_path} not found")
-    if params.get("sha256sum") and hashlib.sha256(data).hexdigest() != params["sha256sum"]:
-        raise ConfigError(f"{where}: {onnx_path.name} sha256 differs from the bundle's sha256sum (modified file)")
-    terms, obs_joints = [], None
-    for i, item in enumerate(model.get("inputs", [])):
-        term, joints = _term(item, f"{where}.inputs[{i}]")
-        if joints is not None and obs_joints not in (None, joints):
-            raise ConfigError(f"{where}.inputs[{i}]: element_names differ from an earlier joint input's")
-        obs_joints = joints or obs_joints
-        terms.append(term)
-    outputs = model.get("outputs", [])
-    if len(outputs) != 1:
-        raise ConfigError(f"{where}: expected exactly one output (the action), got {len(outputs)}")
-    out = outputs[0]
-    action_type = out.get("action_type") or _OUTPUT_KINDS.get(str(out.get("kind")))
-    if action_type is None:
-        raise ConfigError(f"{where}.outputs[0]: kind {out.get('kind')!r} is not a joint target "
-                          f"(supported: {sorted(_OUTPUT_KINDS)})")
-    action_joints = _names(out, f"{where}.outputs[0]")
+    data = _model_bytes(yaml_path, model.get("parameters", {}), where)
+    feedback = _feedback(raw.get("pipeline", {}), node, model, yaml_path, where)
+    fed_in, fed_out = {f.input for f in feedback}, {f.output for f in feedback}
+    all_inputs = model.get("inputs", [])
+    terms, obs_joints = _observations([i for i in all_inputs if i["name"] not in fed_in], where)
+    action, infos = _outputs([o for o in model.get("outputs", []) if o["name"] not in fed_out], where)
+    action_type = action.get("action_type") or _OUTPUT_KINDS[str(action["kind"])]
+    action_joints = _names(action, f"{where}.outputs[{action['name']!r}]")
     proto = merge_inputs(onnx.load_from_string(data), [t.name for t in terms])
     obs_dim = sum(t.width for t in terms)
+    states_in = tuple(TensorSpec(str(i["name"]), tuple(i["shape"]), role="state") for i in all_inputs
+                      if i["name"] in fed_in)
+    states_out = tuple(TensorSpec(str(o["name"]), tuple(o["shape"]), role="state") for o in model["outputs"]
+                       if o["name"] in fed_out)
     contract = PolicyContract(
         obs_joint_names=obs_joints or action_joints, action_joint_names=action_joints, observations=tuple(terms),
-        action=ActionSpec(action_type, scale=out.get("scale", 1.0), offset=out.get("offset", 0.0),
-                          clip=out.get("clip")),
+        action=ActionSpec(action_type, scale=action.get("scale", 1.0), offset=action.get("offset", 0.0),
+                          clip=action.get("clip")),
         timing=_timing(raw.get("pipeline", {}).get("configs", {}), where),
-        inputs=(TensorSpec("obs", (out["shape"][0], obs_dim)),),
-        outputs=(TensorSpec(str(out["name"]), tuple(out["shape"]), role="action"),),
+        inputs=(TensorSpec("obs", (action["shape"][0], obs_dim)),) + states_in,
+        outputs=(TensorSpec(str(action["name"]), tuple(action["shape"]), role="action"),) + states_out
+        + tuple(TensorSpec(str(o["name"]), tuple(o["shape"]), role="info") for o in infos),
+        feedback=tuple(feedback),
         provenance=Provenance(training_lib=f"leapp {raw.get('system information', {}).get('leapp version', '')}",
                               sim_backend="isaaclab", task=task, robot=robot),
     )

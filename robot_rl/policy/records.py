@@ -64,3 +64,19 @@ class PassCriteria:
     max_tracking_error_rad: float | None = None  # mean |commanded - measured| over the episode
     max_saturation_fraction: float | None = None  # share of action entries hitting the clip
     max_interventions_per_episode: float | None = None  # safety-filter interventions
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A feedback state carried across steps, as LEAPP's InferenceManager carries it: graph output ``output``
+    feeds graph input ``input`` at the next step; ``initial`` (flat, float) is its value at the first step and
+    after every reset (e.g. Isaac Lab's ``last_action_out`` -> ``last_action_in``, initially zeros)."""
+
+    output: str
+    input: str
+    initial: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "initial", tuple(float(x) for x in np.asarray(self.initial, dtype=float).reshape(-1)))
+        if not np.all(np.isfinite(self.initial)):
+            raise ConfigError(f"contract feedback {self.output!r} -> {self.input!r}: initial values must be finite")

@@ -62,6 +62,17 @@ class OnnxPolicy:
         self.session = make_session(policy.model_bytes, config)
         self._rng = np.random.default_rng(config.seed)
         self._dtypes = {t.name: t.dtype for t in self.contract.inputs}
+        c = self.contract
+        self._outputs = ([c.action_output.name] + [f.output for f in c.feedback]
+                         + [t.name for t in c.outputs if t.role == "info"])
+        self.info: dict[str, np.ndarray] = {}  # the last run's info outputs (e.g. LEAPP kp/kd gains), by name
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Feedback state inputs back to their initial values (as LEAPP's InferenceManager.reset)."""
+        specs = {t.name: t for t in self.contract.inputs}
+        self.state = {f.input: np.asarray(f.initial, dtype=specs[f.input].dtype).reshape(
+            tuple(1 if isinstance(d, str) else d for d in specs[f.input].shape)) for f in self.contract.feedback}
 
     def _input(self, role: str, value: np.ndarray) -> tuple[str, np.ndarray]:
         spec = self.contract.input(role)
@@ -76,8 +87,10 @@ class OnnxPolicy:
             feed.update([self._input("noise", self._rng.standard_normal(shape))])
         if base_action is not None:
             feed.update([self._input("base_action", base_action)])
-        out = self.session.run([self.contract.action_output.name], feed)[0]
-        return np.asarray(out, dtype=float).reshape(-1, self.contract.action_dim)
+        outputs = dict(zip(self._outputs, self.session.run(self._outputs, {**feed, **self.state})))
+        self.state = {f.input: outputs[f.output] for f in self.contract.feedback}  # fed back at the next step
+        self.info = {name: outputs[name] for name in self._outputs[1 + len(self.contract.feedback):]}
+        return np.asarray(outputs[self._outputs[0]], dtype=float).reshape(-1, self.contract.action_dim)
 
 
 def compose(base: OnnxPolicy, residual: OnnxPolicy | None, obs: np.ndarray) -> np.ndarray:
@@ -134,8 +147,9 @@ class PolicyRuntime:
         self._scale, self._offset = np.asarray(a.scale), np.asarray(a.offset)
 
     def reset(self) -> None:
-        """Start a new episode: clear observation histories and the last action."""
+        """Start a new episode: clear observation histories, the last action and feedback states."""
         self.observe.reset()
+        self.base.reset_state()
 
     def take_over(self, previous: PolicyRuntime) -> PolicyRuntime:
         """Go on with ``previous``'s episode: share its observation histories and last action (a residual hot
@@ -143,7 +157,7 @@ class PolicyRuntime:
         if previous.base.policy.sha256 != self.base.policy.sha256:
             raise ConfigError(f"cannot take over the observation state of base {previous.base.policy.sha256[:12]}... "
                               f"with base {self.base.policy.sha256[:12]}...")
-        self.observe = previous.observe
+        self.observe, self.base.state = previous.observe, previous.base.state
         return self
 
     def compose(self, obs: np.ndarray) -> np.ndarray:

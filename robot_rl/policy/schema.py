@@ -23,12 +23,12 @@ import numpy as np
 
 from robot_rl.errors import ConfigError
 from robot_rl.policy.fields import _clip_pair, _floats, _names
-from robot_rl.policy.records import GoldenVector, PassCriteria, Provenance, Residual
+from robot_rl.policy.records import Feedback, GoldenVector, PassCriteria, Provenance, Residual
 
 SCHEMA_VERSION = 1
 OBS_SOURCES = ("joint_pos", "joint_vel", "ee_pos", "goal", "object_pose", "gripper_pos", "last_action")
 ACTION_TYPES = ("joint_pos_abs", "joint_pos_delta", "joint_vel")
-TENSOR_ROLES = ("obs", "noise", "base_action", "action")
+TENSOR_ROLES = ("obs", "noise", "base_action", "state", "action", "info")
 DTYPES = ("float32", "float64")
 _FIXED_SIZES = {"ee_pos": 3, "object_pose": 7, "gripper_pos": 1}
 
@@ -40,7 +40,7 @@ class TensorSpec:
     name: str
     shape: tuple[int | str, ...]
     dtype: str = "float32"
-    role: str = "obs"  # obs | noise | base_action (inputs), action (output)
+    role: str = "obs"  # obs | noise | base_action | state (inputs); action | state | info (outputs, info: reported)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(d if isinstance(d, str) else int(d) for d in self.shape))
@@ -191,6 +191,7 @@ class PolicyContract:
     joint_limits: dict | None = None  # action joint name -> [lower, upper] rad the policy was trained with
     default_joint_pos: dict | None = None  # obs joint name -> rad, the training default pose
     golden: tuple[GoldenVector, ...] = ()
+    feedback: tuple[Feedback, ...] = ()  # state outputs fed back to state inputs at the next step
     pass_criteria: PassCriteria = field(default_factory=PassCriteria)
     schema_version: int = SCHEMA_VERSION
 
@@ -204,9 +205,11 @@ class PolicyContract:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "golden", tuple(self.golden))
+        object.__setattr__(self, "feedback", tuple(self.feedback))
         self.action.sized(len(self.action_joint_names))
         self._check_terms()
         self._check_io()
+        self._check_feedback()
         if self.normalization.kind == "mean_std" and len(self.normalization.mean) != self.obs_dim:
             raise ConfigError(f"contract normalization.mean has {len(self.normalization.mean)} values, "
                               f"obs_dim is {self.obs_dim}")
@@ -244,6 +247,22 @@ class PolicyContract:
         if tuple(acts[0].shape[1:]) not in allowed:
             raise ConfigError(f"contract io: action output {acts[0].name!r} shape {acts[0].shape} must be "
                               f"(batch, *{allowed[-1]}) for horizon {horizon} and action_dim {a}")
+
+    def _check_feedback(self) -> None:
+        """Every state input is fed by exactly one state output, with matching initial values."""
+        states_in = {t.name: t for t in self.inputs if t.role == "state"}
+        states_out = {t.name: t for t in self.outputs if t.role == "state"}
+        fed = [f.input for f in self.feedback]
+        if sorted(fed) != sorted(states_in) or len(set(fed)) != len(fed):
+            raise ConfigError(f"contract feedback feeds inputs {fed}; the state inputs are {sorted(states_in)}")
+        for f in self.feedback:
+            if f.output not in states_out:
+                raise ConfigError(f"contract feedback {f.output!r} -> {f.input!r}: {f.output!r} is not a state "
+                                  f"output (state outputs: {sorted(states_out)})")
+            size = int(np.prod([d for d in states_in[f.input].shape[1:]]))
+            if len(f.initial) != size:
+                raise ConfigError(f"contract feedback {f.input!r}: {len(f.initial)} initial values, the input "
+                                  f"has {size}")
 
     @property
     def obs_dim(self) -> int:

@@ -14,6 +14,7 @@ import numpy as np
 
 from robot_rl.errors import ConfigError
 from robot_rl.robot.config import RobotConfig, example_robot_data_share, load_robot_config
+from robot_rl.robot.friction import friction_torque
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,9 @@ class RobotModel:
         if frame not in self._frame_ids:
             if not self.model.existFrame(frame):
                 raise ConfigError(f"frame {frame!r} is not in URDF {self.config.urdf_path}")
-            self._frame_ids[frame] = self.model.getFrameId(frame)
+            body = self.model.existFrame(frame, self._pin.FrameType.BODY)  # a link named like its fixed joint
+            self._frame_ids[frame] = self.model.getFrameId(frame, self._pin.FrameType.BODY) if body else \
+                self.model.getFrameId(frame)
         return self._frame_ids[frame]
 
     def frame_pose(self, q: np.ndarray, frame: str | None = None) -> np.ndarray:
@@ -160,6 +163,10 @@ class RobotModel:
         """RNEA torques (n,) Nm for q rad, v rad/s, a rad/s^2 (each (n,))."""
         return self._pin.rnea(self.model, self.data, np.asarray(q, float), np.asarray(v, float),
                               np.asarray(a, float)).copy()
+
+    def friction_torque(self, v: np.ndarray) -> np.ndarray:
+        """URDF joint damping + smoothed Coulomb friction (n,) Nm at velocity v (n,) rad/s (see robot.friction)."""
+        return friction_torque(self.model.damping, self.model.friction, v)
 
     def mass_matrix(self, q: np.ndarray) -> np.ndarray:
         """Joint-space inertia matrix (n, n) kg m^2 at q (n,) rad (CRBA, armature included)."""
@@ -245,6 +252,12 @@ def _load_urdf_model(urdf_path: Path):
         raise ConfigError(f"URDF {urdf_path} could not be parsed by pinocchio: {exc}") from exc
 
 
+def urdf_joint_names(urdf_path: Path) -> tuple[str, ...]:
+    """The URDF's 1-DoF (revolute/prismatic) joints in kinematic-tree order: a simulator articulation's joints."""
+    full = _load_urdf_model(Path(urdf_path))
+    return tuple(n for n in full.names[1:] if full.joints[full.getJointId(n)].nq == 1)
+
+
 def _package_dirs() -> list[str]:
     try:
         return [str(example_robot_data_share())]
@@ -264,17 +277,19 @@ def _load_collision_geometry(urdf_path: Path, model):
 
 
 def _use_convex_hulls(geom) -> None:
-    """Replace mesh geometries by their convex hulls.
+    """Replace mesh geometries by their convex hulls (qhull), as MuJoCo collides meshes.
 
     GJK on hulls is ~50x faster than mesh-mesh distance, and a hull contains its
-    mesh, so hull distances never exceed the true distances (conservative).
+    mesh, so hull distances never exceed the true distances (conservative). Not
+    ``buildConvexRepresentation``: it keeps the mesh's own non-convex triangles, on
+    which GJK returned distances 20 cm too large (UR5 forearm/wrist_3, docs/robots.md).
     """
     import coal
 
     for obj in geom.geometryObjects:
         mesh = obj.geometry
         if isinstance(mesh, coal.BVHModelBase):
-            mesh.buildConvexRepresentation(False)
+            mesh.buildConvexHull(False, "Qt")  # qhull: a true hull (the mesh's own triangles are not convex)
             obj.geometry = mesh.convex
 
 

@@ -48,12 +48,23 @@ def build_spec(config: RobotConfig, timestep: float | None = None) -> mujoco.MjS
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     _add_environment(spec)
     _add_actuators(spec, config)
+    _exclude_base_contacts(spec)
     return spec
 
 
 def build_model(config: RobotConfig, timestep: float | None = None) -> mujoco.MjModel:
     """Compiled MuJoCo model of the robot scene."""
-    return build_spec(config, timestep).compile()
+    return compile_spec(build_spec(config, timestep), config)
+
+
+def compile_spec(spec: mujoco.MjSpec, config: RobotConfig) -> mujoco.MjModel:
+    """``spec.compile()``; a mesh MuJoCo cannot decode (e.g. COLLADA collision meshes) or any other compile
+    error becomes a ConfigError naming the robot's URDF and MuJoCo's message (which names the mesh file)."""
+    try:
+        return spec.compile()
+    except ValueError as exc:
+        raise ConfigError(f"MuJoCo could not build robot {config.name!r} from URDF {config.urdf_path}: "
+                          f"{str(exc).splitlines()[0]}") from exc
 
 
 def _add_environment(spec: mujoco.MjSpec) -> None:
@@ -88,3 +99,16 @@ def _add_actuators(spec: mujoco.MjSpec, config: RobotConfig) -> None:
             act.set_to_position(kp=config.gripper.kp)
             act.ctrllimited = 1
             act.ctrlrange = sorted([config.gripper.closed_position, config.gripper.open_position])
+
+
+def _exclude_base_contacts(spec: mujoco.MjSpec) -> None:
+    """Exclude contacts between a jointed link and its static parent (the URDF base link).
+
+    MuJoCo skips parent-child contacts, except where the parent is welded to the world: a base link's meshes
+    would then push on the first moving link they overlap at the joint (the SO-101's shoulder). Pinocchio's
+    self-collision check skips adjacent links too.
+    """
+    for body in spec.bodies:
+        parent = body.parent
+        if body.joints and parent is not None and parent.name != spec.worldbody.name and not parent.joints:
+            spec.add_exclude(bodyname1=parent.name, bodyname2=body.name)

@@ -27,7 +27,7 @@ from robot_rl.robot.config import RobotConfig, load_robot_config
 from robot_rl.robot.model import RobotModel
 from robot_rl.safety import SafetyConfig, SafetyFilter
 from robot_rl_sim.hardware import MujocoHardware
-from robot_rl_sim.scene import build_spec
+from robot_rl_sim.scene import build_spec, compile_spec
 from robot_rl_sim.tasks.pick_cube import PickCubeTask
 from robot_rl_sim.tasks.reach import ReachTask
 from robot_rl_sim.tasks.spec import TaskSpec
@@ -78,7 +78,7 @@ def build_task_scene(spec: TaskSpec, config: RobotConfig) -> tuple[mujoco.MjMode
     logic = task_logic(spec, config)
     mj_spec = build_spec(config, spec.physics_dt)
     logic.add_to_scene(mj_spec)
-    model = mj_spec.compile()
+    model = compile_spec(mj_spec, config)
     logic.bind(model)
     return model, logic
 

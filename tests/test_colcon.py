@@ -1,0 +1,64 @@
+"""``colcon build`` of the package in a workspace (colcon-core + colcon-ros from PyPI) and the installed layout
+where ``ros2 run`` / ``ros2 launch`` look: executables in <prefix>/lib/robot_rl, launch and config in
+<prefix>/share/robot_rl, the ament index marker; the safety kernels compiled at install time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NODES = ("control_node", "demo_trajectory_node", "safety_filter_node", "policy_node", "command_mux_node",
+         "teleop_node", "hil_learner_node", "camera_node", "robot-rl")
+
+
+@pytest.fixture(scope="module")
+def install(tmp_path_factory) -> Path:
+    """A colcon workspace with this checkout's tracked files as src/robot_rl, built; returns install/robot_rl."""
+    ws = tmp_path_factory.mktemp("ws")
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (ws / "src" / "robot_rl" / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, ws / "src" / "robot_rl" / name)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    build = subprocess.run(["colcon", "build", "--packages-select", "robot_rl"], cwd=ws, env=env,
+                           capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return ws / "install" / "robot_rl"
+
+
+def test_executables_are_where_ros2_run_looks(install, monkeypatch):
+    from ament_index_python.packages import get_package_prefix, get_package_share_directory
+
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(install))  # what install/setup.sh sets
+    assert Path(get_package_prefix("robot_rl")) == install  # the ament index marker is installed
+    for name in NODES:
+        exe = install / "lib" / "robot_rl" / name
+        assert exe.is_file() and os.access(exe, os.X_OK), name
+    share = Path(get_package_share_directory("robot_rl"))
+    assert (share / "launch" / "bringup.launch.py").is_file() and (share / "package.xml").is_file()
+    for folder in ("config/robots", "config/nodes"):
+        assert sorted(p.name for p in (share / folder).glob("*.yaml")) == \
+            sorted(p.name for p in (ROOT / folder).glob("*.yaml"))
+
+
+def test_installed_entry_point_runs_from_the_install(install, tmp_path):
+    site = next((install / "lib").glob("python3*/site-packages"))
+    env = {**os.environ, "PYTHONPATH": str(site), "AMENT_PREFIX_PATH": str(install)}
+    out = subprocess.run([str(install / "lib" / "robot_rl" / "robot-rl"), "check-robot", "--help"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "--hostile-seconds" in out.stdout, out.stderr
+    where = subprocess.run([sys.executable, "-c", "import robot_rl.safety.kernels as k; print(k.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60).stdout.strip()
+    assert Path(where).is_relative_to(site)
+
+
+def test_safety_kernels_are_compiled_at_install(install):
+    cache = next((install / "lib").glob("python3*/site-packages")) / "robot_rl" / "safety" / "__pycache__"
+    assert any(cache.glob("kernels.*.nbi")) and any(cache.glob("kernels.*.nbc")), sorted(cache.iterdir())

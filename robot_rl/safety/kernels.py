@@ -7,7 +7,7 @@ those modules are the API. Units: rad, rad/s, rad/s^2, rad/s^3, s. Arrays named 
 per joint; ``targets``/``out`` are (m, n), one row per grid step of ``dt`` s.
 
 ``cache=True`` stores the machine code next to this file (or in ``NUMBA_CACHE_DIR``); the
-first process on a fresh install compiles once (~30 s; ``make setup`` does it). :func:`warm_up` (called
+first process on a fresh install compiles once (~11 s at load 2; ``make setup`` does it). :func:`warm_up` (called
 when a SafetyFilter is built) compiles or loads every signature in SIGNATURES and then FREEZES the kernels:
 numba never compiles at run time. Each kernel has two signatures: all arrays C-contiguous and writable (the
 usual case, fastest), and inputs of any layout, read-only or not (``'A'`` layout), so permuted joint
@@ -301,6 +301,7 @@ SIGNATURES = {
     finite_difference_states: "a1 a1 a2 f a1 o2 o2 o1",
 }
 """Every signature the filter calls its kernels with (:func:`warm_up` compiles these and nothing else)."""
+_frozen = False  # True once warm_up has compiled SIGNATURES and disabled compilation
 
 
 def _argument_types(kinds: str, any_layout: bool) -> tuple:
@@ -320,13 +321,15 @@ def warm_up() -> None:
     """Compile (or load from the cache) both signatures of every kernel, then forbid compiling at run time.
 
     Idempotent: later calls in the same process do nothing."""
-    if not approach._can_compile:
-        return  # already frozen
+    global _frozen
+    if _frozen:
+        return
     for kernel, kinds in SIGNATURES.items():
         for any_layout in (False, True):
             kernel.compile(_argument_types(kinds, any_layout))
     for kernel in SIGNATURES:
         kernel.disable_compile()
+    _frozen = True
 
 
 def signature_count() -> int:

@@ -28,7 +28,7 @@ def check_command(command: JointTrajectoryCommand, joint_names: tuple[str, ...],
         problem = check(command, joint_names)
         if problem is not None:
             return None, [problem]
-    problem = _check_stamp(command, now, config)
+    problem = _check_stamp(command, now, config) or _check_spacing(command, config)
     if problem is not None:
         return None, [problem]
     notes = _check_efforts(efforts, command.joint_names)
@@ -103,6 +103,16 @@ def _check_stamp(cmd: JointTrajectoryCommand, now: float, config: SafetyConfig) 
     if -age > config.max_future:
         return Intervention(Reason.FUTURE, None, f"stamp is {-age:.3f} s in the future (max {config.max_future} s)")
     return None
+
+
+def _check_spacing(cmd: JointTrajectoryCommand, config: SafetyConfig) -> Intervention | None:
+    """Absolute waypoint times (stamp + time_from_start, float64) at least ``min_waypoint_spacing`` apart."""
+    gap = kernels.min_gap(float(cmd.stamp), cmd.times)
+    if gap >= config.min_waypoint_spacing:
+        return None
+    return Intervention(Reason.BAD_TIMES, None,
+                        f"two waypoints are {gap:.3g} s apart once the stamp {cmd.stamp:.9f} s is added "
+                        f"(min_waypoint_spacing {config.min_waypoint_spacing} s)")
 
 
 def _check_efforts(efforts: np.ndarray | None, names: tuple[str, ...]) -> list[Intervention]:

@@ -32,6 +32,10 @@ class SafetyConfig:
             plan only after the grid point current at ``now + output_latency``: the part of the plan
             the robot may already be executing when the new plan arrives is never rewritten, so the
             follower switches plans where both coincide (0 for an in-process filter).
+        min_waypoint_spacing: smallest gap, s, between two waypoints' ABSOLUTE times (header stamp +
+            time_from_start, as float64 computes them); closer waypoints reject the command as ``bad_times``.
+            Relative times that increase can coincide once the stamp is added (60 ms and 60 ms + 1 ns at
+            stamp 1.7e9 s), which divided by zero before this check.
     """
 
     output_dt: float = 0.01
@@ -44,6 +48,7 @@ class SafetyConfig:
     tracking_accel_fraction: float = 0.5
     max_backtrack: int = 4
     output_latency: float = 0.0
+    min_waypoint_spacing: float = 1e-4
 
     def __post_init__(self) -> None:
         _in_range("output_dt", self.output_dt, 1e-4, 0.1)
@@ -52,6 +57,7 @@ class SafetyConfig:
         _in_range("max_future", self.max_future, 0.0, 10.0)
         _in_range("tracking_accel_fraction", self.tracking_accel_fraction, 0.01, 1.0)
         _in_range("output_latency", self.output_latency, 0.0, 1.0)
+        _in_range("min_waypoint_spacing", self.min_waypoint_spacing, 1e-6, 0.01)
         if self.output_latency >= self.watchdog_timeout:
             raise ConfigError(f"safety config: output_latency ({self.output_latency} s) must be shorter than "
                               f"watchdog_timeout ({self.watchdog_timeout} s)")

@@ -5,6 +5,8 @@ grid and clamp targets to the soft position limits; rate-limit (velocity, accele
 end the plan with a brake to rest at ``now + watchdog_timeout`` (a dead-man: if no fresh valid
 command extends it, the robot stops by itself); verify position limits, workspace box and
 self-collision on the result and, if a point fails, brake earlier (backtracking) or reject.
+Every public method runs inside :func:`robot_rl.safety.guard.fail_safe`: no exception escapes (a bug latches a
+safe stop, ``fault``), and ``now`` never goes backwards.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from robot_rl.safety import kernels
 from robot_rl.safety.checks import check_command
 from robot_rl.safety.config import SafetyConfig
 from robot_rl.safety.geometry import PathChecker
+from robot_rl.safety.guard import fail_safe
 from robot_rl.safety.plan import OutputPlan
 from robot_rl.safety.dynamics import ACCELERATION_SCALES, BrakePlanner, TorqueCheck
 from robot_rl.safety.rate_limiter import GridLimits, GridState, brake, track
@@ -48,17 +51,24 @@ class SafetyFilter:
         self.plan: OutputPlan | None = None
         self.estopped = False
         self.last_valid_time = -np.inf
+        self.latest_time = -np.inf  # latest ``now`` seen, s (monotonic clock)
+        self.fault: str | None = None  # internal error that latched the stop, until reset
+        self.fault_trace = ""
         self._watchdog_reported = True
 
     @property
     def status(self) -> str:
-        """``estopped`` while latched, ``holding`` once the plan has stopped, else ``ok``."""
+        """``fault`` after an internal error, ``estopped`` while latched, ``holding`` once the plan has stopped,
+        else ``ok``."""
+        if self.fault is not None:
+            return Status.FAULT
         if self.estopped:
             return Status.ESTOPPED
         if self.plan is None or self._watchdog_reported:
             return Status.HOLDING
         return Status.OK
 
+    @fail_safe
     def filter(self, command: JointTrajectoryCommand, state: np.ndarray | None, now: float,
                efforts: np.ndarray | None = None) -> FilterResult:
         """Filter one command received at ``now`` (s).
@@ -70,8 +80,8 @@ class SafetyFilter:
             efforts: the message's effort fields (k, m) if any; never forwarded.
         """
         if self.estopped:
-            return FilterResult(None, [Intervention(Reason.ESTOPPED, None, "e-stop latched; call reset")],
-                                self.status)
+            latched = "e-stop latched" if self.fault is None else f"stop latched by internal error ({self.fault})"
+            return FilterResult(None, [Intervention(Reason.ESTOPPED, None, f"{latched}; call reset")], self.status)
         if self.plan is None:
             if state is None:
                 return FilterResult(None, [Intervention(Reason.NO_STATE, None, "no joint state received yet")],
@@ -156,6 +166,7 @@ class SafetyFilter:
             joint_names=self.joint_names, stamp=plan.time_of(k), times=self.config.output_dt * np.arange(len(seg)),
             positions=seg, velocities=plan.velocities(k), source=source)
 
+    @fail_safe
     def tick(self, now: float) -> FilterResult | None:
         """Watchdog, called periodically: reports (once) that the plan is braking for lack of commands.
 
@@ -171,6 +182,7 @@ class SafetyFilter:
         note = Intervention(Reason.WATCHDOG, None, f"no valid command for {age:.3f} s; braking to a stop")
         return FilterResult(self._allowed(self.plan.index_at(now), "watchdog"), [note], self.status)
 
+    @fail_safe
     def estop(self, now: float) -> FilterResult:
         """Latch the e-stop: brake to rest from ``now`` (the fastest torque-feasible brake, see dynamics.py) and hold."""
         self.estopped = True
@@ -187,9 +199,17 @@ class SafetyFilter:
             note = Intervention(Reason.ESTOP, None, "e-stop latched; fastest brake unsafe, current plan (ends at rest) kept")
         return FilterResult(self._allowed(k_now, "estop"), [note], self.status)
 
+    @fail_safe
+    def resend(self, now: float, source: str = "resend") -> FilterResult:
+        """The remaining plan from ``now`` (to re-stamp it after the ROS clock stepped); nothing before a plan."""
+        allowed = None if self.plan is None else self._allowed(self.plan.index_at(now), source)
+        return FilterResult(allowed, [], self.status)
+
+    @fail_safe
     def reset(self, now: float, state: np.ndarray | None) -> FilterResult:
-        """Release the e-stop. Never resumes motion: holds at the measured position once at rest."""
-        self.estopped = False
+        """Release the e-stop (and a latched internal error). Never resumes motion: holds at the measured position
+        once at rest."""
+        self.estopped, self.fault = False, None
         self._watchdog_reported = True
         note = Intervention(Reason.RESET, None, "e-stop released; holding until a new command arrives")
         if self.plan is None or state is None:

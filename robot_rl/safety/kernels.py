@@ -7,8 +7,13 @@ those modules are the API. Units: rad, rad/s, rad/s^2, rad/s^3, s. Arrays named 
 per joint; ``targets``/``out`` are (m, n), one row per grid step of ``dt`` s.
 
 ``cache=True`` stores the machine code next to this file (or in ``NUMBA_CACHE_DIR``); the
-first process on a fresh install compiles once (a few seconds), and :func:`warm_up` does that at
-construction time so no command ever waits for the compiler.
+first process on a fresh install compiles once (~11 s at load 2; ``make setup`` does it). :func:`warm_up` (called
+when a SafetyFilter is built) compiles or loads every signature in SIGNATURES and then FREEZES the kernels:
+numba never compiles at run time. Each kernel has two signatures: all arrays C-contiguous and writable (the
+usual case, fastest), and inputs of any layout, read-only or not (``'A'`` layout), so permuted joint
+columns (Fortran-ordered after reordering), read-only arrays and slices all match without compiling. A call
+with another dtype or dimension raises TypeError (the filter's guard turns that into a latched safe stop)
+instead of stalling the filter while the compiler runs.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 
 @njit(cache=True)
@@ -165,7 +170,8 @@ def sample_linear(times, positions, t_start: float, q_start, grid, out) -> None:
             p += 1
         t_a = t_start if p == 0 else times[first + p - 1]
         t_b = times[first + p]
-        w = min(max((g - t_a) / (t_b - t_a), 0.0), 1.0)
+        span = t_b - t_a  # > 0: checks.py rejects absolute waypoint gaps below min_waypoint_spacing
+        w = 1.0 if span <= 0.0 else min(max((g - t_a) / span, 0.0), 1.0)
         for j in range(out.shape[1]):
             q_a = q_start[j] if p == 0 else positions[first + p - 1, j]
             out[i, j] = q_a * (1.0 - w) + positions[first + p, j] * w
@@ -230,6 +236,18 @@ def finite_increasing(times, positions) -> bool:
 
 
 @njit(cache=True)
+def min_gap(stamp: float, times) -> float:
+    """Smallest spacing (s) of the absolute waypoint times stamp + times (k,) as float64 computes them; inf if k < 2.
+
+    Relative times 60 ms and 60 ms + 1 ns are increasing, but at stamp 1.7e9 s both sums round to the same
+    float (gap 0)."""
+    gap = np.inf
+    for i in range(1, times.shape[0]):
+        gap = min(gap, (stamp + times[i]) - (stamp + times[i - 1]))
+    return gap
+
+
+@njit(cache=True)
 def columns_outside(values, lower, upper, outside) -> bool:
     """Mark in outside (n,) the columns of values (m, n) with an entry outside [lower, upper] (n,); True if any."""
     found = False
@@ -265,19 +283,55 @@ def finite_difference_states(q0, v0, path, dt: float, weights, v_out, a_out, nee
             need_out[k] += weights[j] * abs(a_out[k, j])
 
 
+SIGNATURES = {
+    # argument kinds: f float64, i int64, aN float64 input array of N dims, oN float64 output array, bN bool output
+    approach: "f f f",
+    accel_bounds: "f f f f f f",
+    fits: "a1 a1 a1 a2 a1 a1 a1 f",
+    track_steps: "a1 a1 a1 a2 a1 a1 a1 f a1 o2 o2 b2",
+    brake_linear: "a1 a1 a1 f",
+    brake_stepwise: "a1 a1 a1 a1 a1 a1 f i",
+    sample_linear: "a1 a2 f a1 a1 o2",
+    monotone_velocities: "a1 a2 f o2",
+    path_travel: "a1 a2 a1 o1",
+    anchor_slack: "a1 a2 a1 a1",
+    finite_increasing: "a1 a2",
+    min_gap: "f a1",
+    columns_outside: "a2 a1 a1 b1",
+    finite_difference_states: "a1 a1 a2 f a1 o2 o2 o1",
+}
+"""Every signature the filter calls its kernels with (:func:`warm_up` compiles these and nothing else)."""
+_frozen = False  # True once warm_up has compiled SIGNATURES and disabled compilation
+
+
+def _argument_types(kinds: str, any_layout: bool) -> tuple:
+    scalar = {"f": types.float64, "i": types.int64}
+    out = []
+    for kind in kinds.split():
+        if kind in scalar:
+            out.append(scalar[kind])
+            continue
+        dtype = types.boolean if kind[0] == "b" else types.float64
+        layout = "A" if any_layout else "C"
+        out.append(types.Array(dtype, int(kind[1]), layout, readonly=any_layout and kind[0] == "a"))
+    return tuple(out)
+
+
 def warm_up() -> None:
-    """Compile (or load from the cache) every kernel once, so the first command pays no JIT time."""
-    z, one = np.zeros(2), np.ones(2)
-    targets = np.zeros((2, 2))
-    fits(z, z, z, targets, one, one, one, 0.01)
-    track_steps(z, z, z, targets, one, one, one, 0.01, one, np.empty((2, 2)), np.empty((3, 2)),
-                np.zeros((3, 2), dtype=np.bool_))
-    brake_linear(z, one, one, 0.01)
-    brake_stepwise(z, one, z, one, one, one, 0.01, 10)
-    sample_linear(np.array([1.0, 2.0]), targets, 0.0, z, np.array([0.5, 1.5]), np.empty((2, 2)))
-    monotone_velocities(z, targets, 0.01, np.empty((2, 2)))
-    path_travel(z, targets, one, np.empty(2))
-    anchor_slack(z, targets, one, one)
-    finite_increasing(np.array([1.0, 2.0]), targets)
-    columns_outside(targets, z, one, np.zeros(2, dtype=np.bool_))
-    finite_difference_states(z, z, targets, 0.01, one, np.empty((2, 2)), np.empty((2, 2)), np.empty(2))
+    """Compile (or load from the cache) both signatures of every kernel, then forbid compiling at run time.
+
+    Idempotent: later calls in the same process do nothing."""
+    global _frozen
+    if _frozen:
+        return
+    for kernel, kinds in SIGNATURES.items():
+        for any_layout in (False, True):
+            kernel.compile(_argument_types(kinds, any_layout))
+    for kernel in SIGNATURES:
+        kernel.disable_compile()
+    _frozen = True
+
+
+def signature_count() -> int:
+    """Compiled signatures over all kernels: constant after :func:`warm_up` (tests check that no call adds one)."""
+    return sum(len(kernel.signatures) for kernel in SIGNATURES)

@@ -22,6 +22,7 @@ class Reason:
     NO_STATE = "no_state"
     ESTOPPED = "estopped"
     NO_SAFE_PATH = "no_safe_path"
+    INTERNAL_ERROR = "internal_error"  # a bug in the filter: the stop is latched (see safety/guard.py)
     # clamps: the command is changed and the change is what goes out
     POSITION_LIMIT = "position_limit"
     VELOCITY_LIMIT = "velocity_limit"
@@ -35,11 +36,13 @@ class Reason:
     WATCHDOG = "watchdog"
     ESTOP = "estop"
     RESET = "reset"
+    # time
+    CLOCK_STEP = "clock_step"  # the ROS clock stepped, or the filter was given a time before the latest
 
     REJECTIONS = (NON_FINITE, BAD_SHAPE, UNKNOWN_JOINT, DUPLICATE_JOINT, MISSING_JOINT, BAD_TIMES, STALE,
-                  FUTURE, NO_STATE, ESTOPPED, NO_SAFE_PATH)
+                  FUTURE, NO_STATE, ESTOPPED, NO_SAFE_PATH, INTERNAL_ERROR)
     ALL = REJECTIONS + (POSITION_LIMIT, VELOCITY_LIMIT, ACCELERATION_LIMIT, JERK_LIMIT, TORQUE_LIMIT, EFFORT_DROPPED,
-                        WORKSPACE, SELF_COLLISION, WATCHDOG, ESTOP, RESET)
+                        WORKSPACE, SELF_COLLISION, WATCHDOG, ESTOP, RESET, CLOCK_STEP)
 
 
 class Status:
@@ -48,6 +51,7 @@ class Status:
     OK = "ok"
     HOLDING = "holding"
     ESTOPPED = "estopped"
+    FAULT = "fault"  # stop latched by an internal error (SafetyFilter.fault says which); reset clears it
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,11 @@ def _hostile() -> dict[str, JointTrajectory]:
 
 
 def _latest(diags) -> dict[str, str]:
-    status = diags[-1][1].status[0]
-    return {kv.key: kv.value for kv in status.values}
+    """Key/values of the newest running status ({} while the node reports only ``starting``)."""
+    for _, msg in reversed(diags):
+        if msg.status[0].message != "starting":
+            return {kv.key: kv.value for kv in msg.status[0].values}
+    return {}
 
 
 def test_diagnostics_count_each_reason_and_the_estop_topic_latches(tmp_path, ros_env):
@@ -83,7 +86,7 @@ def test_diagnostics_count_each_reason_and_the_estop_topic_latches(tmp_path, ros
             state.header.stamp = probe.node.get_clock().now().to_msg()
             states.publish(state)
 
-        wait_for(lambda: bool(diags) and commands.get_subscription_count() > 0
+        wait_for(lambda: bool(_latest(diags)) and commands.get_subscription_count() > 0
                  and states.get_subscription_count() > 0 and estop.get_subscription_count() > 0, timeout=60)
 
         def send(msg: JointTrajectory) -> bool:
@@ -132,14 +135,14 @@ def test_the_first_command_with_permuted_names_is_answered_without_compiling(tmp
         safe = probe.collect(JointTrajectory, topics.SAFE_COMMAND)
         states = probe.publisher(JointState, topics.JOINT_STATES)
         commands = probe.publisher(JointTrajectory, topics.COMMAND)
-        wait_for(lambda: bool(diags) and commands.get_subscription_count() > 0
+        wait_for(lambda: bool(_latest(diags)) and commands.get_subscription_count() > 0
                  and states.get_subscription_count() > 0, timeout=60)
         state = JointState(name=NAMES, position=Q0, velocity=[0.0] * len(NAMES))
         state.header.stamp = probe.node.get_clock().now().to_msg()
         states.publish(state)
         target = [Q0[NAMES.index(name)] + 0.05 for name in order]
         commands.publish(_trajectory(names=order, positions=target, seconds=0.2))
-        wait_for(lambda: bool(safe) and int(_latest(diags)["commands"]) >= 1, timeout=20)
+        wait_for(lambda: bool(safe) and int(_latest(diags).get("commands", 0)) >= 1, timeout=20)
         counts = _latest(diags)
     print({k: counts[k] for k in ("runtime_compilations", "first_filter_cpu_ms", "max_filter_cpu_ms")})
     assert counts["runtime_compilations"] == "0"

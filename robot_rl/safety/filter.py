@@ -93,6 +93,11 @@ class SafetyFilter:
         targets, clamps = clamp_targets(targets, self.limits, self.joint_names)
         tracked, points, scale = self._torque_feasible(start, targets)
         notes = notes + clamps + _limit_notes(tracked, self.joint_names)
+        if points is None:
+            notes.append(Intervention(Reason.NO_SAFE_PATH, None, "no plan keeps the torque bound within the effort "
+                                                                 "limits, even at 10 % of the accelerations; previous "
+                                                                 "plan kept"))
+            return FilterResult(None, notes, self.status)
         if scale < 1.0:
             notes.append(Intervention(Reason.TORQUE_LIMIT, None, f"accelerations scaled to {scale:.0%} of the limits "
                                                                  "so that the plan's torque fits the effort limits"))
@@ -109,13 +114,13 @@ class SafetyFilter:
 
     def _torque_feasible(self, start: GridState, targets: np.ndarray):
         """(tracked, its positions followed by a brake (m, n) rad, acceleration scale): the plan towards ``targets``
-        at the largest of ACCELERATION_SCALES whose sampled torque fits (the smallest scale if none does)."""
+        at the largest of ACCELERATION_SCALES whose torque bound fits; positions None if none does."""
         for scale, limits in zip(ACCELERATION_SCALES, self.brake.scaled):
             tracked = track(start, targets, limits, self.tracking_accel * scale)
             points = np.vstack([tracked.positions, brake(tracked.end, limits)])
             if self.torque.fits(start, points):
-                break
-        return tracked, points, scale
+                return tracked, points, scale
+        return tracked, None, scale
 
     def _make_safe(self, start: GridState, points: np.ndarray) -> tuple[np.ndarray | None, list[Intervention]]:
         """``points`` (m, n) if all are safe, else a prefix followed by a safe brake, else None."""
@@ -131,7 +136,7 @@ class SafetyFilter:
             state = _state_from(full, stop + 2, start, self.config.output_dt)
             tail = self.brake(state)
             check_from = prefix[-1] if len(prefix) else start.q
-            if self._first_violation(check_from, tail)[0] is None:
+            if tail is not None and self._first_violation(check_from, tail)[0] is None:
                 return np.vstack([prefix, tail]), [problem]
             if stop == -1:
                 break
@@ -181,10 +186,11 @@ class SafetyFilter:
         k0 = self.plan.index_at(now + self.config.output_latency)
         start = self.plan.state_at(k0)
         tail = self.brake(start)
-        if self._first_violation(start.q, tail)[0] is None:
+        if tail is not None and self._first_violation(start.q, tail)[0] is None:
             self.plan.splice(k0, tail, keep_from=k_now - 2)
         else:
-            note = Intervention(Reason.ESTOP, None, "e-stop latched; fastest brake unsafe, current plan (ends at rest) kept")
+            note = Intervention(Reason.ESTOP, None, "e-stop latched; no brake within the torque bound and the "
+                                                    "checks, current plan (ends at rest) kept")
         return FilterResult(self._allowed(k_now, "estop"), [note], self.status)
 
     def reset(self, now: float, state: np.ndarray | None) -> FilterResult:

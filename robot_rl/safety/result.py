@@ -29,6 +29,7 @@ class Reason:
     JERK_LIMIT = "jerk_limit"
     TORQUE_LIMIT = "torque_limit"
     EFFORT_DROPPED = "effort_dropped"
+    MEASURED_STATE = "measured_state"  # the measured state is outside the allowed set: recovering (anchoring.py)
     WORKSPACE = "workspace"
     SELF_COLLISION = "self_collision"
     # stops
@@ -39,7 +40,7 @@ class Reason:
     REJECTIONS = (NON_FINITE, BAD_SHAPE, UNKNOWN_JOINT, DUPLICATE_JOINT, MISSING_JOINT, BAD_TIMES, STALE,
                   FUTURE, NO_STATE, ESTOPPED, NO_SAFE_PATH)
     ALL = REJECTIONS + (POSITION_LIMIT, VELOCITY_LIMIT, ACCELERATION_LIMIT, JERK_LIMIT, TORQUE_LIMIT, EFFORT_DROPPED,
-                        WORKSPACE, SELF_COLLISION, WATCHDOG, ESTOP, RESET)
+                        MEASURED_STATE, WORKSPACE, SELF_COLLISION, WATCHDOG, ESTOP, RESET)
 
 
 class Status:

@@ -19,6 +19,7 @@ a path that fits at none of them is not sent.
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class TorqueCheck:
     def __init__(self, model: RobotModel, dt: float):
         self.dt = dt
         self.max_torque = TORQUE_FRACTION * model.limits.effort
-        self._model = interval_rnea.IntervalModel.of(model.model)
+        self._model = _interval_model(model)
         self._arrays = self._model.arrays()
         self._damping = np.array(model.model.damping, dtype=float)
         self._friction = np.abs(np.array(model.model.friction, dtype=float))
@@ -57,6 +58,12 @@ class TorqueCheck:
             self._arrays, np.ascontiguousarray(start.q, dtype=float), np.ascontiguousarray(start.v, dtype=float),
             np.ascontiguousarray(path, dtype=float), self.dt, self.max_torque, self._damping, self._friction,
             self.evaluations)
+
+
+@lru_cache(maxsize=16)
+def _interval_model(model: RobotModel) -> interval_rnea.IntervalModel:
+    """One per robot model (its scratch arrays, like the model's pinocchio Data, are per thread)."""
+    return interval_rnea.IntervalModel.of(model.model)
 
 
 def scaled_limits(limits: GridLimits) -> list[GridLimits]:

@@ -11,7 +11,7 @@ BENCH_MODULES = [
     "robot_rl.bench.control_loop",
     "robot_rl.bench.policy", "robot_rl.bench.train",
     "robot_rl.bench.sim",
-    "robot_rl.bench.safety_filter",
+    "robot_rl.bench.safety_filter", "robot_rl.bench.safety_torque",
 ]
 
 

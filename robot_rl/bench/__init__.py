@@ -14,6 +14,7 @@ BENCH_MODULES = [
     "robot_rl.bench.safety_filter",
     "robot_rl.bench.firmware_link",
     "robot_rl.bench.first_start",
+    "robot_rl.bench.safety_torque",
 ]
 
 

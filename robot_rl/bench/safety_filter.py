@@ -8,7 +8,8 @@ the cost when the rate limiter and backtracking do real work. ``latency_ms`` is 
 (what the node sees, inflated by other processes on a loaded machine); ``cpu_time_ms`` is the
 thread's CPU time per call, and the 1-minute load average is reported alongside.
 ``geometry_evaluations_per_command`` counts the FK/self-collision evaluations the path checker
-could not prove unnecessary (robot_rl/safety/geometry.py).
+could not prove unnecessary (robot_rl/safety/geometry.py); ``torque_bound_passes_per_command`` the interval
+inverse-dynamics passes of the torque bound (robot_rl/safety/torque_bound.py).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def measure(check_collision: bool, scenario: str, commands: int, chunk: int, chu
     durations, cpu, changed, rejected = np.empty(commands), np.empty(commands), 0, 0
     for i in range(commands + 50):
         if i == 50:
-            evaluations_before = safety.checker.evaluations
+            evaluations_before, torque_before = safety.checker.evaluations, int(safety.torque.evaluations[0])
         cmd = _smooth_command(model, now, chunk, chunk_dt) if scenario == "smooth" else \
             _jump_command(model, now, chunk, chunk_dt, rng)
         start, start_cpu = time.perf_counter(), time.thread_time()
@@ -68,7 +69,8 @@ def measure(check_collision: bool, scenario: str, commands: int, chunk: int, chu
         now += period
     return {"latency_ms": percentiles_ms(durations), "cpu_time_ms": percentiles_ms(cpu), "commands": commands,
             "with_interventions": changed, "rejected": rejected,
-            "geometry_evaluations_per_command": (safety.checker.evaluations - evaluations_before) / commands}
+            "geometry_evaluations_per_command": (safety.checker.evaluations - evaluations_before) / commands,
+            "torque_bound_passes_per_command": (int(safety.torque.evaluations[0]) - torque_before) / commands}
 
 
 def register(subparsers) -> None:

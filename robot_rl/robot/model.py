@@ -289,7 +289,7 @@ def _use_convex_hulls(geom) -> None:
     for obj in geom.geometryObjects:
         mesh = obj.geometry
         if isinstance(mesh, coal.BVHModelBase):
-            mesh.buildConvexHull(False, "Qt")  # qhull: a true hull (the mesh's own triangles are not convex)
+            mesh.buildConvexHull(True, "Qt")  # qhull: a true hull (the mesh's own triangles are not convex)
             obj.geometry = mesh.convex
 
 

@@ -16,12 +16,13 @@ import numpy as np
 from robot_rl.command import JointTrajectoryCommand
 from robot_rl.robot.model import RobotModel
 from robot_rl.safety import kernels
+from robot_rl.safety.anchoring import RECOVERY_SPEED, RecoveryCheck
 from robot_rl.safety.checks import check_command
 from robot_rl.safety.config import SafetyConfig
 from robot_rl.safety.geometry import PathChecker
 from robot_rl.safety.guard import fail_safe
 from robot_rl.safety.plan import OutputPlan
-from robot_rl.safety.dynamics import ACCELERATION_SCALES, BrakePlanner, TorqueCheck
+from robot_rl.safety.dynamics import ACCELERATION_SCALES, BrakePlanner, TorqueCheck, scaled_limits
 from robot_rl.safety.rate_limiter import GridLimits, GridState, brake, track
 from robot_rl.safety.result import FilterResult, Intervention, Reason, Status
 from robot_rl.safety.targets import clamp_targets, sample_targets
@@ -46,6 +47,12 @@ class SafetyFilter:
         margin = model.config.collision.margin if self.config.collision_margin is None \
             else self.config.collision_margin
         self.checker = PathChecker(model, self.config.check_workspace, self.config.check_collision, margin)
+        self.recovery = RecoveryCheck(self.checker, lim.soft_lower, lim.soft_upper, model.joint_names,
+                                      self._usual_violation)
+        self.recovery_limits = GridLimits(lim.soft_lower, lim.soft_upper, lim.velocity * RECOVERY_SPEED,
+                                          lim.acceleration * RECOVERY_SPEED, lim.jerk, self.config.output_dt)
+        self._recovery_scaled = scaled_limits(self.recovery_limits)
+        self.recovering = False  # the plan started outside the allowed set (anchoring.py)
         kernels.warm_up()
         self.joint_names = model.joint_names
         self.plan: OutputPlan | None = None
@@ -82,27 +89,38 @@ class SafetyFilter:
         if self.estopped:
             latched = "e-stop latched" if self.fault is None else f"stop latched by internal error ({self.fault})"
             return FilterResult(None, [Intervention(Reason.ESTOPPED, None, f"{latched}; call reset")], self.status)
+        anchored = []
         if self.plan is None:
             if state is None:
                 return FilterResult(None, [Intervention(Reason.NO_STATE, None, "no joint state received yet")],
                                     self.status)
             self.plan = OutputPlan(state, now, self.config.output_dt)
+            excess = self.recovery.excess(self.plan.position(0))
+            self.recovering = not excess.inside
+            anchored = self.recovery.describe(excess, f"recovering at {RECOVERY_SPEED:.0%} speed, never further out")
         positions, notes = check_command(command, self.joint_names, now, self.config, efforts)
         if positions is None:
-            return FilterResult(None, notes, self.status)
-        return self._plan_command(command, positions, now, notes)
+            return FilterResult(None, anchored + notes, self.status)
+        return self._plan_command(command, positions, now, anchored + notes)
 
     def _plan_command(self, command: JointTrajectoryCommand, positions: np.ndarray, now: float,
                       notes: list[Intervention]) -> FilterResult:
         plan, dt = self.plan, self.config.output_dt
         k0 = plan.index_at(now + self.config.output_latency)  # earlier points may be executing on arrival
         start = plan.state_at(k0)
+        if self.recovering:
+            self.recovering = not self.recovery.excess(start.q).inside
         horizon = max(plan.index_at(now + self.config.watchdog_timeout), k0 + 1)
         grid = plan.time_of(k0) + dt * np.arange(1, horizon - k0 + 1)
         targets = sample_targets(command.stamp + command.times, positions, plan.time_of(k0), start.q, grid)
         targets, clamps = clamp_targets(targets, self.limits, self.joint_names)
         tracked, points, scale = self._torque_feasible(start, targets)
         notes = notes + clamps + _limit_notes(tracked, self.joint_names)
+        if points is None:
+            notes.append(Intervention(Reason.NO_SAFE_PATH, None, "no plan keeps the torque bound within the effort "
+                                                                 "limits, even at 10 % of the accelerations; previous "
+                                                                 "plan kept"))
+            return FilterResult(None, notes, self.status)
         if scale < 1.0:
             notes.append(Intervention(Reason.TORQUE_LIMIT, None, f"accelerations scaled to {scale:.0%} of the limits "
                                                                  "so that the plan's torque fits the effort limits"))
@@ -119,13 +137,15 @@ class SafetyFilter:
 
     def _torque_feasible(self, start: GridState, targets: np.ndarray):
         """(tracked, its positions followed by a brake (m, n) rad, acceleration scale): the plan towards ``targets``
-        at the largest of ACCELERATION_SCALES whose sampled torque fits (the smallest scale if none does)."""
-        for scale, limits in zip(ACCELERATION_SCALES, self.brake.scaled):
-            tracked = track(start, targets, limits, self.tracking_accel * scale)
+        at the largest of ACCELERATION_SCALES whose torque bound fits; positions None if none does. While
+        recovering, at RECOVERY_SPEED of the limits."""
+        scaled, speed = (self._recovery_scaled, RECOVERY_SPEED) if self.recovering else (self.brake.scaled, 1.0)
+        for scale, limits in zip(ACCELERATION_SCALES, scaled):
+            tracked = track(start, targets, limits, self.tracking_accel * scale * speed)
             points = np.vstack([tracked.positions, brake(tracked.end, limits)])
             if self.torque.fits(start, points):
-                break
-        return tracked, points, scale
+                return tracked, points, scale
+        return tracked, None, scale
 
     def _make_safe(self, start: GridState, points: np.ndarray) -> tuple[np.ndarray | None, list[Intervention]]:
         """``points`` (m, n) if all are safe, else a prefix followed by a safe brake, else None."""
@@ -141,13 +161,20 @@ class SafetyFilter:
             state = _state_from(full, stop + 2, start, self.config.output_dt)
             tail = self.brake(state)
             check_from = prefix[-1] if len(prefix) else start.q
-            if self._first_violation(check_from, tail)[0] is None:
+            if tail is not None and self._first_violation(check_from, tail)[0] is None:
                 return np.vstack([prefix, tail]), [problem]
             if stop == -1:
                 break
         return None, [problem]
 
     def _first_violation(self, start_q: np.ndarray, points: np.ndarray) -> tuple[int | None, Intervention | None]:
+        """Index of the first point (m, n) that fails, and why: the usual checks, or while recovering the
+        recovery rule (no excess grows, anchoring.py)."""
+        if self.recovering:
+            return self.recovery.first_worsening(start_q, points)
+        return self._usual_violation(start_q, points)
+
+    def _usual_violation(self, start_q: np.ndarray, points: np.ndarray) -> tuple[int | None, Intervention | None]:
         outside = (points < self.limits.lower) | (points > self.limits.upper)
         if outside.any():
             row, col = (int(x[0]) for x in np.nonzero(outside))
@@ -193,10 +220,11 @@ class SafetyFilter:
         k0 = self.plan.index_at(now + self.config.output_latency)
         start = self.plan.state_at(k0)
         tail = self.brake(start)
-        if self._first_violation(start.q, tail)[0] is None:
+        if tail is not None and self._first_violation(start.q, tail)[0] is None:
             self.plan.splice(k0, tail, keep_from=k_now - 2)
         else:
-            note = Intervention(Reason.ESTOP, None, "e-stop latched; fastest brake unsafe, current plan (ends at rest) kept")
+            note = Intervention(Reason.ESTOP, None, "e-stop latched; no brake within the torque bound and the "
+                                                    "checks, current plan (ends at rest) kept")
         return FilterResult(self._allowed(k_now, "estop"), [note], self.status)
 
     @fail_safe
@@ -207,8 +235,10 @@ class SafetyFilter:
 
     @fail_safe
     def reset(self, now: float, state: np.ndarray | None) -> FilterResult:
-        """Release the e-stop (and a latched internal error). Never resumes motion: holds at the measured position
-        once at rest."""
+        """Release the e-stop (and a latched internal error). Never resumes motion: once the plan is at rest it
+        re-anchors on the measured position ``state`` (n,) rad without a jump: a move from the held point to it
+        (clamped to the soft limits) through the rate limiter at RECOVERY_SPEED, checked like any plan; else it
+        holds."""
         self.estopped, self.fault = False, None
         self._watchdog_reported = True
         note = Intervention(Reason.RESET, None, "e-stop released; holding until a new command arrives")
@@ -216,9 +246,38 @@ class SafetyFilter:
             return FilterResult(None, [note], self.status)
         k0 = self.plan.index_at(now)
         if self.plan.at_rest_from(k0):
-            self.plan = OutputPlan(state, self.plan.time_of(k0), self.config.output_dt)
-            return FilterResult(self._allowed(0, "reset"), [note], self.status)
+            notes = [note] + self._reanchor(k0, state)
+            return FilterResult(self._allowed(k0, "reset"), notes, self.status)
         return FilterResult(self._allowed(k0, "reset"), [note], self.status)
+
+    def _reanchor(self, k0: int, state: np.ndarray) -> list[Intervention]:
+        """Splice into the plan (at rest from k0) a recovery-speed move to ``state``; the interventions say how."""
+        start = self.plan.state_at(k0)
+        target = np.clip(np.asarray(state, dtype=float), self.limits.lower, self.limits.upper)
+        excess = self.recovery.excess(start.q)
+        self.recovering = not excess.inside
+        if np.array_equal(target, start.q):
+            return []
+        targets = np.repeat(target[None, :], convergence_steps(start.q, target, self.recovery_limits), axis=0)
+        saved, self.recovering = self.recovering, True  # plan at recovery speed
+        _, points, _ = self._torque_feasible(start, targets)
+        self.recovering = saved
+        problems = []
+        if points is not None:
+            points, problems = self._make_safe(start, points)
+        if points is None:
+            return problems + [Intervention(Reason.NO_SAFE_PATH, None, "no safe move to the measured state; holding")]
+        self.plan.splice(k0, points, keep_from=k0 - 2)
+        return problems + [Intervention(Reason.RESET, None, f"re-anchoring: moving "
+                                        f"{np.abs(target - start.q).max() * 1000:.1f} mrad to the measured state at "
+                                        f"{RECOVERY_SPEED:.0%} speed")]
+
+
+def convergence_steps(q: np.ndarray, target: np.ndarray, limits: GridLimits) -> int:
+    """Grid steps that rate-limited tracking needs from rest at q to rest at target (n,) rad: per joint
+    distance / velocity + 4 velocity / acceleration (the braking-curve approach), plus 0.2 s."""
+    time = np.max(np.abs(target - q) / limits.velocity + 4 * limits.velocity / limits.acceleration) + 0.2
+    return int(np.ceil(time / limits.dt))
 
 
 def _state_from(full: np.ndarray, row: int, start: GridState, dt: float) -> GridState:

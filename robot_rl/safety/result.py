@@ -30,6 +30,7 @@ class Reason:
     JERK_LIMIT = "jerk_limit"
     TORQUE_LIMIT = "torque_limit"
     EFFORT_DROPPED = "effort_dropped"
+    MEASURED_STATE = "measured_state"  # the measured state is outside the allowed set: recovering (anchoring.py)
     WORKSPACE = "workspace"
     SELF_COLLISION = "self_collision"
     # stops
@@ -42,7 +43,7 @@ class Reason:
     REJECTIONS = (NON_FINITE, BAD_SHAPE, UNKNOWN_JOINT, DUPLICATE_JOINT, MISSING_JOINT, BAD_TIMES, STALE,
                   FUTURE, NO_STATE, ESTOPPED, NO_SAFE_PATH, INTERNAL_ERROR)
     ALL = REJECTIONS + (POSITION_LIMIT, VELOCITY_LIMIT, ACCELERATION_LIMIT, JERK_LIMIT, TORQUE_LIMIT, EFFORT_DROPPED,
-                        WORKSPACE, SELF_COLLISION, WATCHDOG, ESTOP, RESET, CLOCK_STEP)
+                        MEASURED_STATE, WORKSPACE, SELF_COLLISION, WATCHDOG, ESTOP, RESET, CLOCK_STEP)
 
 
 class Status:

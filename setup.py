@@ -25,6 +25,7 @@ NODES = {
     "teleop_node": "robot_rl.nodes.teleop_node:main",
     "hil_learner_node": "robot_rl.nodes.hil_learner_node:main",
     "camera_node": "robot_rl.nodes.camera_node:main",
+    "recorder_node": "robot_rl.nodes.recorder_node:main",
 }
 
 setup(

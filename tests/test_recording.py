@@ -1,0 +1,142 @@
+"""Session recording to MCAP: schemas as ros2 bag writes them, a bringup --record whose per-topic counts match
+what was published, and a SIGKILLed recorder whose file still reads up to its last chunk."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from mcap.reader import make_reader
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from rclpy.serialization import serialize_message
+from ros_probe import RosProbe, wait_for
+from std_msgs.msg import Bool, Float64, Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from robot_rl import topics
+from robot_rl.bringup.graph import node_spec
+from robot_rl.bringup.runner import GraphRunner
+from robot_rl.errors import ConfigError, DataError
+from robot_rl.recording import McapRecorder, RecorderConfig, read_recording
+from robot_rl.recording.schemas import SEPARATOR, schema_text
+
+LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)  # deep: 100 Hz bursts
+PUBLISHED = {  # topics no node of a --source none graph publishes: (type, latched)
+    topics.GOAL: (Float64MultiArray, True),
+    topics.INTERVENTION: (Bool, True),
+    topics.EPISODE_OUTCOME: (Bool, False),
+    topics.OBJECT_POSE: (PoseStamped, False),
+    topics.POLICY_COMMAND: (JointTrajectory, False),
+    topics.TELEOP_COMMAND: (JointTrajectory, False),
+    topics.POLICY_LATENCY: (Float64, False),
+}
+
+
+def test_schema_text_nests_definitions_like_ros2_bag():
+    text = schema_text("diagnostic_msgs/msg/DiagnosticArray")
+    assert text.startswith("# This message is used to send diagnostic information")
+    for nested in ("std_msgs/Header", "builtin_interfaces/Time", "diagnostic_msgs/DiagnosticStatus",
+                   "diagnostic_msgs/KeyValue"):
+        assert f"{SEPARATOR}\nMSG: {nested}\n" in text
+    with pytest.raises(ConfigError, match="no message definition nosuch_msgs/msg/Foo"):
+        schema_text("nosuch_msgs/msg/Foo")
+
+
+def test_recorder_refuses_to_overwrite_and_reader_names_bad_files(tmp_path):
+    (tmp_path / "old.mcap").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="exists"):
+        McapRecorder(RecorderConfig(str(tmp_path / "old.mcap")))
+    with pytest.raises(DataError, match="old.mcap is not a readable MCAP file"):
+        read_recording(tmp_path / "old.mcap")
+    with pytest.raises(DataError, match="does not exist"):
+        read_recording(tmp_path / "none.mcap")
+
+
+def _publish(probe: RosProbe, n: int) -> None:
+    """Publish ``n`` messages on every topic of PUBLISHED, once the recorder subscribes to each."""
+    pubs = {topic: probe.node.create_publisher(kind, topic, LATCHED if latched else 100)
+            for topic, (kind, latched) in PUBLISHED.items()}
+    for topic in pubs:
+        wait_for(lambda t=topic: "recorder" in {i.node_name for i in probe.node.get_subscriptions_info_by_topic(t)},
+                 timeout=60)
+    time.sleep(1.0)  # discovery of both ends (the recorder's reader matching our writer) settles
+    for i in range(n):
+        for topic, pub in pubs.items():
+            msg = PUBLISHED[topic][0]()
+            if topic == topics.GOAL:
+                msg.data = [0.5, 0.0, float(i)]
+            pub.publish(msg)
+        time.sleep(0.01)
+
+
+@pytest.mark.ros
+def test_bringup_record_counts_every_published_message(tmp_path, ros_env):
+    path, n = tmp_path / "run.mcap", 25
+    proc = subprocess.Popen([sys.executable, "-m", "robot_rl.cli", "bringup", "--source", "none",
+                             "--record", str(path), "--log-dir", str(tmp_path / "logs")],
+                            env={**os.environ, **ros_env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with RosProbe() as probe:
+            diagnostics = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
+            wait_for(lambda: {"control_node", "safety_filter"} <= {s.name for _, m in diagnostics for s in m.status},
+                     timeout=90)  # every node spins (a SIGINT while one starts up is no clean stop)
+            _publish(probe, n)
+            time.sleep(2.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out
+    recording = read_recording(path)
+    assert recording.complete, recording.problem
+    counts = recording.counts()
+    assert {topic: counts[topic] for topic in PUBLISHED} == {topic: n for topic in PUBLISHED}
+    assert counts[topics.JOINT_STATES] > 100 and counts[topics.DIAGNOSTICS] > 0, counts
+    with open(path, "rb") as f:  # the closed file's summary (what Foxglove and ros2 bag index by) agrees
+        summary = make_reader(f).get_summary()
+    assert {summary.channels[c].topic: k for c, k in summary.statistics.channel_message_counts.items()} == \
+        {t: k for t, k in counts.items()}
+    assert {s.encoding for s in summary.schemas.values()} == {"ros2msg"}
+    assert {c.message_encoding for c in summary.channels.values()} == {"cdr"}
+    goals = [msg.data for _, msg in recording.decoded(topics.GOAL)]
+    assert goals == [[0.5, 0.0, float(i)] for i in range(n)]
+    states = recording.decoded(topics.JOINT_STATES)
+    assert list(states[-1][1].name)[:1] == ["panda_joint1"]
+
+
+@pytest.mark.ros
+def test_a_sigkilled_recorder_leaves_a_file_readable_to_its_last_chunk(tmp_path, ros_env):
+    path, n = tmp_path / "killed.mcap", 40
+    spec = node_spec("recorder", {"path": str(path), "flush_period_s": 0.1})
+    with GraphRunner([spec], tmp_path, env=ros_env) as graph, RosProbe() as probe:
+        _publish(probe, n)
+        time.sleep(1.5)  # > flush_period_s: every message is in a written chunk
+        graph.kill("recorder", signal.SIGKILL)
+        wait_for(lambda: graph.exited() != {}, timeout=30)
+    recording = read_recording(path)
+    assert not recording.complete and "footer" in recording.problem
+    counts = recording.counts()
+    assert {topic: counts[topic] for topic in PUBLISHED} == {topic: n for topic in PUBLISHED}
+    assert [m.data for _, m in recording.decoded(topics.GOAL)][-1] == [0.5, 0.0, float(n - 1)]
+    # a file cut inside a chunk reads up to the chunk before
+    data = path.read_bytes()
+    (tmp_path / "cut.mcap").write_bytes(data[: len(data) - 7])
+    cut = read_recording(tmp_path / "cut.mcap")
+    assert not cut.complete and len(cut.messages) <= len(recording.messages)
+
+
+def test_serialized_messages_round_trip_through_a_closed_file(tmp_path):
+    recorder = McapRecorder(RecorderConfig(str(tmp_path / "r.mcap")))
+    recorder.add_topic(topics.EPISODE_OUTCOME, "std_msgs/msg/Bool")
+    for i in range(3):
+        recorder.write(topics.EPISODE_OUTCOME, serialize_message(Bool(data=i == 2)), 1_000 + i)
+    recorder.close()
+    recording = read_recording(tmp_path / "r.mcap")
+    assert recording.complete
+    assert [(t, m.data) for t, m in recording.decoded(topics.EPISODE_OUTCOME)] == [(1000, False), (1001, False),
+                                                                                   (1002, True)]

@@ -3,12 +3,15 @@ what was published, and a SIGKILLed recorder whose file still reads up to its la
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
+import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
@@ -17,11 +20,13 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.serialization import serialize_message
 from ros_probe import RosProbe, wait_for
 from std_msgs.msg import Bool, Float64, Float64MultiArray
-from trajectory_msgs.msg import JointTrajectory
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_rl import topics
 from robot_rl.bringup.graph import node_spec
 from robot_rl.bringup.runner import GraphRunner
+from robot_rl.bringup.session import random_domain_id
 from robot_rl.errors import ConfigError, DataError
 from robot_rl.recording import McapRecorder, RecorderConfig, read_recording
 from robot_rl.recording.schemas import SEPARATOR, schema_text
@@ -75,28 +80,73 @@ def _publish(probe: RosProbe, n: int) -> None:
         time.sleep(0.01)
 
 
+def _teleop_session(probe: RosProbe, published: Counter) -> None:
+    """A scripted human drives over the mux's topics: two episodes, each a takeover moving panda_joint1 by
+    0.25 rad at 25 Hz, then an outcome (success, then failure)."""
+    states = probe.collect(JointState, topics.JOINT_STATES)
+    wait_for(lambda: len(states) > 0, timeout=30)
+    names = list(states[-1][1].name[:7])
+    command = probe.node.create_publisher(JointTrajectory, topics.COMMAND, 100)
+    wait_for(lambda: "recorder" in {i.node_name for i in probe.node.get_subscriptions_info_by_topic(topics.COMMAND)},
+             timeout=60)
+    pubs = {topics.INTERVENTION: probe.node.create_publisher(Bool, topics.INTERVENTION, LATCHED),
+            topics.EPISODE_OUTCOME: probe.node.create_publisher(Bool, topics.EPISODE_OUTCOME, 100)}
+    time.sleep(1.0)
+    for success in (True, False):
+        q0 = list(states[-1][1].position[:7])
+        pubs[topics.INTERVENTION].publish(Bool(data=True))
+        for k in range(1, 41):
+            point = JointTrajectoryPoint(positions=[q0[0] + 0.25 * k / 40] + q0[1:])
+            point.time_from_start.nanosec = 100_000_000
+            command.publish(JointTrajectory(joint_names=names, points=[point]))  # zero stamp: start on receipt
+            time.sleep(0.04)
+        pubs[topics.INTERVENTION].publish(Bool(data=False))
+        time.sleep(0.5)
+        pubs[topics.EPISODE_OUTCOME].publish(Bool(data=success))
+        published.update({topics.COMMAND: 40, topics.INTERVENTION: 2, topics.EPISODE_OUTCOME: 1})
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def recorded_session(tmp_path_factory):
+    """``robot-rl bringup --source none --record``: a test participant publishes N messages on each of
+    PUBLISHED, then drives a teleop session; returns (path, published counts per topic, bringup output)."""
+    tmp = tmp_path_factory.mktemp("session")
+    path, n, published = tmp / "run.mcap", 25, Counter()
+    ros_env = {"ROS_DOMAIN_ID": random_domain_id(), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in ros_env.items():
+            mp.setenv(key, value)
+        proc = subprocess.Popen([sys.executable, "-m", "robot_rl.cli", "bringup", "--source", "none",
+                                 "--record", str(path), "--log-dir", str(tmp / "logs")],
+                                env={**os.environ, **ros_env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        try:
+            with RosProbe() as probe:
+                diagnostics = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
+                wait_for(lambda: {"control_node", "safety_filter"} <= {s.name for _, m in diagnostics
+                                                                       for s in m.status},
+                         timeout=90)  # every node spins (a SIGINT while one starts up is no clean stop)
+                _publish(probe, n)
+                published.update({topic: n for topic in PUBLISHED})
+                _teleop_session(probe, published)
+                time.sleep(1.0)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=90)
+    return path, published, proc.returncode, out
+
+
 @pytest.mark.ros
-def test_bringup_record_counts_every_published_message(tmp_path, ros_env):
-    path, n = tmp_path / "run.mcap", 25
-    proc = subprocess.Popen([sys.executable, "-m", "robot_rl.cli", "bringup", "--source", "none",
-                             "--record", str(path), "--log-dir", str(tmp_path / "logs")],
-                            env={**os.environ, **ros_env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        with RosProbe() as probe:
-            diagnostics = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
-            wait_for(lambda: {"control_node", "safety_filter"} <= {s.name for _, m in diagnostics for s in m.status},
-                     timeout=90)  # every node spins (a SIGINT while one starts up is no clean stop)
-            _publish(probe, n)
-            time.sleep(2.0)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=90)
-    assert proc.returncode == 0, out
+def test_bringup_record_counts_every_published_message(recorded_session):
+    path, published, returncode, out = recorded_session
+    assert returncode == 0, out
     recording = read_recording(path)
     assert recording.complete, recording.problem
     counts = recording.counts()
-    assert {topic: counts[topic] for topic in PUBLISHED} == {topic: n for topic in PUBLISHED}
+    assert {topic: counts[topic] for topic in published} == dict(published)
     assert counts[topics.JOINT_STATES] > 100 and counts[topics.DIAGNOSTICS] > 0, counts
+    assert counts[topics.SAFE_COMMAND] > 0, counts  # the safety filter passed the human's commands on
     with open(path, "rb") as f:  # the closed file's summary (what Foxglove and ros2 bag index by) agrees
         summary = make_reader(f).get_summary()
     assert {summary.channels[c].topic: k for c, k in summary.statistics.channel_message_counts.items()} == \
@@ -104,9 +154,43 @@ def test_bringup_record_counts_every_published_message(tmp_path, ros_env):
     assert {s.encoding for s in summary.schemas.values()} == {"ros2msg"}
     assert {c.message_encoding for c in summary.channels.values()} == {"cdr"}
     goals = [msg.data for _, msg in recording.decoded(topics.GOAL)]
-    assert goals == [[0.5, 0.0, float(i)] for i in range(n)]
+    assert goals == [[0.5, 0.0, float(i)] for i in range(25)]
     states = recording.decoded(topics.JOINT_STATES)
     assert list(states[-1][1].name)[:1] == ["panda_joint1"]
+
+
+@pytest.mark.ros
+def test_dataset_from_mcap_turns_the_teleop_session_into_demos_train_bc_accepts(recorded_session, tmp_path):
+    from robot_rl_sim.dataset import open_dataset
+    from robot_rl_sim.tasks import get_task
+
+    path = recorded_session[0]
+    out = tmp_path / "demos"
+    done = subprocess.run([sys.executable, "-m", "robot_rl.cli", "dataset", "from-mcap", str(path), "--out", str(out),
+                           "--task", "panda-reach"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["episodes"] == 2 and summary["recording_complete"]
+    spec = get_task("panda-reach")
+    demos = open_dataset(out, spec=spec)
+    first, second = demos.episode(0), demos.episode(1)
+    assert first.success and not second.success  # the outcomes the human gave
+    for episode in (first, second):  # 40 commands at 25 Hz: >= 1.6 s of takeover (longer under load), 10 Hz
+        assert 12 <= len(episode) <= 60, len(episode)
+        assert episode.info["kind"] == "human" and episode.info["intervention_steps"] == len(episode)
+        joint1 = episode.actions[:, 0]
+        assert np.all(np.diff(joint1) > 0) and 0.15 < joint1[-1] - joint1[0] < 0.25  # the human's ramp
+        # what the policy would have observed: the recorded joint states, the recorded goal
+        assert np.allclose(episode.obs["goal"][-1], [0.5, 0.0, 24.0])
+        moved = episode.obs["joint_pos"][-1, 0] - episode.obs["joint_pos"][0, 0]
+        assert 0.05 < moved < 0.3, moved  # the recorded arm followed the human (lagging: jerk-limited tracking)
+    train = subprocess.run([sys.executable, "-m", "robot_rl.cli", "train", "bc", "--task", "panda-reach",
+                            "--dataset", str(out), "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "4",
+                            "--horizon", "4", "--n-action-steps", "2", "--obs-history", "1", "--threads", "1",
+                            "--warmup", "1", "--checkpoint-every", "2", "--log-every", "1"],
+                           capture_output=True, text=True, timeout=300)
+    assert train.returncode == 0, train.stdout + train.stderr
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
 
 
 @pytest.mark.ros
@@ -123,6 +207,12 @@ def test_a_sigkilled_recorder_leaves_a_file_readable_to_its_last_chunk(tmp_path,
     counts = recording.counts()
     assert {topic: counts[topic] for topic in PUBLISHED} == {topic: n for topic in PUBLISHED}
     assert [m.data for _, m in recording.decoded(topics.GOAL)][-1] == [0.5, 0.0, float(n - 1)]
+    from robot_rl_sim.dataset.from_mcap import FromMcapConfig, from_mcap
+
+    with pytest.raises(DataError, match="killed.mcap is incomplete: the file ends without its footer"):
+        from_mcap(FromMcapConfig(path, tmp_path / "demos", "panda-reach"))
+    with pytest.raises(DataError, match="has no /joint_states messages"):
+        from_mcap(FromMcapConfig(path, tmp_path / "demos", "panda-reach", allow_truncated=True))
     # a file cut inside a chunk reads up to the chunk before
     data = path.read_bytes()
     (tmp_path / "cut.mcap").write_bytes(data[: len(data) - 7])

@@ -71,6 +71,7 @@ _NODES = {  # node name -> (executable/module name, parameter YAML name)
     "hil_learner": ("hil_learner_node", "hil_learner"),
     "camera": ("camera_node", "camera"),
     "recorder": ("recorder_node", "recorder"),
+    "object_pose": ("object_pose_node", "object_pose"),
 }
 
 

@@ -69,3 +69,4 @@ class PerceptionStats:
     def age_s(self, now: float) -> float:
         """Seconds since the last accepted pose's image (inf if none)."""
         return float("inf") if self.last_stamp is None else now - self.last_stamp
+

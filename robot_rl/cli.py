@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = [
     "robot_rl.learning.cli",
     "robot_rl_sim.hil.cli",
     "robot_rl.hardware.firmware_auth",
+    "robot_rl.perception.cli",
 ]
 
 

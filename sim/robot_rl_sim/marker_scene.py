@@ -46,7 +46,7 @@ class MarkerScene:
     """Renders the pick-cube scene from one fixed camera; :meth:`render` places the cube and returns pixels."""
 
     def __init__(self, width: int, height: int, camera_pos, look_at, fovy_deg: float = 60.0,
-                 dictionary: str = "DICT_4X4_50", marker_id: int = 7):
+                 dictionary: str = "DICT_4X4_50", marker_id: int = 7, hand_marker_id: int | None = None):
         task = get_task("panda-pick-cube")
         config = load_robot_config(task.robot)
         spec = build_spec(config, task.physics_dt)
@@ -61,6 +61,8 @@ class MarkerScene:
         spec.body(task.object.name).add_geom(
             name="marker", type=mujoco.mjtGeom.mjGEOM_BOX, size=[self.half, self.half, STICKER_HALF_THICKNESS],
             pos=[0, 0, self.half + STICKER_HALF_THICKNESS], material="marker", contype=0, conaffinity=0)
+        if hand_marker_id is not None:
+            self.tcp_from_plate = self._add_hand_plate(spec, config, dictionary, hand_marker_id, camera_pos)
         self.camera_rotation = _look_at(camera_pos, look_at)
         quat = np.zeros(4)
         mujoco.mju_mat2Quat(quat, (self.camera_rotation @ np.diag([1.0, -1.0, -1.0])).reshape(-1))
@@ -75,6 +77,42 @@ class MarkerScene:
         self._qpos = int(joint.qposadr[0])
         self.base_from_camera = transform(self.camera_rotation, camera_pos)
 
+    @staticmethod
+    def _add_hand_plate(spec, config, dictionary: str, marker_id: int, camera_pos) -> np.ndarray:
+        """A calibration plate (8 cm, marker 6 cm) on a bracket of the gripper's TCP body, facing the camera at
+        the robot's default pose, 10 cm towards it and 6 cm above the TCP; returns tcp_from_plate (4, 4) (the
+        plate's marker frame: x right, y up, z out of the face)."""
+        from robot_rl.robot.model import RobotModel
+
+        base_from_tcp = RobotModel(config).frame_pose(config.default_pose, config.ee_frame)
+        toward = np.asarray(camera_pos, float) - base_from_tcp[:3, 3]
+        toward[2] = 0.0
+        centre = base_from_tcp[:3, 3] + 0.10 * toward / np.linalg.norm(toward) + np.array([0.0, 0.0, 0.06])
+        normal = -_look_at(camera_pos, centre)[:, 2]
+        x = np.cross([0.0, 0.0, 1.0], normal)
+        x /= np.linalg.norm(x)
+        plate = transform(np.column_stack([x, np.cross(normal, x), normal]), centre)
+        tcp_from_plate = np.linalg.inv(base_from_tcp) @ plate
+        tex = spec.add_texture(name="hand_marker", type=mujoco.mjtTexture.mjTEXTURE_2D, width=TEXTURE_PX,
+                               height=TEXTURE_PX, nchannel=3)
+        tex.data = marker_texture(dictionary, marker_id).tobytes()
+        material = spec.add_material(name="hand_marker")
+        material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "hand_marker"
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, tcp_from_plate[:3, :3].reshape(-1))
+        offset = tcp_from_plate[:3, :3] @ np.array([0.0, 0.0, -STICKER_HALF_THICKNESS])  # face at the frame
+        spec.body(config.ee_frame).add_geom(
+            name="hand_plate", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.04, 0.04, STICKER_HALF_THICKNESS],
+            pos=list(tcp_from_plate[:3, 3] + offset), quat=list(quat), material="hand_marker", contype=0,
+            conaffinity=0)
+        return tcp_from_plate
+
+    def render_arm(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Put the arm at joint positions ``q`` (n,) rad (cube out of view); color (H, W, 3) uint8, depth m."""
+        self.data.qpos[:len(q)] = q
+        self.data.qpos[self._qpos:self._qpos + 3] = [3.0, 3.0, self.half]
+        return self._render()
+
     def intrinsics(self) -> CameraIntrinsics:
         """OpenCV intrinsics of the rendered images (no distortion)."""
         f = self.height / 2 / np.tan(np.radians(self.fovy) / 2)
@@ -87,6 +125,11 @@ class MarkerScene:
         q = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
         self.data.qpos[self._qpos:self._qpos + 3] = position
         self.data.qpos[self._qpos + 3:self._qpos + 7] = q
+        color, depth = self._render()
+        rotation = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+        return color, depth, transform(rotation, position)
+
+    def _render(self) -> tuple[np.ndarray, np.ndarray]:
         mujoco.mj_forward(self.model, self.data)
         self.renderer.disable_depth_rendering()
         self.renderer.update_scene(self.data, camera="cam")
@@ -94,8 +137,7 @@ class MarkerScene:
         self.renderer.enable_depth_rendering()
         self.renderer.update_scene(self.data, camera="cam")
         depth = self.renderer.render().astype(np.float32)
-        rotation = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
-        return color, depth, transform(rotation, position)
+        return color, depth
 
     def close(self) -> None:
         """Free the GL context."""

@@ -20,7 +20,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.serialization import serialize_message
 from ros_probe import RosProbe, wait_for
 from std_msgs.msg import Bool, Float64, Float64MultiArray
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_rl import topics
@@ -184,6 +184,10 @@ def test_dataset_from_mcap_turns_the_teleop_session_into_demos_train_bc_accepts(
         assert np.allclose(episode.obs["goal"][-1], [0.5, 0.0, 24.0])
         moved = episode.obs["joint_pos"][-1, 0] - episode.obs["joint_pos"][0, 0]
         assert 0.05 < moved < 0.3, moved  # the recorded arm followed the human (lagging: jerk-limited tracking)
+    from robot_rl_sim.dataset.lerobot import LeRobotExportConfig, export_lerobot
+
+    exported = export_lerobot(LeRobotExportConfig(dataset=out, out=tmp_path / "lerobot"))  # and on to LeRobot
+    assert (tmp_path / "lerobot" / "meta" / "info.json").is_file(), exported
     train = subprocess.run([sys.executable, "-m", "robot_rl.cli", "train", "bc", "--task", "panda-reach",
                             "--dataset", str(out), "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "4",
                             "--horizon", "4", "--n-action-steps", "2", "--obs-history", "1", "--threads", "1",
@@ -196,9 +200,16 @@ def test_dataset_from_mcap_turns_the_teleop_session_into_demos_train_bc_accepts(
 @pytest.mark.ros
 def test_a_sigkilled_recorder_leaves_a_file_readable_to_its_last_chunk(tmp_path, ros_env):
     path, n = tmp_path / "killed.mcap", 40
-    spec = node_spec("recorder", {"path": str(path), "flush_period_s": 0.1})
+    spec = node_spec("recorder", {"path": str(path), "flush_period_s": 0.1, "image_period_s": 0.5})
     with GraphRunner([spec], tmp_path, env=ros_env) as graph, RosProbe() as probe:
         _publish(probe, n)
+        images = probe.node.create_publisher(Image, topics.CAMERA_COLOR, 100)
+        wait_for(lambda: images.get_subscription_count() > 0, timeout=60)
+        started = time.monotonic()
+        for i in range(30):  # 1.5 s of 20 Hz images: at most one per 0.5 s is recorded
+            images.publish(Image(height=2, width=2, encoding="rgb8", step=6, data=bytes(range(12))))
+            time.sleep(0.05)
+        image_seconds = time.monotonic() - started
         time.sleep(1.5)  # > flush_period_s: every message is in a written chunk
         graph.kill("recorder", signal.SIGKILL)
         wait_for(lambda: graph.exited() != {}, timeout=30)
@@ -207,6 +218,9 @@ def test_a_sigkilled_recorder_leaves_a_file_readable_to_its_last_chunk(tmp_path,
     counts = recording.counts()
     assert {topic: counts[topic] for topic in PUBLISHED} == {topic: n for topic in PUBLISHED}
     assert [m.data for _, m in recording.decoded(topics.GOAL)][-1] == [0.5, 0.0, float(n - 1)]
+    image_times = [t * 1e-9 for t, _ in recording.decoded(topics.CAMERA_COLOR)]
+    assert 2 <= len(image_times) <= image_seconds / 0.5 + 1 and min(np.diff(image_times)) >= 0.5, image_times
+    assert bytes(recording.decoded(topics.CAMERA_COLOR)[0][1].data) == bytes(range(12))
     from robot_rl_sim.dataset.from_mcap import FromMcapConfig, from_mcap
 
     with pytest.raises(DataError, match="killed.mcap is incomplete: the file ends without its footer"):

@@ -25,7 +25,9 @@ def _message_class(type_name: str):
 
 
 class RecorderNode(Node):
-    """Thin rclpy shell around :class:`McapRecorder`; log times are the wall clock at reception, ns."""
+    """Thin rclpy shell around :class:`McapRecorder`. Log time: when the middleware received the message (not
+    when this callback ran: a busy executor does not squeeze times together); publish time: the writer's source
+    timestamp; both ns since the epoch, as rosbag2 records them."""
 
     def __init__(self) -> None:
         super().__init__("recorder")
@@ -45,13 +47,13 @@ class RecorderNode(Node):
         self.get_logger().info(f"recording {len(self.recorder.topics)} topics to {p['path']}")
 
     def _callback(self, topic: RecordedTopic):
-        def on_message(data: bytes) -> None:
-            now = time.time_ns()
+        def on_message(data: bytes, info) -> None:  # info: rclpy MessageInfo, middleware timestamps (ns)
+            now = info["received_timestamp"] or time.time_ns()
             if topic.image:
                 if now - self._last_image_ns.get(topic.topic, -self._image_period_ns) < self._image_period_ns:
                     return
                 self._last_image_ns[topic.topic] = now
-            self.recorder.write(topic.topic, data, now)
+            self.recorder.write(topic.topic, data, now, info["source_timestamp"] or now)
         return on_message
 
     def shutdown(self) -> None:

@@ -87,7 +87,8 @@ def measure_pose_accuracy(frames: int, seed: int = 0, width: int = 640, height: 
     """
     import time
 
-    from robot_rl.perception import ObjectPoseEstimator, load_object_markers
+    from robot_rl.perception.config import load_object_markers
+    from robot_rl.perception.estimator import ObjectPoseEstimator
     from robot_rl.perception.config import CameraExtrinsics
     from robot_rl.perception.geometry import rotation_angle_deg
     from robot_rl_sim.marker_scene import MarkerScene

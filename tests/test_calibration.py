@@ -14,7 +14,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from robot_rl.errors import ConfigError  # noqa: E402
-from robot_rl.perception import EstimatorConfig, ObjectPoseEstimator, load_extrinsics  # noqa: E402
+from robot_rl.perception.config import load_extrinsics  # noqa: E402
+from robot_rl.perception.estimator import EstimatorConfig, ObjectPoseEstimator  # noqa: E402
 from robot_rl.perception.calibration import calibrate_hand_eye, suggest_wrist_poses  # noqa: E402
 from robot_rl.perception.config import CameraExtrinsics, MarkerSpec, ObjectMarkers  # noqa: E402
 from robot_rl.perception.geometry import matrix_to_quat_wxyz, rotation_angle_deg, rpy_to_matrix, transform  # noqa: E402

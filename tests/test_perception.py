@@ -14,7 +14,8 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from robot_rl.errors import ConfigError  # noqa: E402
-from robot_rl.perception import EstimatorConfig, ObjectPoseEstimator, load_object_markers  # noqa: E402
+from robot_rl.perception.config import load_object_markers  # noqa: E402
+from robot_rl.perception.estimator import EstimatorConfig, ObjectPoseEstimator  # noqa: E402
 from robot_rl.perception.config import CameraExtrinsics  # noqa: E402
 from robot_rl.perception.geometry import matrix_to_quat_wxyz  # noqa: E402
 from robot_rl.perception.tracking import FrameSync  # noqa: E402

@@ -22,8 +22,9 @@ from robot_rl.errors import DataError
 from robot_rl.nodes.conversions import seconds_to_stamp, stamp_to_seconds
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
-from robot_rl.perception import (CameraIntrinsics, EstimatorConfig, ObjectPoseEstimator, load_extrinsics,
-                                 load_object_markers)
+from robot_rl.perception.config import load_extrinsics, load_object_markers
+from robot_rl.perception.estimator import EstimatorConfig, ObjectPoseEstimator
+from robot_rl.perception.geometry import CameraIntrinsics
 from robot_rl.perception.tracking import FrameSync, PerceptionStats
 
 _DTYPES = {"rgb8": (np.uint8, 3), "32FC1": (np.float32, 1)}

@@ -78,17 +78,18 @@ class RenderedCamera:
 CAMERA_POS, LOOK_AT, FOVY_DEG = (0.85, 0.1, 0.35), (0.5, 0.0, 0.0), 42.0  # D435-like vertical field of view
 
 
-def measure_pose_accuracy(frames: int, seed: int = 0, width: int = 640, height: int = 480) -> dict:
+def measure_pose_accuracy(frames: int, seed: int = 0, width: int = 640, height: int = 480, config=None) -> dict:
     """Render ``frames`` cube poses (x 0.4-0.6 m, y +-0.15 m, yaw +-45 deg: the pick-cube reset range, 0.35-0.6 m
     from the camera), read each through the software device, estimate the pose; errors against the truth.
 
     Returns per-frame position errors (mm), rotation errors (deg), reprojection errors (px) of detected frames,
-    the detection rate and the mean render / estimate time per frame (ms).
+    the detection rate and the mean render / estimate time per frame (ms). ``config``: an EstimatorConfig
+    (default: the defaults).
     """
     import time
 
     from robot_rl.perception.config import load_object_markers
-    from robot_rl.perception.estimator import ObjectPoseEstimator
+    from robot_rl.perception.estimator import EstimatorConfig, ObjectPoseEstimator
     from robot_rl.perception.config import CameraExtrinsics
     from robot_rl.perception.geometry import rotation_angle_deg
     from robot_rl_sim.marker_scene import MarkerScene
@@ -99,7 +100,8 @@ def measure_pose_accuracy(frames: int, seed: int = 0, width: int = 640, height: 
     position_mm, rotation_deg, reprojection, render_s, estimate_s = [], [], [], 0.0, 0.0
     try:
         for i in range(frames):
-            estimator = ObjectPoseEstimator(load_object_markers("cube"), CameraExtrinsics(scene.base_from_camera))
+            estimator = ObjectPoseEstimator(load_object_markers("cube"), CameraExtrinsics(scene.base_from_camera),
+                                            config or EstimatorConfig())
             xy = rng.uniform([0.4, -0.15], [0.6, 0.15])
             t0 = time.perf_counter()
             color, depth, truth = scene.render([xy[0], xy[1], 0.02], rng.uniform(-np.pi / 4, np.pi / 4))

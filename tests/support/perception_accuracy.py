@@ -30,8 +30,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--corner-refinement", default="subpix", help="subpix, contour, apriltag or none")
+    parser.add_argument("--no-depth", action="store_true", help="PnP only")
+    parser.add_argument("--no-depth-plane", action="store_true", help="depth sets the distance only")
     args = parser.parse_args()
-    r = measure_pose_accuracy(args.frames, args.seed, args.width, args.height)
+    from robot_rl.perception.estimator import EstimatorConfig
+
+    config = EstimatorConfig(corner_refinement=args.corner_refinement, depth_refine=not args.no_depth,
+                             depth_plane=not args.no_depth_plane)
+    r = measure_pose_accuracy(args.frames, args.seed, args.width, args.height, config)
     print(json.dumps({"frames": r["frames"], "image": r["image"], "detection_rate": r["detection_rate"],
                       "position_mm": _stats(r["position_mm"]), "rotation_deg": _stats(r["rotation_deg"]),
                       "reprojection_px": _stats(r["reprojection_px"]),

@@ -29,6 +29,8 @@ NODES = {
     "teleop_node": "robot_rl.nodes.teleop_node:main",
     "hil_learner_node": "robot_rl.nodes.hil_learner_node:main",
     "camera_node": "robot_rl.nodes.camera_node:main",
+    "recorder_node": "robot_rl.nodes.recorder_node:main",
+    "object_pose_node": "robot_rl.nodes.object_pose_node:main",
 }
 
 class InstallCompilingKernels(install):
@@ -60,6 +62,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
         (f"share/{PACKAGE}/config/nodes", glob("config/nodes/*.yaml")),
+        (f"share/{PACKAGE}/config/objects", glob("config/objects/*.yaml")),
     ],
     python_requires=">=3.10",
     install_requires=_requirements("core"),

@@ -10,7 +10,8 @@ On the joint-controller firmware (firmware/README.md) instead of MuJoCo:
 Arguments: robot, hardware (mujoco | serial), hardware_port (serial device, hardware serial only),
 policy (ONNX path; empty: the demo motion), source (demo | policy | none), teleop (keyboard: adds the
 teleop node and the command mux), teleop_device (the terminal it reads, e.g. /dev/pts/3), hil_out (a
-directory: adds the human-in-the-loop learner; needs policy and teleop).
+directory: adds the human-in-the-loop learner; needs policy and teleop), record (a new MCAP file: adds
+the session recorder, docs/recording.md).
 
 Human-in-the-loop fine-tuning on the robot:
 
@@ -38,6 +39,7 @@ def _nodes(context):
         teleop=LaunchConfiguration("teleop").perform(context) or None,
         teleop_device=LaunchConfiguration("teleop_device").perform(context),
         hil_out=LaunchConfiguration("hil_out").perform(context),
+        record=LaunchConfiguration("record").perform(context),
     )
     return [
         Node(package="robot_rl", executable=spec.executable, name=spec.name, output="screen",
@@ -60,5 +62,6 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("teleop_device", default_value="/dev/tty", description="terminal the keyboard reads"),
         DeclareLaunchArgument("hil_out", default_value="",
                               description="directory: add the HIL learner (needs policy and teleop)"),
+        DeclareLaunchArgument("record", default_value="", description="new MCAP file: record the session"),
         OpaqueFunction(function=_nodes),
     ])

@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = [
     "robot_rl_sim.hil.cli",
     "robot_rl.hardware.firmware_auth",
     "robot_rl.robot.check_cli",
+    "robot_rl.perception.cli",
 ]
 
 

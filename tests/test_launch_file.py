@@ -49,7 +49,8 @@ def _stand_in_modules() -> dict[str, types.ModuleType]:
             "launch_ros": launch_ros, "launch_ros.actions": ros_actions}
 
 
-NO_EXTRAS = {"policy": "", "source": "", "teleop": "", "teleop_device": "/dev/tty", "hil_out": "", "hardware_key_file": ""}
+NO_EXTRAS = {"policy": "", "source": "", "teleop": "", "teleop_device": "/dev/tty", "hil_out": "", "hardware_key_file": "",
+             "record": ""}
 
 
 def test_launch_file_starts_the_human_in_the_loop_graph(monkeypatch, tmp_path):
@@ -60,11 +61,12 @@ def test_launch_file_starts_the_human_in_the_loop_graph(monkeypatch, tmp_path):
     opaque = _load_launch_file(monkeypatch).generate_launch_description()[-1]
     nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "panda", "hardware": "mujoco", "hardware_port": "",
                                        "policy": policy, "teleop": "keyboard", "teleop_device": "/dev/pts/7",
-                                       "hil_out": str(tmp_path / "hil")})
-    expected = bringup_graph(policy=policy, teleop="keyboard", teleop_device="/dev/pts/7", hil_out=str(tmp_path / "hil"))
+                                       "hil_out": str(tmp_path / "hil"), "record": str(tmp_path / "run.mcap")})
+    expected = bringup_graph(policy=policy, teleop="keyboard", teleop_device="/dev/pts/7", hil_out=str(tmp_path / "hil"),
+                             record=str(tmp_path / "run.mcap"))
     assert [n.kwargs["name"] for n in nodes] == [s.name for s in expected]
     assert [n.kwargs["parameters"] for n in nodes] == [[s.parameters] for s in expected]
-    assert {"teleop_node", "command_mux", "hil_learner"} <= {n.kwargs["name"] for n in nodes}
+    assert {"teleop_node", "command_mux", "hil_learner", "recorder"} <= {n.kwargs["name"] for n in nodes}
 
 
 def _load_launch_file(monkeypatch):
@@ -81,7 +83,7 @@ def test_launch_file_declares_robot_hardware_policy_and_starts_the_bringup_graph
     declared = {a.args[0]: a.kwargs["default_value"] for a in description[:-1]}
     assert declared == {"robot": "panda", "hardware": "mujoco", "hardware_port": "", "hardware_key_file": "",
                         "policy": "", "source": "",
-                        "teleop": "", "teleop_device": "/dev/tty", "hil_out": ""}
+                        "teleop": "", "teleop_device": "/dev/tty", "hil_out": "", "record": ""}
     opaque = description[-1]
     nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "ur5", "hardware": "mujoco", "hardware_port": ""})
     expected = bringup_graph(robot="ur5", hardware="mujoco")

@@ -31,6 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--hil-out", default="",
                    help="add the human-in-the-loop learner (needs --policy and --teleop): it stores transitions and "
                         "residuals here and hot-swaps each new residual into the policy node")
+    p.add_argument("--record", default="", help="record the session to this new MCAP file (docs/recording.md)")
+    p.add_argument("--record-image-period", type=float, default=0.0,
+                   help="with --record: also record the camera's images, at most one per this many s (0: none)")
     p.add_argument("--duration", type=float, default=None, help="run this many seconds, then stop (default: until Ctrl-C)")
     p.add_argument("--report", default=None, help="write a JSON report here")
     p.add_argument("--log-dir", default=None, help="node logs and parameter files (default: a temp dir)")
@@ -42,10 +45,13 @@ def run(args: argparse.Namespace) -> int:
     log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="robot_rl_bringup_"))
     log_dir.mkdir(parents=True, exist_ok=True)
     specs = bringup_graph(args.robot, args.hardware, args.policy, args.source,
-                          overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS)}},
+                          overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS)},
+                                     **({"recorder": {"image_period_s": args.record_image_period}}
+                                        if args.record else {})},
                           hardware_port=args.hardware_port, hardware_key_file=args.hardware_key_file,
                           teleop=args.teleop,
-                          teleop_device=_teleop_device(args), hil_out=args.hil_out)
+                          teleop_device=_teleop_device(args), hil_out=args.hil_out,
+                          record=args.record)
     print(f"bringup: {[s.name for s in specs]}, logs in {log_dir}", file=sys.stderr)
     result = run_graph(specs, log_dir, args.duration)
     report = {"robot": args.robot, "hardware": args.hardware, "nodes": [s.name for s in specs], **result}

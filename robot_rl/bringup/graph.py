@@ -70,6 +70,8 @@ _NODES = {  # node name -> (executable/module name, parameter YAML name)
     "teleop_node": ("teleop_node", "teleop"),
     "hil_learner": ("hil_learner_node", "hil_learner"),
     "camera": ("camera_node", "camera"),
+    "recorder": ("recorder_node", "recorder"),
+    "object_pose": ("object_pose_node", "object_pose"),
 }
 
 
@@ -98,7 +100,7 @@ def node_spec(name: str, parameters: dict[str, Any] | None = None,
 def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | None = None,
                   source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
                   hardware_port: str = "", teleop: str | None = None, teleop_device: str = "/dev/tty",
-                  hil_out: str = "", hardware_key_file: str = "") -> list[NodeSpec]:
+                  hil_out: str = "", hardware_key_file: str = "", record: str = "") -> list[NodeSpec]:
     """Nodes (with parameters) of the robot_rl graph.
 
     With a policy source the safety filter's ``watchdog_timeout`` follows the policy's rate
@@ -119,6 +121,7 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         hil_out: a directory: adds the human-in-the-loop learner (transitions and residuals go there), which
             learns a residual on ``policy`` from the interventions and hot-swaps it into the policy node.
             Needs a policy source and ``teleop``.
+        record: an MCAP file: adds the recorder (first to start, last to stop), docs/recording.md.
 
     Raises:
         ConfigError: before any node starts, e.g. hardware ``serial`` without a port (see
@@ -160,4 +163,6 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
     if hil_out:
         nodes.append(_node("hil_learner", {"robot": robot, "base_policy_path": str(policy), "out_dir": hil_out},
                            overrides))
+    if record:
+        nodes.insert(0, _node("recorder", {"path": str(record)}, overrides))
     return nodes

@@ -40,6 +40,7 @@ from robot_rl.nodes.ros_params import declare_from_yaml
 from robot_rl.policy.checks import check_inference_time
 from robot_rl.policy.chunking import ActionChunk
 from robot_rl.policy.contract import LoadedPolicy, load_policy
+from robot_rl.policy.freshness import fresh_pose
 from robot_rl.policy.observation import ObservationInputs
 from robot_rl.policy.perturbation import Perturbation
 from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
@@ -65,6 +66,7 @@ class PolicyNode(LifecycleNode):
                                            topics.JOINT_STATES)  # read once per period, not per 1 kHz message
         self._goal: np.ndarray | None = None
         self._object_pose: np.ndarray | None = None
+        self._object_stamp: float | None = None
         self._timer = None
         self._scheduler: PolicyScheduler | None = None
         self._lock = threading.Lock()  # scheduler and epoch: shared by the timer and the inference thread
@@ -172,6 +174,7 @@ class PolicyNode(LifecycleNode):
     def _on_object(self, msg: PoseStamped) -> None:
         p, q = msg.pose.position, msg.pose.orientation
         self._object_pose = np.array([p.x, p.y, p.z, q.w, q.x, q.y, q.z])
+        self._object_stamp = stamp_to_seconds(msg.header.stamp)
 
     def _on_load(self, msg: String) -> None:
         """Load and check on the loader thread, so ticks (frames, heartbeats) go on meanwhile."""
@@ -248,9 +251,13 @@ class PolicyNode(LifecycleNode):
             self.get_logger().warning("joint states are stale; not commanding", throttle_duration_sec=2.0)
             return None
         velocity = msg.velocity if len(msg.velocity) == len(msg.name) else np.zeros(len(msg.name))
+        object_pose, why = fresh_pose(self._object_pose, self._object_stamp, time.time(),
+                                      self.params["object_pose_timeout_s"])
+        if why and any(t.source == "object_pose" for t in self.runtime.contract.observations):
+            self.get_logger().warning(f"{why}: a missing observation, holding", throttle_duration_sec=2.0)
         return self.perturb.observe(ObservationInputs(
             stamp=stamp, joint_names=tuple(msg.name), position=np.asarray(msg.position, float),
-            velocity=np.asarray(velocity, float), goal=self._goal, object_pose=self._object_pose))
+            velocity=np.asarray(velocity, float), goal=self._goal, object_pose=object_pose))
 
     def _tick(self) -> None:
         """One policy period: heartbeat, this period's observation frame, inference when the chunk runs out."""

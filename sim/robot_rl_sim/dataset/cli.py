@@ -49,6 +49,25 @@ def _register_dataset(subparsers) -> None:
     q.add_argument("--task-text", help="language task stored in meta/tasks.parquet (default: the task description)")
     q.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     q.set_defaults(func=to_lerobot)
+    m = sub.add_parser("from-mcap", help="a recorded session (robot-rl bringup --record) -> demonstration dataset")
+    m.add_argument("recording", type=Path, help="MCAP file written by the recorder")
+    m.add_argument("--out", type=Path, required=True, help="dataset directory (created or resumed)")
+    m.add_argument("--task", required=True, help="registered task whose observations and action to build")
+    m.add_argument("--segments", choices=("human", "episodes"), default="human",
+                   help="human: the human-driven segments; episodes: whole episodes with their outcome")
+    m.add_argument("--min-steps", type=int, default=2, help="skip shorter segments (policy steps)")
+    m.add_argument("--allow-truncated", action="store_true", help="use a recording whose recorder was killed")
+    m.set_defaults(func=from_mcap)
+
+
+def from_mcap(args: argparse.Namespace) -> int:
+    """Convert a recording and print a JSON summary; exit code 0."""
+    from robot_rl_sim.dataset.from_mcap import FromMcapConfig, from_mcap as convert
+
+    print(json.dumps(convert(FromMcapConfig(recording=args.recording, out=args.out, task=args.task,
+                                            segments=args.segments, min_steps=args.min_steps,
+                                            allow_truncated=args.allow_truncated))))
+    return 0
 
 
 def to_lerobot(args: argparse.Namespace) -> int:

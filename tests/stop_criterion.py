@@ -33,7 +33,12 @@ def stop_metrics(t: np.ndarray, v: np.ndarray, last_command: float, watchdog: fl
     rise = float((speed - np.minimum.accumulate(speed, axis=0)).max())
     budget = float(np.max(speed[0] / limits.acceleration + limits.acceleration / limits.jerk))
     moving = np.nonzero(speed.max(axis=1) >= REST_SPEED)[0]
-    rest = float(t[after][moving[-1] + 1] - deadline) if len(moving) else 0.0
+    if not len(moving):
+        rest = 0.0
+    elif moving[-1] + 1 < len(speed):
+        rest = float(t[after][moving[-1] + 1] - deadline)
+    else:  # still moving at the last sample
+        rest = float("inf")
     return rise, rest, budget
 
 

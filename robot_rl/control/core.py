@@ -27,17 +27,25 @@ OVERSPEED_DAMPING_GAIN = 5.0
 
 @dataclass(frozen=True)
 class ControlCoreConfig:
-    """Fractions of the robot's limits the trajectory reference may use (each in (0, 1])."""
+    """Fractions of the robot's limits the trajectory reference may use (each in (0, 1]), and the command watchdog.
+
+    ``command_timeout`` (s, >= 0; 0 = off): once a command has been applied, if no newer one arrives within this
+    time the core brakes the reference to rest at the robot's full limits and holds there until the next command
+    (its own stop, independent of the command source or safety filter being scheduled on time).
+    """
 
     velocity_fraction: float = 0.8
     acceleration_fraction: float = 0.8
     jerk_fraction: float = 0.8
+    command_timeout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("velocity_fraction", "acceleration_fraction", "jerk_fraction"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ConfigError(f"{name} must be in (0, 1], got {value}")
+        if not (self.command_timeout >= 0.0 and np.isfinite(self.command_timeout)):
+            raise ConfigError(f"command_timeout must be a finite number of seconds >= 0, got {self.command_timeout}")
 
 
 class ControlCore:
@@ -72,6 +80,9 @@ class ControlCore:
         self._reset_hardware = False
         self._clear_fault = False
         self.commands_accepted = 0
+        self.last_command_time = float("nan")  # s (clock): the tick that applied the newest command
+        self.stale_brakes = 0  # times the command watchdog braked the robot (no new command within command_timeout)
+        self._watching = False  # a command was applied and its age is being watched
         self.last_state: JointStateSample = hardware.read()
         self.last_torque = np.zeros(model.dof)
         self.last_tick_time = float("nan")  # s: the clock at the start of the last tick (when last_state was read)
@@ -125,9 +136,15 @@ class ControlCore:
             if clear_fault:
                 self.hardware.clear_fault()
             self.follower.reset(reset)
+            self._watching = False
         if command is not None:
             self.follower.set_command(command, now)
             self.commands_accepted += 1
+            self.last_command_time, self._watching = now, self.config.command_timeout > 0
+        elif self._watching and now - self.last_command_time > self.config.command_timeout:
+            self.follower.brake()  # nothing new within the timeout: stop at the robot's limits, hold until a command
+            self.stale_brakes += 1
+            self._watching = False
         q_ref, v_ref, a_ref = self.follower.step(now)
         q_ref, v_ref = self.limits.reference(q_ref, v_ref)
         tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -151,17 +152,18 @@ class FixedRateLoop:
         except BaseException as exc:  # noqa: BLE001 - handed to join(), never swallowed
             self._error = exc
 
-    def stats(self, skip_s: float = 0.0) -> LoopStats:
+    def stats(self, skip_s: float = 0.0, recent: int | None = None) -> LoopStats:
         """Timing statistics of the most recent ``history`` ticks (``ticks`` counts all).
 
         Args:
             skip_s: leave out the ticks of the first ``skip_s`` seconds (start-up warm-up).
+            recent: only the last ``recent`` ticks (cost O(recent), not O(history): for periodic reports).
         """
-        starts = np.array(self._starts)
+        starts = np.array(self._starts if recent is None else _newest(self._starts, recent))
         keep = starts >= starts[0] + skip_s if starts.size else np.zeros(0, dtype=bool)
         if keep.sum() > 1:
             starts = starts[keep]
-        step_times = np.array(self._step_times)[-starts.size:] if starts.size else np.zeros(0)
+        step_times = np.array(_newest(self._step_times, starts.size)) if starts.size else np.zeros(0)
         periods = np.diff(starts)
         duration = float(starts[-1] - starts[0]) if starts.size > 1 else 0.0
         return LoopStats(
@@ -171,3 +173,10 @@ class FixedRateLoop:
             overrun_fraction=float(np.mean(periods > 1.5 * self.period)) if periods.size else 0.0,
             step_time_ms=percentiles(step_times * 1e3),
         )
+
+
+def _newest(values: deque[float], count: int) -> list[float]:
+    """The last ``count`` values of ``values``, oldest first, in O(count)."""
+    newest = list(itertools.islice(reversed(values), count))
+    newest.reverse()
+    return newest

@@ -1,6 +1,7 @@
 """Control node: the fixed-rate loop (dedicated thread) that drives the hardware and publishes /joint_states.
 
-Subscribes:  command_topic (trajectory_msgs/JointTrajectory), /robot_rl/gripper (std_msgs/Float64)
+Subscribes:  command_topic (trajectory_msgs/JointTrajectory; taken by the loop thread each tick, see
+             command_intake.py), /robot_rl/gripper (std_msgs/Float64)
 Publishes:   /joint_states (sensor_msgs/JointState), /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz),
              /robot_rl/object_pose (geometry_msgs/PoseStamped, every 10 ticks) when the hardware simulates a
              task with an object (parameter ``task``)
@@ -33,6 +34,7 @@ from robot_rl.errors import CommandError, ConfigError, HardwareError
 from robot_rl.hardware import create_hardware, hardware_options, loop_catch_up
 from robot_rl.nodes.conversions import (hardware_diagnostic_status, joint_state_to_msg, seconds_to_stamp,
                                         trajectory_from_msg)
+from robot_rl.nodes.command_intake import PolledCommands
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
 from robot_rl.robot import RobotModel, load_robot_config
@@ -42,6 +44,9 @@ WARMUP_S = 1.0
 """Seconds of loop start-up left out of the timing statistics (imports, first messages, discovery)."""
 OBJECT_POSE_EVERY = 10
 """Control ticks between two object pose messages (100 Hz at a 1 kHz loop)."""
+DIAGNOSTICS_WINDOW_S = 2.0
+"""Seconds of the most recent ticks the 1 Hz diagnostics summarise (the executor thread holds the GIL while it
+does: summarising the whole 600 s history took tens of ms and stalled the loop)."""
 
 
 class ControlNode(Node):
@@ -61,7 +66,7 @@ class ControlNode(Node):
         self.core = ControlCore(RobotModel(robot), self.hardware,
                                 clock=self._scheduled_time if lockstep else time.time,
                                 config=ControlCoreConfig(p["velocity_fraction"], p["acceleration_fraction"],
-                                                         p["jerk_fraction"]))
+                                                         p["jerk_fraction"], p["command_timeout"]))
         self.params = p
         self.rejected = 0
         self._tick = 0
@@ -69,7 +74,8 @@ class ControlNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self._object_pub = (self.create_publisher(PoseStamped, topics.OBJECT_POSE, 10)
                             if getattr(self.hardware, "has_object", lambda: False)() else None)
-        self.create_subscription(JointTrajectory, p["command_topic"], self._on_command, 10)
+        self._commands = PolledCommands(self.context, f"{self.get_name()}_commands", JointTrajectory,
+                                        self.resolve_topic_name(p["command_topic"]))
         self.create_subscription(Float64, topics.GRIPPER, self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(Trigger, "~/clear_fault", self._on_clear_fault)
@@ -86,6 +92,9 @@ class ControlNode(Node):
         return self.loop.tick_time()
 
     def _step(self) -> None:
+        if self.context.ok():  # shutting down: no new commands, the loop keeps the robot held until stopped
+            for msg in self._commands.take_all():
+                self._accept(msg)
         state = self.core.tick()
         self._tick += 1
         if self._tick % self.params["publish_every"] == 0:
@@ -116,9 +125,10 @@ class ControlNode(Node):
                 if self.context.ok():
                     raise
 
-    def _on_command(self, msg: JointTrajectory) -> None:
+    def _accept(self, msg: JointTrajectory) -> None:
+        """A command taken by the loop thread: queued for this tick (a zero stamp means this tick's time)."""
         try:
-            self.core.submit(trajectory_from_msg(msg, time.time(), source="command"))
+            self.core.submit(trajectory_from_msg(msg, self.core.clock(), source="command"))
         except CommandError as exc:
             self.rejected += 1
             self.get_logger().warning(f"command rejected: {exc}", throttle_duration_sec=1.0)
@@ -151,7 +161,7 @@ class ControlNode(Node):
         return response
 
     def _publish_diagnostics(self) -> None:
-        stats = self.loop.stats()
+        stats = self.loop.stats(recent=int(DIAGNOSTICS_WINDOW_S / self.loop.period))
         if not self.loop.running:
             self.get_logger().fatal("control loop thread stopped; shutting down")
             raise SystemExit(1)
@@ -161,6 +171,7 @@ class ControlNode(Node):
                   "max_tracking_error_rad": float(self.core.tracking_error().max()),
                   "plan_chase_ticks": self.core.follower.chase_ticks,
                   "max_plan_lag_ms": self.core.follower.max_plan_lag * 1e3,
+                  "stale_command_brakes": self.core.stale_brakes, "last_command_time": self.core.last_command_time,
                   "rt_scheduling": float(bool(self.loop.rt_scheduling)), "executor_rt_scheduling": float(self.executor_rt)}
         status = [DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
                                    values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])]
@@ -179,6 +190,7 @@ class ControlNode(Node):
         """Stop the loop thread, release the hardware, write the stats file."""
         self.loop.stop()
         self.loop.join()
+        self._commands.destroy()
         self.hardware.close()
         if self.params["stats_path"]:
             report = control_report(self.loop.stats(skip_s=WARMUP_S), self.core)

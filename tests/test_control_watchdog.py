@@ -79,6 +79,21 @@ def test_fresh_commands_are_never_braked_and_a_new_command_resumes_after_a_brake
     assert core.stale_brakes == 1 and np.abs(state.velocity).max() > 0.1
 
 
+def test_a_re_sent_copy_of_the_last_command_neither_resets_the_watchdog_nor_moves_the_robot_again():
+    """The safety filter's watchdog re-sends its last plan once: the control node must not take it as new."""
+    hardware = create_hardware("mujoco", MODEL.config)
+    core = ControlCore(MODEL, hardware, clock=lambda: float(hardware.data.time),
+                       config=ControlCoreConfig(command_timeout=TIMEOUT))
+    last = _long_sweep(0.0, float(hardware.data.time))
+    core.submit(last)
+    for i in range(600):
+        if i in (50, 300):  # before the watchdog fires, and after it braked
+            core.submit(last)
+        state = core.tick()
+    assert core.stale_brakes == 1 and core.last_command_time == last.stamp
+    assert np.abs(state.velocity).max() < 0.01 and np.abs(core.follower.reference[1]).max() == 0.0
+
+
 def test_command_timeout_must_be_finite_and_not_negative():
     for bad in (-0.1, float("nan"), float("inf")):
         with pytest.raises(ConfigError, match="command_timeout"):

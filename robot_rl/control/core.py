@@ -29,9 +29,11 @@ OVERSPEED_DAMPING_GAIN = 5.0
 class ControlCoreConfig:
     """Fractions of the robot's limits the trajectory reference may use (each in (0, 1]), and the command watchdog.
 
-    ``command_timeout`` (s, >= 0; 0 = off): once a command has been applied, if no newer one arrives within this
-    time the core brakes the reference to rest at the robot's full limits and holds there until the next command
-    (its own stop, independent of the command source or safety filter being scheduled on time).
+    ``command_timeout`` (s, >= 0; 0 = off): once a command has been applied, if no new one arrives within this
+    time the core brakes the reference to rest at the robot's full limits and holds there until the next new
+    command (its own stop, independent of the command source or safety filter being scheduled on time). A command
+    is new if it extends the horizon (stamp + last waypoint time) of those before it: a re-sent copy of the plan
+    (the safety filter's watchdog re-send) neither resets the age nor, once braked, moves the robot again.
     """
 
     velocity_fraction: float = 0.8
@@ -83,6 +85,8 @@ class ControlCore:
         self.last_command_time = float("nan")  # s (clock): the tick that applied the newest command
         self.stale_brakes = 0  # times the command watchdog braked the robot (no new command within command_timeout)
         self._watching = False  # a command was applied and its age is being watched
+        self._stale = False  # the watchdog fired: only a new command is followed
+        self._horizon = float("-inf")  # s: the latest end (stamp + last waypoint time) of the commands so far
         self.last_state: JointStateSample = hardware.read()
         self.last_torque = np.zeros(model.dof)
         self.last_tick_time = float("nan")  # s: the clock at the start of the last tick (when last_state was read)
@@ -136,15 +140,13 @@ class ControlCore:
             if clear_fault:
                 self.hardware.clear_fault()
             self.follower.reset(reset)
-            self._watching = False
+            self._watching, self._stale, self._horizon = False, False, float("-inf")
         if command is not None:
-            self.follower.set_command(command, now)
-            self.commands_accepted += 1
-            self.last_command_time, self._watching = now, self.config.command_timeout > 0
+            self._apply(command, now)
         elif self._watching and now - self.last_command_time > self.config.command_timeout:
             self.follower.brake()  # nothing new within the timeout: stop at the robot's limits, hold until a command
             self.stale_brakes += 1
-            self._watching = False
+            self._watching, self._stale = False, True
         q_ref, v_ref, a_ref = self.follower.step(now)
         q_ref, v_ref = self.limits.reference(q_ref, v_ref)
         tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)
@@ -153,6 +155,17 @@ class ControlCore:
         self.hardware.write(tau)
         self.last_state, self.last_torque, self.last_tick_time = state, tau, now
         return state
+
+    def _apply(self, command: JointTrajectoryCommand, now: float) -> None:
+        """Follow ``command`` from ``now`` (s), and restart the command watchdog if it is new (see the config)."""
+        end = command.stamp + float(command.times[-1])
+        new = end > self._horizon
+        if new or not self._stale:
+            self.follower.set_command(command, now)
+            self.commands_accepted += 1
+        if new:
+            self._horizon, self.last_command_time = end, now
+            self._watching, self._stale = self.config.command_timeout > 0, False
 
     def _holding_torque(self, state: JointStateSample) -> np.ndarray:
         """Torques (n,) Nm that keep the measured velocity: gravity and Coriolis, rnea(q, v, 0)."""

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import gc
-import itertools
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -100,8 +98,7 @@ class FixedRateLoop:
         self._max_ticks = max_ticks
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._starts: deque[float] = deque(maxlen=history)
-        self._step_times: deque[float] = deque(maxlen=history)
+        self._history = TickHistory(history)
         self.ticks = 0
         self.reanchors = 0  # times the loop fell more than catch_up behind and dropped the missed ticks
         self._scheduled = 0.0  # time.perf_counter() deadline of the current tick
@@ -157,9 +154,8 @@ class FixedRateLoop:
                         time.sleep(delay)
                 start = clock()
                 self._scheduled = deadline if self._realtime else start
-                self._starts.append(start)
                 self._step()
-                self._step_times.append(clock() - start)
+                self._history.append(start, clock() - start)
                 self.ticks += 1
                 if manage_gc and self.ticks % GC_YOUNG_EVERY == 0:
                     gc.collect(2 if self.ticks % GC_FULL_EVERY == 0 else 1)
@@ -187,11 +183,10 @@ class FixedRateLoop:
             skip_s: leave out the ticks of the first ``skip_s`` seconds (start-up warm-up).
             recent: only the last ``recent`` ticks (cost O(recent), not O(history): for periodic reports).
         """
-        starts = np.array(self._starts if recent is None else _newest(self._starts, recent))
+        starts, step_times = self._history.newest(recent)
         keep = starts >= starts[0] + skip_s if starts.size else np.zeros(0, dtype=bool)
         if keep.sum() > 1:
-            starts = starts[keep]
-        step_times = np.array(_newest(self._step_times, starts.size)) if starts.size else np.zeros(0)
+            starts, step_times = starts[keep], step_times[keep]
         return starts, step_times
 
 
@@ -211,8 +206,29 @@ def summarize(period: float, ticks: int, runs: list[tuple[np.ndarray, np.ndarray
         step_time_ms=percentiles(step_times * 1e3),
     )
 
-def _newest(values: deque[float], count: int) -> list[float]:
-    """The last ``count`` values of ``values``, oldest first, in O(count)."""
-    newest = list(itertools.islice(reversed(values), count))
-    newest.reverse()
-    return newest
+
+class TickHistory:
+    """The last ``size`` ticks' (start s, step duration s), written by the loop thread, read by any other.
+
+    Preallocated ring buffers and one counter: the writer never allocates or waits, and a reader copies a window
+    by index, so nothing is iterated while it changes (a deque read from the executor thread raised "deque mutated
+    during iteration"). The counter is advanced after both values are written; a reader that races the writer may
+    see the oldest tick of a full window already overwritten by the newest, which statistics tolerate.
+    """
+
+    def __init__(self, size: int):
+        self._starts, self._steps = np.zeros(size), np.zeros(size)
+        self.count = 0
+
+    def append(self, start: float, step: float) -> None:
+        """Record one tick (loop thread only)."""
+        i = self.count % self._starts.size
+        self._starts[i], self._steps[i] = start, step
+        self.count += 1
+
+    def newest(self, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(starts (k,), step durations (k,)) of the newest ``count`` ticks (all kept: None), oldest first."""
+        written = self.count
+        k = min(written, self._starts.size, self._starts.size if count is None else count)
+        index = np.arange(written - k, written) % self._starts.size
+        return self._starts[index], self._steps[index]

@@ -171,10 +171,11 @@ class ControlNode(Node):
                   "max_tracking_error_rad": float(self.core.tracking_error().max()),
                   "plan_chase_ticks": self.core.follower.chase_ticks,
                   "max_plan_lag_ms": self.core.follower.max_plan_lag * 1e3,
-                  "stale_command_brakes": self.core.stale_brakes, "last_command_time": self.core.last_command_time,
+                  "stale_command_brakes": self.core.stale_brakes,
                   "rt_scheduling": float(bool(self.loop.rt_scheduling)), "executor_rt_scheduling": float(self.executor_rt)}
         status = [DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
-                                   values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])]
+                                   values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()]
+                                   + [KeyValue(key="last_command_time", value=f"{self.core.last_command_time:.6f}")])]
         if self._hardware_diagnostics is not None:
             status.append(self._hardware_status())
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=status))

@@ -35,6 +35,7 @@ MODEL = load_robot_model("panda")
 GRAPH = {spec.name: spec.parameters for spec in bringup_graph("panda", source="none")}
 WATCHDOG = GRAPH["safety_filter"]["watchdog_timeout"]
 OUTPUT_LATENCY = GRAPH["safety_filter"]["output_latency"]
+OUTPUT_DT = GRAPH["safety_filter"]["output_dt"]
 COMMAND_TIMEOUT = GRAPH["control_node"]["command_timeout"]
 CONTROL_PERIOD = MODEL.config.control_period
 STOP_TEST_HOGS = 2
@@ -111,7 +112,7 @@ def test_sigkill_of_the_source_brakes_the_robot_at_the_watchdog_timeout(tmp_path
     plan = safe[-1][1]  # the filter's last output: ends at rest
     plan_rest = stamp_to_seconds(plan.header.stamp) + plan.points[-1].time_from_start.sec \
         + plan.points[-1].time_from_start.nanosec * 1e-9
-    deadline, layer = stop_deadline(last_command, node_receipt, WATCHDOG, OUTPUT_LATENCY, COMMAND_TIMEOUT,
+    deadline, layer = stop_deadline(last_command, node_receipt, WATCHDOG, OUTPUT_LATENCY, OUTPUT_DT, COMMAND_TIMEOUT,
                                     CONTROL_PERIOD)
     rise, rest, budget = stop_metrics(t, v, deadline, MODEL.limits)
     print(f"load {load:.1f} with {STOP_TEST_HOGS} hogs; last command {last_command:.3f}, plan applied "

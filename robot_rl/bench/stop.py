@@ -133,7 +133,7 @@ def _one_run(index: int, monitor: _Monitor, graph: dict, model, work: Path, env:
     node_receipt = float(control["last_command_time"])
     sf, cn = graph["safety_filter"], graph["control_node"]
     deadline, layer = stop_deadline(filter_receipt, node_receipt, sf["watchdog_timeout"], sf["output_latency"],
-                                    cn["command_timeout"], model.config.control_period)
+                                    sf["output_dt"], cn["command_timeout"], model.config.control_period)
     rise, rest, budget = stop_metrics(t, v, deadline, model.limits)
     failures = stop_failures(rise, rest, budget)
     return {"layer": layer, "deadline_after_last_command_ms": (deadline - filter_receipt) * 1e3,

@@ -145,7 +145,7 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         safety["watchdog_timeout"] = policy_watchdog_timeout_s(read_contract(policy)[0])
     safety_filter = _node("safety_filter", safety, overrides)
     f = safety_filter.parameters  # the control node's watchdog backs up the filter's (robot_rl/control/stop.py)
-    command_timeout = control_command_timeout_s(f["watchdog_timeout"], f["output_latency"], f["output_dt"])
+    command_timeout = control_command_timeout_s(f["watchdog_timeout"], f["output_dt"])
     control = _node("control_node", {"robot": robot, "hardware": hardware, "hardware_port": hardware_port,
                                      "command_timeout": command_timeout}, overrides)
     p = control.parameters

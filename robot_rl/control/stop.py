@@ -21,27 +21,31 @@ SETTLE_SPEED = 0.03  # rad/s: speed rise tolerated after the deadline (PD settli
 STOP_TOLERANCE = 0.02  # s: DDS hop filter -> control node + reference-to-torque tick + PD settling
 
 
-def control_command_timeout_s(watchdog_timeout: float, output_latency: float, output_dt: float) -> float:
-    """The control node's command_timeout (s) behind a safety filter with these parameters (s): the filter's
-    own brake (watchdog_timeout) plus the time its plan may take to arrive (output_latency) and one output step,
-    so in a healthy graph the filter's plan brakes first and the node's watchdog only backs it up."""
-    return watchdog_timeout + output_latency + output_dt
+def control_command_timeout_s(watchdog_timeout: float, output_dt: float) -> float:
+    """The control node's command_timeout (s) behind a safety filter with these parameters (s).
+
+    The filter's plan brakes from the first grid point at or after T_f + watchdog_timeout, i.e. by T_f +
+    watchdog_timeout + output_dt; the node applies that plan at T_c >= T_f, so its own brake at T_c + this timeout
+    never cuts a plan before the plan's brake has begun, and takes over (at the robot's full limits) right after
+    it if the plan brakes slower than the limits allow or never arrives."""
+    return watchdog_timeout + output_dt
 
 
 def stop_deadline(filter_receipt: float, node_receipt: float, watchdog: float, output_latency: float,
-                  command_timeout: float, control_period: float) -> tuple[float, str]:
+                  output_dt: float, command_timeout: float, control_period: float) -> tuple[float, str]:
     """(time s by which the robot must be braking, the layer that holds it).
 
     Args:
         filter_receipt: T_f, the filter's receipt of the last valid command (s).
         node_receipt: T_c, the control node's tick that applied its last command (s, on the clock its
             /joint_states are stamped with).
-        watchdog, output_latency: the filter's watchdog_timeout and output_latency (s).
+        watchdog, output_latency, output_dt: the filter's watchdog_timeout, output_latency and output grid step
+            (s): its plan brakes from the first grid point at or after T_f + watchdog.
         command_timeout: the control node's (s).
         control_period: s; 2 periods: the reference-to-torque tick and the measurement tick.
     """
     if node_receipt - filter_receipt <= output_latency:
-        return filter_receipt + watchdog + 2 * control_period, "filter plan"
+        return filter_receipt + watchdog + output_dt + 2 * control_period, "filter plan"
     return node_receipt + command_timeout + 2 * control_period, "control node watchdog"
 
 

@@ -87,8 +87,11 @@ def test_a_re_sent_copy_of_the_last_command_neither_resets_the_watchdog_nor_move
     last = _long_sweep(0.0, float(hardware.data.time))
     core.submit(last)
     for i in range(600):
-        if i in (50, 300):  # before the watchdog fires, and after it braked
-            core.submit(last)
+        if i in (50, 300):  # before the watchdog fires, and after it braked; re-sent from a later waypoint, as the
+            k = i // 50  # filter does (through ROS its stamp and times are rounded to the nanosecond)
+            core.submit(JointTrajectoryCommand(last.joint_names, last.stamp + last.times[k - 1] + 1e-9,
+                                               last.times[k:] - last.times[k - 1], last.positions[k:],
+                                               source="watchdog"))
         state = core.tick()
     assert core.stale_brakes == 1 and core.last_command_time == last.stamp
     assert np.abs(state.velocity).max() < 0.01 and np.abs(core.follower.reference[1]).max() == 0.0

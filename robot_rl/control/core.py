@@ -159,7 +159,7 @@ class ControlCore:
     def _apply(self, command: JointTrajectoryCommand, now: float) -> None:
         """Follow ``command`` from ``now`` (s), and restart the command watchdog if it is new (see the config)."""
         end = command.stamp + float(command.times[-1])
-        new = end > self._horizon
+        new = end > self._horizon + 0.5 * self.model.config.control_period  # a re-send differs by rounding only
         if new or not self._stale:
             self.follower.set_command(command, now)
             self.commands_accepted += 1

@@ -97,6 +97,21 @@ def test_a_re_sent_copy_of_the_last_command_neither_resets_the_watchdog_nor_move
     assert np.abs(state.velocity).max() < 0.01 and np.abs(core.follower.reference[1]).max() == 0.0
 
 
+def test_a_command_that_comes_to_its_end_within_the_stop_time_is_followed_not_braked():
+    """Like the safety filter's plans (each ends with its own brake): the reference stays on the plan, so the next
+    plan continues it instead of being chased."""
+    references = []
+    for timeout in (TIMEOUT, 0.0):
+        hardware = create_hardware("mujoco", MODEL.config)
+        core = ControlCore(MODEL, hardware, clock=lambda: float(hardware.data.time),
+                           config=ControlCoreConfig(command_timeout=timeout))
+        sweep = _long_sweep(0.0, float(hardware.data.time))
+        core.submit(JointTrajectoryCommand(sweep.joint_names, sweep.stamp, sweep.times[:4], sweep.positions[:4]))
+        references.append([core.follower.reference[0] for _ in range(400) if core.tick() is not None])
+        assert core.stale_brakes == 0
+    np.testing.assert_array_equal(references[0], references[1])  # followed exactly as without the watchdog
+
+
 def test_command_timeout_must_be_finite_and_not_negative():
     for bad in (-0.1, float("nan"), float("inf")):
         with pytest.raises(ConfigError, match="command_timeout"):

@@ -39,6 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--runs", type=int, default=10, help="kills of the source")
     p.add_argument("--speed", type=float, default=0.8, help="joint 1 speed (rad/s) at which the source is killed")
     p.add_argument("--settle", type=float, default=2.0, help="s after each kill before it is evaluated")
+    p.add_argument("--command-timeout", type=float, default=None,
+                   help="override the control node's command_timeout, s (default: derived from the filter's; 0: off)")
     p.add_argument("--json", default=None, help="write the results here")
     p.set_defaults(func=run)
 
@@ -151,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="robot_rl_bench_stop_"))
     env = isolated_ros_env()
     os.environ.update(env)  # the monitor joins the graph's domain
-    specs = bringup_graph(args.robot, source="none")
+    overrides = {} if args.command_timeout is None else {"control_node": {"command_timeout": args.command_timeout}}
+    specs = bringup_graph(args.robot, source="none", overrides=overrides)
     graph = {s.name: s.parameters for s in specs}
     before = load_average()
     runs = []

@@ -30,8 +30,11 @@ class ControlCoreConfig:
     """Fractions of the robot's limits the trajectory reference may use (each in (0, 1]), and the command watchdog.
 
     ``command_timeout`` (s, >= 0; 0 = off): once a command has been applied, if no new one arrives within this
-    time the core brakes the reference to rest at the robot's full limits and holds there until the next new
-    command (its own stop, independent of the command source or safety filter being scheduled on time). A command
+    time and the command itself does not come to its end (at rest, for the safety filter's plans) within the
+    longest full-limit stop (``ControlCore.max_stop_s``), the core brakes the reference to rest at the robot's full
+    limits and holds there until the next new command (its own stop, independent of the command source or safety
+    filter being scheduled on time). A plan that already brakes is followed to its end, so the reference stays on
+    the filter's plan and the next plan continues it. A command
     is new if it extends the horizon (stamp + last waypoint time) of those before it: a re-sent copy of the plan
     (the safety filter's watchdog re-send) neither resets the age nor, once braked, moves the robot again.
     """
@@ -87,6 +90,9 @@ class ControlCore:
         self._watching = False  # a command was applied and its age is being watched
         self._stale = False  # the watchdog fired: only a new command is followed
         self._horizon = float("-inf")  # s: the latest end (stamp + last waypoint time) of the commands so far
+        self._end = float("-inf")  # s: the end of the command being followed
+        # s: the longest stop at the full limits, from full speed: max_j(v_j / a_j + a_j / j_j)
+        self.max_stop_s = float(np.max(lim.velocity / lim.acceleration + lim.acceleration / lim.jerk))
         self.last_state: JointStateSample = hardware.read()
         self.last_torque = np.zeros(model.dof)
         self.last_tick_time = float("nan")  # s: the clock at the start of the last tick (when last_state was read)
@@ -144,9 +150,11 @@ class ControlCore:
         if command is not None:
             self._apply(command, now)
         elif self._watching and now - self.last_command_time > self.config.command_timeout:
-            self.follower.brake()  # nothing new within the timeout: stop at the robot's limits, hold until a command
-            self.stale_brakes += 1
-            self._watching, self._stale = False, True
+            self._watching = False
+            if self._end > now + self.max_stop_s:  # nothing new, and the command would keep the robot moving
+                self.follower.brake()  # stop at the robot's limits, hold until a new command
+                self.stale_brakes += 1
+                self._stale = True
         q_ref, v_ref, a_ref = self.follower.step(now)
         q_ref, v_ref = self.limits.reference(q_ref, v_ref)
         tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)
@@ -163,6 +171,7 @@ class ControlCore:
         if new or not self._stale:
             self.follower.set_command(command, now)
             self.commands_accepted += 1
+            self._end = end
         if new:
             self._horizon, self.last_command_time = end, now
             self._watching, self._stale = self.config.command_timeout > 0, False

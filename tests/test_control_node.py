@@ -23,8 +23,10 @@ pytestmark = pytest.mark.ros
 
 
 def control_only(tmp_path, **params) -> list[NodeSpec]:
+    """The control node alone; single long commands go straight to it, so its command watchdog is off (it would
+    brake each one command_timeout after receipt; tests/test_control_watchdog.py covers the watchdog)."""
     return [NodeSpec("control_node", "control_node", "robot_rl.nodes.control_node",
-                     {"stats_path": str(tmp_path / "stats.json"), **params})]
+                     {"stats_path": str(tmp_path / "stats.json"), "command_timeout": 0.0, **params})]
 
 
 def latest_position(states, names):

@@ -15,6 +15,7 @@ BENCH_MODULES = [
     "robot_rl.bench.firmware_link",
     "robot_rl.bench.first_start",
     "robot_rl.bench.safety_torque",
+    "robot_rl.bench.stop",
 ]
 
 

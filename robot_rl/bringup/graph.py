@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from robot_rl import topics
+from robot_rl.control.stop import control_command_timeout_s
 from robot_rl.errors import ConfigError
 from robot_rl.hardware.base import hardware_options
 from robot_rl.params import load_param_specs, validate_params
@@ -146,12 +147,16 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         from robot_rl.policy.contract import read_contract  # contract only: no onnxruntime session
 
         safety["watchdog_timeout"] = policy_watchdog_timeout_s(read_contract(policy)[0])
+    safety_filter = _node("safety_filter", safety, overrides)
+    f = safety_filter.parameters  # the control node's watchdog backs up the filter's (robot_rl/control/stop.py)
+    command_timeout = control_command_timeout_s(f["watchdog_timeout"], f["output_dt"])
     control = _node("control_node", {"robot": robot, "hardware": hardware, "hardware_port": hardware_port,
-                                     "hardware_key_file": hardware_key_file}, overrides)
+                                     "hardware_key_file": hardware_key_file, "command_timeout": command_timeout},
+                    overrides)
     p = control.parameters
     hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"],  # the control node's own check
                      key_file=p["hardware_key_file"])
-    nodes = [control, _node("safety_filter", safety, overrides)]
+    nodes = [control, safety_filter]
     routed = {"command_topic": topics.POLICY_COMMAND} if teleop else {}
     if source == "demo":
         nodes.append(_node("demo_trajectory_node", {"robot": robot, **routed}, overrides))

@@ -27,17 +27,30 @@ OVERSPEED_DAMPING_GAIN = 5.0
 
 @dataclass(frozen=True)
 class ControlCoreConfig:
-    """Fractions of the robot's limits the trajectory reference may use (each in (0, 1])."""
+    """Fractions of the robot's limits the trajectory reference may use (each in (0, 1]), and the command watchdog.
+
+    ``command_timeout`` (s, >= 0; 0 = off): once a command has been applied, if no new one arrives within this
+    time and the command itself does not come to its end (at rest, for the safety filter's plans) within the
+    longest full-limit stop (``ControlCore.max_stop_s``), the core brakes the reference to rest at the robot's full
+    limits and holds there until the next new command (its own stop, independent of the command source or safety
+    filter being scheduled on time). A plan that already brakes is followed to its end, so the reference stays on
+    the filter's plan and the next plan continues it. A command
+    is new if it extends the horizon (stamp + last waypoint time) of those before it: a re-sent copy of the plan
+    (the safety filter's watchdog re-send) neither resets the age nor, once braked, moves the robot again.
+    """
 
     velocity_fraction: float = 0.8
     acceleration_fraction: float = 0.8
     jerk_fraction: float = 0.8
+    command_timeout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("velocity_fraction", "acceleration_fraction", "jerk_fraction"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ConfigError(f"{name} must be in (0, 1], got {value}")
+        if not (self.command_timeout >= 0.0 and np.isfinite(self.command_timeout)):
+            raise ConfigError(f"command_timeout must be a finite number of seconds >= 0, got {self.command_timeout}")
 
 
 class ControlCore:
@@ -72,6 +85,14 @@ class ControlCore:
         self._reset_hardware = False
         self._clear_fault = False
         self.commands_accepted = 0
+        self.last_command_time = float("nan")  # s (clock): the tick that applied the newest command
+        self.stale_brakes = 0  # times the command watchdog braked the robot (no new command within command_timeout)
+        self._watching = False  # a command was applied and its age is being watched
+        self._stale = False  # the watchdog fired: only a new command is followed
+        self._horizon = float("-inf")  # s: the latest end (stamp + last waypoint time) of the commands so far
+        self._end = float("-inf")  # s: the end of the command being followed
+        # s: the longest stop at the full limits, from full speed: max_j(v_j / a_j + a_j / j_j)
+        self.max_stop_s = float(np.max(lim.velocity / lim.acceleration + lim.acceleration / lim.jerk))
         self.last_state: JointStateSample = hardware.read()
         self.last_torque = np.zeros(model.dof)
         self.last_tick_time = float("nan")  # s: the clock at the start of the last tick (when last_state was read)
@@ -125,9 +146,15 @@ class ControlCore:
             if clear_fault:
                 self.hardware.clear_fault()
             self.follower.reset(reset)
+            self._watching, self._stale, self._horizon = False, False, float("-inf")
         if command is not None:
-            self.follower.set_command(command, now)
-            self.commands_accepted += 1
+            self._apply(command, now)
+        elif self._watching and now - self.last_command_time > self.config.command_timeout:
+            self._watching = False
+            if self._end > now + self.max_stop_s:  # nothing new, and the command would keep the robot moving
+                self.follower.brake()  # stop at the robot's limits, hold until a new command
+                self.stale_brakes += 1
+                self._stale = True
         q_ref, v_ref, a_ref = self.follower.step(now)
         q_ref, v_ref = self.limits.reference(q_ref, v_ref)
         tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)
@@ -136,6 +163,18 @@ class ControlCore:
         self.hardware.write(tau)
         self.last_state, self.last_torque, self.last_tick_time = state, tau, now
         return state
+
+    def _apply(self, command: JointTrajectoryCommand, now: float) -> None:
+        """Follow ``command`` from ``now`` (s), and restart the command watchdog if it is new (see the config)."""
+        end = command.stamp + float(command.times[-1])
+        new = end > self._horizon + 0.5 * self.model.config.control_period  # a re-send differs by rounding only
+        if new or not self._stale:
+            self.follower.set_command(command, now)
+            self.commands_accepted += 1
+            self._end = end
+        if new:
+            self._horizon, self.last_command_time = end, now
+            self._watching, self._stale = self.config.command_timeout > 0, False
 
     def _holding_torque(self, state: JointStateSample) -> np.ndarray:
         """Torques (n,) Nm that keep the measured velocity: gravity and Coriolis, rnea(q, v, 0)."""

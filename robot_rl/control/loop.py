@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+
+GC_YOUNG_EVERY = 100
+"""Ticks between two collections of the young generations (0 and 1) the loop runs itself, right after a step."""
+GC_FULL_EVERY = 10_000
+"""Ticks between two full collections (after gc.freeze() they scan only objects created since the loop started)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,13 @@ class FixedRateLoop:
     time on the wall clock); further behind, the loop re-anchors and the missed ticks are
     dropped (a real robot's time passes anyway). With ``realtime=False`` it runs back to back (tests).
 
+    Garbage collection (realtime only): automatic collection would run at whatever allocation crosses its threshold,
+    in whichever thread, and a full one scans every object of the process (117 ms with MuJoCo, pinocchio and rclpy
+    loaded). The loop therefore freezes the objects that exist when it starts (``gc.freeze``), turns automatic
+    collection off while it runs, and collects itself right after a step: the young generations every
+    GC_YOUNG_EVERY ticks, all every GC_FULL_EVERY ticks (measured: ~0.05 ms and ~0.01 ms). It turns automatic
+    collection back on when it stops.
+
     Args:
         period: s.
         step: called once per tick; an exception stops the loop and is re-raised by ``join``.
@@ -85,8 +98,7 @@ class FixedRateLoop:
         self._max_ticks = max_ticks
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._starts: deque[float] = deque(maxlen=history)
-        self._step_times: deque[float] = deque(maxlen=history)
+        self._history = TickHistory(history)
         self.ticks = 0
         self.reanchors = 0  # times the loop fell more than catch_up behind and dropped the missed ticks
         self._scheduled = 0.0  # time.perf_counter() deadline of the current tick
@@ -129,6 +141,10 @@ class FixedRateLoop:
     def _run(self) -> None:
         self._request_rt_scheduling()
         clock, period = time.perf_counter, self.period
+        manage_gc = self._realtime and gc.isenabled()
+        if manage_gc:
+            gc.freeze()
+            gc.disable()
         deadline = clock()
         try:
             while not self._stop.is_set():
@@ -138,10 +154,11 @@ class FixedRateLoop:
                         time.sleep(delay)
                 start = clock()
                 self._scheduled = deadline if self._realtime else start
-                self._starts.append(start)
                 self._step()
-                self._step_times.append(clock() - start)
+                self._history.append(start, clock() - start)
                 self.ticks += 1
+                if manage_gc and self.ticks % GC_YOUNG_EVERY == 0:
+                    gc.collect(2 if self.ticks % GC_FULL_EVERY == 0 else 1)
                 if self._max_ticks is not None and self.ticks >= self._max_ticks:
                     break
                 deadline += period
@@ -150,24 +167,68 @@ class FixedRateLoop:
                     self.reanchors += 1
         except BaseException as exc:  # noqa: BLE001 - handed to join(), never swallowed
             self._error = exc
+        finally:
+            if manage_gc:
+                gc.enable()
 
-    def stats(self, skip_s: float = 0.0) -> LoopStats:
-        """Timing statistics of the most recent ``history`` ticks (``ticks`` counts all).
+    def stats(self, skip_s: float = 0.0, recent: int | None = None) -> LoopStats:
+        """Timing statistics of the most recent ``history`` ticks (``ticks`` counts all); arguments as in
+        :meth:`timings`."""
+        return summarize(self.period, self.ticks, [self.timings(skip_s, recent)])
+
+    def timings(self, skip_s: float = 0.0, recent: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(tick start times (k,) s on time.perf_counter, step durations (k,) s) of the kept ticks.
 
         Args:
             skip_s: leave out the ticks of the first ``skip_s`` seconds (start-up warm-up).
+            recent: only the last ``recent`` ticks (cost O(recent), not O(history): for periodic reports).
         """
-        starts = np.array(self._starts)
+        starts, step_times = self._history.newest(recent)
         keep = starts >= starts[0] + skip_s if starts.size else np.zeros(0, dtype=bool)
         if keep.sum() > 1:
-            starts = starts[keep]
-        step_times = np.array(self._step_times)[-starts.size:] if starts.size else np.zeros(0)
-        periods = np.diff(starts)
-        duration = float(starts[-1] - starts[0]) if starts.size > 1 else 0.0
-        return LoopStats(
-            ticks=self.ticks, duration_s=duration,
-            rate_hz=float(periods.size / duration) if duration > 0 else 0.0,
-            period_error_ms=percentiles(np.abs(periods - self.period) * 1e3),
-            overrun_fraction=float(np.mean(periods > 1.5 * self.period)) if periods.size else 0.0,
-            step_time_ms=percentiles(step_times * 1e3),
-        )
+            starts, step_times = starts[keep], step_times[keep]
+        return starts, step_times
+
+
+def summarize(period: float, ticks: int, runs: list[tuple[np.ndarray, np.ndarray]]) -> LoopStats:
+    """LoopStats of one or more runs of a loop at ``period`` s, each (tick starts (k,) s, step durations (k,) s).
+
+    Periods are taken within each run, never across two (a pooled baseline measured before and after another run).
+    """
+    periods = np.concatenate([np.diff(starts) for starts, _ in runs])
+    step_times = np.concatenate([steps for _, steps in runs])
+    duration = sum(float(starts[-1] - starts[0]) for starts, _ in runs if starts.size > 1)
+    return LoopStats(
+        ticks=ticks, duration_s=duration,
+        rate_hz=float(periods.size / duration) if duration > 0 else 0.0,
+        period_error_ms=percentiles(np.abs(periods - period) * 1e3),
+        overrun_fraction=float(np.mean(periods > 1.5 * period)) if periods.size else 0.0,
+        step_time_ms=percentiles(step_times * 1e3),
+    )
+
+
+class TickHistory:
+    """The last ``size`` ticks' (start s, step duration s), written by the loop thread, read by any other.
+
+    Preallocated ring buffers and one counter: the writer never allocates or waits, and a reader copies a window
+    by index, so nothing is iterated while it changes (a deque read from the executor thread raised "deque mutated
+    during iteration"). The counter is advanced after both values are written; a reader that races the writer may
+    see the oldest tick of a full window already overwritten by the newest, which statistics tolerate.
+    """
+
+    def __init__(self, size: int):
+        self._starts, self._steps = np.zeros(size), np.zeros(size)
+        self.count = 0
+
+    def append(self, start: float, step: float) -> None:
+        """Record one tick (loop thread only)."""
+        i = self.count % self._starts.size
+        self._starts[i], self._steps[i] = start, step
+        self.count += 1
+
+    def newest(self, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(starts (k,), step durations (k,)) of the newest ``count`` ticks (all kept: None), oldest first."""
+        written = self.count
+        k = min(written, self._starts.size, self._starts.size if count is None else count)
+        index = np.arange(written - k, written) % self._starts.size
+        return self._starts[index], self._steps[index]

@@ -13,7 +13,7 @@ what the impedance law tracks.
 from __future__ import annotations
 
 import numpy as np
-from ruckig import InputParameter, OutputParameter, Result, Ruckig, RuckigError
+from ruckig import ControlInterface, InputParameter, OutputParameter, Result, Ruckig, RuckigError
 
 from robot_rl.command import JointTrajectoryCommand
 
@@ -75,6 +75,18 @@ class TrajectoryFollower:
         self._segment = None
         self._path_time: float | None = None  # s: where on a followed plan the reference is (see _follow_plan)
         self._hold = q
+        self.braking = False  # True from brake() until the reference is at rest
+
+    def brake(self) -> None:
+        """Drop the command and bring the reference to rest as fast as the robot's full limits allow.
+
+        Each following ``step`` moves the reference one period along ruckig's time-optimal, jerk-limited stop
+        (velocity interface, target v = a = 0, within plan_velocity/acceleration/jerk); once at rest it holds
+        where it stopped. Stopping from speeds v0 (n,) takes at most max_j(v0_j / a_j + a_j / j_j) (+ the
+        time to ramp out an acceleration pointing the wrong way).
+        """
+        self._command, self._segment, self._path_time = None, None, None
+        self.braking = True
 
     def set_command(self, command: JointTrajectoryCommand, now: float) -> None:
         """Follow ``command`` (validated, in robot joint order) from ``now`` (s).
@@ -141,6 +153,8 @@ class TrajectoryFollower:
 
     def step(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance the reference one period towards the desired state at ``now``; return it."""
+        if self.braking:
+            return self._brake_step()
         plan = self._command is not None and self._command[3] is not None
         if plan and self._follow_plan(now):
             self.max_plan_lag = max(self.max_plan_lag, now - self._path_time)
@@ -160,6 +174,27 @@ class TrajectoryFollower:
             self._inp.current_acceleration = [0.0] * len(target)
             if not self._update(target, np.zeros_like(vel)):
                 self._inp.current_velocity = [0.0] * len(target)
+        return self.reference
+
+    def _brake_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One period of the stop started by :meth:`brake`; holds the reached position once at rest."""
+        inp, n = self._inp, len(self._hold)
+        self._use_ruckig_limits(True)
+        inp.control_interface = ControlInterface.Velocity
+        inp.target_velocity, inp.target_acceleration = [0.0] * n, [0.0] * n
+        try:
+            result = self._otg.update(inp, self._out)
+        except RuckigError:
+            result = Result.Error
+        finally:
+            inp.control_interface = ControlInterface.Position
+        if result in (Result.Working, Result.Finished) and np.all(np.isfinite(self._out.new_position)):
+            self._out.pass_to_input(inp)
+        else:  # no stop within the limits from this state (degenerate): stop the reference where it is
+            self.failures += 1
+            result = Result.Finished
+        if result == Result.Finished:
+            self.reset(np.array(inp.current_position))
         return self.reference
 
     def _follow_plan(self, now: float) -> bool:

@@ -1,6 +1,7 @@
 """Control node: the fixed-rate loop (dedicated thread) that drives the hardware and publishes /joint_states.
 
-Subscribes:  command_topic (trajectory_msgs/JointTrajectory), /robot_rl/gripper (std_msgs/Float64)
+Subscribes:  command_topic (trajectory_msgs/JointTrajectory; taken by the loop thread each tick, see
+             command_intake.py), /robot_rl/gripper (std_msgs/Float64)
 Publishes:   /joint_states (sensor_msgs/JointState), /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz),
              /robot_rl/object_pose (geometry_msgs/PoseStamped, every 10 ticks) when the hardware simulates a
              task with an object (parameter ``task``)
@@ -33,6 +34,7 @@ from robot_rl.errors import CommandError, ConfigError, HardwareError
 from robot_rl.hardware import create_hardware, hardware_options, loop_catch_up
 from robot_rl.nodes.conversions import (hardware_diagnostic_status, joint_state_to_msg, seconds_to_stamp,
                                         trajectory_from_msg)
+from robot_rl.nodes.command_intake import PolledCommands
 from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
 from robot_rl.robot import RobotModel, load_robot_config
@@ -42,6 +44,9 @@ WARMUP_S = 1.0
 """Seconds of loop start-up left out of the timing statistics (imports, first messages, discovery)."""
 OBJECT_POSE_EVERY = 10
 """Control ticks between two object pose messages (100 Hz at a 1 kHz loop)."""
+DIAGNOSTICS_WINDOW_S = 2.0
+"""Seconds of the most recent ticks the 1 Hz diagnostics summarise (the executor thread holds the GIL while it
+does: summarising the whole 600 s history, once full, took 1.6 s at load 25 and would stall the loop)."""
 
 
 class ControlNode(Node):
@@ -62,7 +67,7 @@ class ControlNode(Node):
         self.core = ControlCore(RobotModel(robot), self.hardware,
                                 clock=self._scheduled_time if lockstep else time.time,
                                 config=ControlCoreConfig(p["velocity_fraction"], p["acceleration_fraction"],
-                                                         p["jerk_fraction"]))
+                                                         p["jerk_fraction"], p["command_timeout"]))
         self.params = p
         self.rejected = 0
         self._tick = 0
@@ -70,7 +75,8 @@ class ControlNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self._object_pub = (self.create_publisher(PoseStamped, topics.OBJECT_POSE, 10)
                             if getattr(self.hardware, "has_object", lambda: False)() else None)
-        self.create_subscription(JointTrajectory, p["command_topic"], self._on_command, 10)
+        self._commands = PolledCommands(self.context, f"{self.get_name()}_commands", JointTrajectory,
+                                        self.resolve_topic_name(p["command_topic"]))
         self.create_subscription(Float64, topics.GRIPPER, self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(Trigger, "~/clear_fault", self._on_clear_fault)
@@ -87,12 +93,25 @@ class ControlNode(Node):
         return self.loop.tick_time()
 
     def _step(self) -> None:
+        for msg in self._take_commands():
+            self._accept(msg)
         state = self.core.tick()
         self._tick += 1
         if self._tick % self.params["publish_every"] == 0:
             self._publish_state(state)
         if self._object_pub is not None and self._tick % OBJECT_POSE_EVERY == 0:
             self._publish_object_pose()
+
+    def _take_commands(self) -> list[JointTrajectory]:
+        """Commands received since the last tick (none once shutting down: the loop keeps the robot held)."""
+        if not self.context.ok():
+            return []
+        try:
+            return self._commands.take_all()
+        except Exception:  # noqa: BLE001 - the context can be shut down between the check and the call
+            if self.context.ok():
+                raise
+            return []
 
     def _publish_state(self, state) -> None:
         if not self.context.ok():  # shutting down: the loop keeps the robot held until stopped
@@ -117,9 +136,10 @@ class ControlNode(Node):
                 if self.context.ok():
                     raise
 
-    def _on_command(self, msg: JointTrajectory) -> None:
+    def _accept(self, msg: JointTrajectory) -> None:
+        """A command taken by the loop thread: queued for this tick (a zero stamp means this tick's time)."""
         try:
-            self.core.submit(trajectory_from_msg(msg, time.time(), source="command"))
+            self.core.submit(trajectory_from_msg(msg, self.core.clock(), source="command"))
         except CommandError as exc:
             self.rejected += 1
             self.get_logger().warning(f"command rejected: {exc}", throttle_duration_sec=1.0)
@@ -152,7 +172,7 @@ class ControlNode(Node):
         return response
 
     def _publish_diagnostics(self) -> None:
-        stats = self.loop.stats()
+        stats = self.loop.stats(recent=int(DIAGNOSTICS_WINDOW_S / self.loop.period))
         if not self.loop.running:
             self.get_logger().fatal("control loop thread stopped; shutting down")
             raise SystemExit(1)
@@ -162,9 +182,11 @@ class ControlNode(Node):
                   "max_tracking_error_rad": float(self.core.tracking_error().max()),
                   "plan_chase_ticks": self.core.follower.chase_ticks,
                   "max_plan_lag_ms": self.core.follower.max_plan_lag * 1e3,
+                  "stale_command_brakes": self.core.stale_brakes,
                   "rt_scheduling": float(bool(self.loop.rt_scheduling)), "executor_rt_scheduling": float(self.executor_rt)}
         status = [DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
-                                   values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()])]
+                                   values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()]
+                                   + [KeyValue(key="last_command_time", value=f"{self.core.last_command_time:.6f}")])]
         if self._hardware_diagnostics is not None:
             status.append(self._hardware_status())
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=status))
@@ -180,6 +202,7 @@ class ControlNode(Node):
         """Stop the loop thread, release the hardware, write the stats file."""
         self.loop.stop()
         self.loop.join()
+        self._commands.destroy()
         self.hardware.close()
         if self.params["stats_path"]:
             report = control_report(self.loop.stats(skip_s=WARMUP_S), self.core)

@@ -22,6 +22,7 @@ person resetting the scene). Learning and export run on a separate thread, as fa
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -241,7 +242,7 @@ class HilLearnerNode(Node):
                       utd_target=self.params["updates_per_step"], updates_owed=self.core.update_budget(),
                       phase=episodes.phase.value, episode=episodes.episode, episode_steps=episodes.steps,
                       **{f"episodes_{k}": v for k, v in episodes.counts.items()},
-                      intervening=self._intervening, policy_status=self._policy_status,
+                      intervening=self._intervening, policy_status=self._policy_status, pid=os.getpid(),
                       losses={k: round(v, 5) for k, v in self.core.losses.items()})
         level, message = DiagnosticStatus.OK, "learning" if stats["updates"] else "collecting"
         if self._policy_status.startswith("refused"):

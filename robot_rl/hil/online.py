@@ -124,12 +124,12 @@ class OnlineLearner:
         config: see :class:`OnlineConfig`.
         robot_model: RobotModel for ``ee_pos`` observation terms and gripper joints (as the policy node's).
         reward_fn: a learned reward source (:class:`robot_rl.hil.classifier.SuccessClassifier`): called on each
-            step's observation window (*obs_shape); True ends the previous step's transition as a success
-            (reward 1, done) unless the caller passed an outcome. None: the caller's outcomes alone.
+            step's measurement; True ends the previous step's transition as a success (reward 1, done) unless
+            the caller passed an outcome. None: the caller's outcomes alone.
     """
 
     def __init__(self, base: LoadedPolicy, config: OnlineConfig, robot_model=None,
-                 reward_fn: Callable[[np.ndarray], bool] | None = None):
+                 reward_fn: Callable[[ObservationInputs], bool] | None = None):
         check_invertible(base.contract)
         self.base, self.config, self.reward_fn = base, config, reward_fn
         self.terminal = False  # the last step ended its episode terminally (an outcome or reward_fn)
@@ -224,11 +224,10 @@ class OnlineLearner:
         """
         if self._goal_changed(inputs.goal):
             self.end_episode()
-        window = self.runtime.observe(inputs)  # one frame per period, as the policy node
         classified = self.reward_fn is not None and not done and self._pending is not None \
-            and bool(self.reward_fn(window))  # the learned reward source ends the episode: no step after it
+            and bool(self.reward_fn(inputs))  # the learned reward source ends the episode: no step after it
         reward, done = (1.0, True) if classified else (reward, done)
-        base = self._base_action(window, inputs)
+        base = self._base_action(self.runtime.observe(inputs), inputs)  # one frame per period, as the policy node
         stored = self._finish(self._window, base, float(reward), bool(done))
         self.terminal = bool(done) and stored is not None
         if executed_targets is not None and not classified:

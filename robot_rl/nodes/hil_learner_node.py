@@ -9,7 +9,8 @@ Subscribes:  /joint_states (read once per period), /robot_rl/goal (latched), /ro
              /<policy_node>/status (latched String, reported in the diagnostics)
 Services:    ~/start, ~/reset (std_srvs/Trigger): as "start" / "reset" on episode_control
 Publishes:   /<policy_node>/residual_bytes (std_msgs/UInt8MultiArray, transient local: each exported residual's
-             bytes with "<name> sha256=<hex>" in layout.dim[0].label; :mod:`robot_rl.hil.transfer`),
+             bytes with "<name> sha256=<hex>" in layout.dim[0].label; :mod:`robot_rl.hil.transfer`; a restarted
+             learner sends its newest one again),
              /<policy_node>/reset_episode (std_msgs/Empty: at each episode's end and start),
              /diagnostics (transitions, episodes, phase, updates, update rate, achieved UTD, exports; 1 Hz)
 
@@ -42,7 +43,7 @@ from robot_rl import topics
 from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.hil.episodes import RESET, START, EpisodeConfig, EpisodeControl, Phase
 from robot_rl.hil.labels import command_target
-from robot_rl.hil.online import OnlineConfig, OnlineLearner
+from robot_rl.hil.online import RESIDUAL_FILE, OnlineConfig, OnlineLearner
 from robot_rl.hil.transfer import ResidualPayload
 from robot_rl.nodes.conversions import key_values, stamp_to_seconds, trajectory_from_msg
 from robot_rl.nodes.latest import LatestMessage
@@ -85,6 +86,7 @@ class HilLearnerNode(Node):
         self._subscribe()
         self._residual_pub = self.create_publisher(UInt8MultiArray, f"/{p['policy_node']}/residual_bytes", LATCHED)
         self._reset_pub = self.create_publisher(Empty, f"/{p['policy_node']}/reset_episode", 10)
+        self._resend_newest()
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.create_timer(self.period, self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
@@ -225,6 +227,13 @@ class HilLearnerNode(Node):
         self._residual_pub.publish(msg)
         self.get_logger().info(f"residual {payload.header} sent to {self.params['policy_node']} "
                                f"({len(payload.data)} bytes)")
+
+    def _resend_newest(self) -> None:
+        """A restarted learner publishes its newest residual again, for a policy node that (re)starts later."""
+        found = sorted((int(m.group(1)), path) for path in self.core.out_dir.glob("residual_*.onnx")
+                       if (m := RESIDUAL_FILE.fullmatch(path.name)))
+        if found:
+            self._send(found[-1][1])
 
     def _learning_rate(self) -> float:
         """Updates per second over the last RATE_WINDOW_S s (0 before two samples)."""

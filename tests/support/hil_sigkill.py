@@ -179,7 +179,7 @@ class Harness:
             up = self._learner_up(killed_at, status.get("pid"))
             record["resumed_transitions"] = int(up["resumed_transitions"])
         else:
-            record["residual_back"] = int(status.get("exports", 0)) > 0  # the learner resends the newest
+            record["residual_back"] = any((self.out / "hil").glob("residual_*.onnx"))  # the learner resends it
             record["status"] = self._policy_up(statuses, commands, residual=record["residual_back"])
         after = committed(self.store)
         record["lost"] = sum(n for f, (sha, n) in before.items() if after.get(f, (None,))[0] != sha)

@@ -3,9 +3,9 @@
 The network: standardise the frame (mean / std of the training frames, inside the graph), an MLP with
 LayerNorm (``hidden`` units, two layers), one logit. Loss: binary cross-entropy with the positives
 weighted by negatives / positives (success states are the rarer ones). The threshold is chosen on
-validation episodes (held out of the fit): the lowest threshold whose precision reaches
+validation episodes (held out of the fit): the best-F1 one among those whose precision reaches
 ``target_precision`` (a false success ends an episode with a reward it did not earn, a false failure only
-waits for the next frame), else the one with the best F1.
+waits for the next frame), in [0.05, 0.95].
 """
 
 from __future__ import annotations
@@ -82,18 +82,19 @@ def probabilities(model: SuccessNet, frames: np.ndarray) -> np.ndarray:
         return sigmoid(model(torch.as_tensor(frames, dtype=torch.float32)).squeeze(1).numpy())
 
 
-def choose_threshold(prob: np.ndarray, labels: np.ndarray, target_precision: float) -> float:
-    """The lowest threshold whose precision on (prob, labels) reaches the target, else the best-F1 one."""
-    candidates = np.unique(np.clip(np.r_[prob, 0.5], 1e-4, 1 - 1e-4))
-    scores = [precision_recall(prob >= t, labels) for t in candidates]
-    meets = [t for t, s in zip(candidates, scores) if s["precision"] >= target_precision and s["recall"] > 0]
-    if meets:
-        return float(min(meets))
+def _f1(scores: dict[str, float]) -> float:
+    p, r = scores["precision"], scores["recall"]
+    return 0.0 if np.isnan(p) or np.isnan(r) or p + r == 0 else 2 * p * r / (p + r)
 
-    def f1(s):
-        p, r = s["precision"], s["recall"]
-        return 0.0 if not (p + r) or np.isnan(p) else 2 * p * r / (p + r)
-    return float(candidates[int(np.argmax([f1(s) for s in scores]))])
+
+def choose_threshold(prob: np.ndarray, labels: np.ndarray, target_precision: float) -> float:
+    """The best-F1 threshold in [0.05, 0.95] among those whose precision on (prob, labels) reaches the target
+    (all of them if none does)."""
+    candidates = np.unique(np.clip(np.r_[prob, 0.5], 0.05, 0.95))
+    scores = [precision_recall(prob >= t, labels) for t in candidates]
+    meets = [i for i, s in enumerate(scores) if s["precision"] >= target_precision and s["recall"] > 0]
+    pool = meets or range(len(candidates))
+    return float(candidates[max(pool, key=lambda i: _f1(scores[i]))])
 
 
 def train_classifier(frames: np.ndarray, labels: np.ndarray, episodes: np.ndarray,

@@ -82,6 +82,9 @@ def test_classifier_contract_round_trips_and_is_refused_as_a_policy(classifier_f
         RewardClassifier(threshold=1.0)
     with pytest.raises(ConfigError, match="success_logit"):
         dataclasses.replace(loaded.contract, outputs=loaded.contract.outputs * 2)
+    assert [t.source for t in classifier_contract(panda_contract(), sources=("goal",)).observations] == ["goal"]
+    with pytest.raises(ConfigError, match="no observation term"):
+        classifier_contract(panda_contract(), sources=("object_pose",))
     with pytest.raises(ConfigError, match="both success and failure"):
         train_classifier(np.zeros((4, 3)), np.ones(4, bool), np.arange(4))
 

@@ -39,12 +39,17 @@ STATELESS_SOURCES = ("last_action",)
 """Observation sources a classifier does not take (they describe the command, not the state)."""
 
 
-def classifier_contract(template: PolicyContract, threshold: float = 0.5) -> PolicyContract:
+def classifier_contract(template: PolicyContract, threshold: float = 0.5,
+                        sources: tuple[str, ...] | None = None) -> PolicyContract:
     """A classifier's contract from a policy contract of the task (``template``: its joints, terms, timing).
 
-    The terms whose source is in :data:`STATELESS_SOURCES` are dropped; histories must be 1.
+    The terms whose source is in :data:`STATELESS_SOURCES` are dropped, and with ``sources`` every term whose
+    source is not listed (the task-relevant state only: fewer inputs to overfit); histories must be 1.
     """
-    terms = tuple(t for t in template.observations if t.source not in STATELESS_SOURCES)
+    terms = tuple(t for t in template.observations if t.source not in STATELESS_SOURCES
+                  and (sources is None or t.source in sources))
+    if not terms:
+        raise ConfigError(f"no observation term of the task has a source in {sources}")
     if any(t.history != 1 for t in terms):
         raise ConfigError("a success classifier observes one frame: every observation term needs history 1")
     dim = sum(t.width for t in terms)

@@ -120,10 +120,10 @@ def train_classifier(frames: np.ndarray, labels: np.ndarray, episodes: np.ndarra
 
 
 def export_classifier(model: SuccessNet, template: PolicyContract, threshold: float, path: str | Path,
-                      golden_frames: np.ndarray) -> PolicyContract:
-    """Write the classifier ONNX + contract (role success_logit, the threshold) to ``path``; golden vectors
-    from recorded frames (k, d)."""
-    contract = classifier_contract(template, threshold)
+                      golden_frames: np.ndarray, sources: tuple[str, ...] | None = None) -> PolicyContract:
+    """Write the classifier ONNX + contract (role success_logit, the threshold, the terms of ``sources``) to
+    ``path``; golden vectors from recorded frames (k, d)."""
+    contract = classifier_contract(template, threshold, sources)
     golden = [{OBS: np.asarray(f, np.float32)[None]} for f in golden_frames]
     buffer = io.BytesIO()
     with torch.no_grad():

@@ -61,7 +61,7 @@ def _act(variant: str, expert, obs, step: int, since_success: int, rng_state: di
 
 
 def rollouts(task: str, variants: tuple[str, ...], episodes: int, seed: int, after_success: int = 10,
-             bias_rad: float = 0.08) -> dict[str, np.ndarray]:
+             bias_rad: float = 0.08, sources: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """``episodes`` episodes of each variant (seeds ``seed``...): frames (N, d), success (N,), episode (N,),
     variant (N,) index into ``variants``, and the template contract as ``contract``."""
     from robot_rl.hil.classifier import classifier_contract, frame_assembler
@@ -72,7 +72,7 @@ def rollouts(task: str, variants: tuple[str, ...], episodes: int, seed: int, aft
     spec = get_task(task)
     env = make_env(spec)
     template = contract_for(spec, PolicyShape(spec.obs_dim, spec.action_dim), "obs", "action", 0.0)
-    assemble = frame_assembler(classifier_contract(template), env.robot)
+    assemble = frame_assembler(classifier_contract(template, sources=sources), env.robot)
     gripper = env.config.gripper.joints if env.config.gripper else ()
     out = {k: [] for k in ("frames", "success", "episode", "variant")}
     for v, variant in enumerate(variants):
@@ -116,17 +116,21 @@ def run_train_classifier(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError(f"unknown rollout variants {unknown}; known: {list(VARIANTS)}")
     variants = tuple(v for v in args.variants if gripper or v not in GRIPPER_VARIANTS)
-    train = rollouts(args.task, variants, args.episodes, args.seed)
-    test = rollouts(args.task, variants, args.held_out, args.seed + 1)
+    sources = tuple(args.terms) if args.terms else None
+    train = rollouts(args.task, variants, args.episodes, args.seed, sources=sources)
+    test = rollouts(args.task, variants, args.held_out, args.seed + 1, sources=sources)
+    np.savez(str(args.out) + ".states.npz", **{f"{split}_{k}": v for split, data in (("train", train), ("test", test))
+                                               for k, v in data.items() if k != "contract"})
     config = ClassifierConfig(hidden=args.hidden, steps=args.steps, seed=args.seed)
     model, threshold, validation = train_classifier(train["frames"], train["success"], train["episode"], config)
-    export_classifier(model, train["contract"], threshold, args.out, train["frames"][:2])
+    export_classifier(model, train["contract"], threshold, args.out, train["frames"][:2], sources)
     classifier = load_classifier(args.out, robot=load_robot_model(get_task(args.task).robot))  # as the node does
     predicted = sigmoid(classifier.logits(test["frames"])) >= threshold
     held_out = precision_recall(predicted, test["success"])
     per_variant = {name: precision_recall(predicted[test["variant"] == i], test["success"][test["variant"] == i])
                    for i, name in enumerate(variants)}
     report = {"task": args.task, "classifier": str(args.out), "threshold": threshold, "variants": variants,
+              "terms": [t.name for t in classifier.contract.observations],
               "train_states": int(len(train["success"])), "train_successes": int(train["success"].sum()),
               "episodes_per_variant": {"train": args.episodes, "held_out": args.held_out},
               "validation": validation, "held_out": held_out, "held_out_per_variant": per_variant,
@@ -147,6 +151,8 @@ def register(sub) -> None:
     p.add_argument("--held-out", type=int, default=20, help="held-out episodes per variant (other seeds)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS),
                    help=f"rollout variants (of {VARIANTS}; gripper variants only where the task has a gripper)")
+    p.add_argument("--terms", nargs="+", default=None,
+                   help="observation sources the classifier takes (e.g. ee_pos goal); default: every state term")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--steps", type=int, default=3000, help="Adam steps")
     p.add_argument("--seed", type=int, default=0)

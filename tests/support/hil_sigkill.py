@@ -52,7 +52,7 @@ from robot_rl.robot import load_robot_config  # noqa: E402
 PANDA = load_robot_config("panda")
 GOAL = PANDA.default_pose + 0.2
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-UP_TIMEOUT_S = 60.0  # a restarted node must be up and going on within this
+UP_TIMEOUT_S = 180.0  # a restarted node must be up and going on within this (a learner took 49 s at load 26)
 
 
 class World:

@@ -31,15 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: ros_probe, policy_helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: ros_probe, policy_helpers, test_hil_graph
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from policy_helpers import write_joint_target_policy  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile  # noqa: E402
 from ros_probe import RosProbe  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
-from std_msgs.msg import Bool, Float64MultiArray, String  # noqa: E402
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
+from std_msgs.msg import Bool, String  # noqa: E402
+from test_hil_graph import LATCHED, PANDA, MuxStandIn  # noqa: E402
 
 from robot_rl import topics  # noqa: E402
 from robot_rl.bringup.graph import node_spec  # noqa: E402
@@ -47,31 +46,18 @@ from robot_rl.bringup.runner import GraphRunner  # noqa: E402
 from robot_rl.bringup.session import random_domain_id  # noqa: E402
 from robot_rl.hil.replay import load_transitions, read_entries  # noqa: E402
 from robot_rl.nodes.conversions import seconds_to_stamp  # noqa: E402
-from robot_rl.robot import load_robot_config  # noqa: E402
 
-PANDA = load_robot_config("panda")
-GOAL = PANDA.default_pose + 0.2
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 UP_TIMEOUT_S = 180.0  # a restarted node must be up and going on within this (a learner took 49 s at load 26)
 
 
-class World:
-    """The robot, the mux and the person (see the module docstring); timers on the probe's executor."""
+class World(MuxStandIn):
+    """The robot (its arm sways slowly), the mux and the person (see the module docstring)."""
 
     def __init__(self, probe: RosProbe, seed: int):
-        node, self.rng, self.intervening = probe.node, random.Random(seed), False
-        self.states = node.create_publisher(JointState, topics.JOINT_STATES, 10)
-        self.command = node.create_publisher(JointTrajectory, topics.COMMAND, 10)
-        self.intervention = node.create_publisher(Bool, topics.INTERVENTION, LATCHED)
-        self.outcome = node.create_publisher(Bool, topics.EPISODE_OUTCOME, 10)
-        self.control = node.create_publisher(String, topics.EPISODE_CONTROL, 10)
-        node.create_publisher(Float64MultiArray, topics.GOAL, LATCHED).publish(Float64MultiArray(data=GOAL.tolist()))
-        node.create_subscription(JointTrajectory, topics.POLICY_COMMAND, self._forward, 10)
-        self.policy_commands = 0
-        self.intervention.publish(Bool(data=False))
-        node.create_timer(0.02, self._publish_state)
-        node.create_timer(0.05, self._teleop)
-        node.create_timer(0.5, self._person)
+        super().__init__(probe)
+        self.rng = random.Random(seed)
+        self.control = probe.node.create_publisher(String, topics.EPISODE_CONTROL, 10)
+        probe.node.create_timer(0.5, self._person)
 
     def _publish_state(self) -> None:
         q = PANDA.default_pose + 0.05 * np.sin(0.5 * time.time())
@@ -79,25 +65,11 @@ class World:
         msg.header.stamp = seconds_to_stamp(time.time())
         self.states.publish(msg)
 
-    def _forward(self, msg: JointTrajectory) -> None:
-        self.policy_commands += 1
-        if not self.intervening:
-            self.command.publish(msg)
-
-    def _teleop(self) -> None:
-        if self.intervening:
-            msg = JointTrajectory(joint_names=list(PANDA.joints))
-            msg.header.stamp = seconds_to_stamp(time.time())
-            msg.points = [JointTrajectoryPoint(positions=(GOAL + 0.05).tolist())]
-            msg.points[0].time_from_start.nanosec = 100_000_000
-            self.command.publish(msg)
-
     def _person(self) -> None:
         """Every 0.5 s: maybe take over or give back; now and then mark the episode and start the next."""
         roll = self.rng.random()
         if roll < 0.15:
-            self.intervening = not self.intervening
-            self.intervention.publish(Bool(data=self.intervening))
+            self.intervene(not self.intervening)
         elif roll < 0.2:
             self.outcome.publish(Bool(data=self.rng.random() < 0.5))
         elif roll < 0.4:
@@ -163,7 +135,7 @@ class Harness:
         """Wait until the policy node loaded its base (and, if ``residual``, a residual) and commands again."""
         want = "loaded residual" if residual else "loaded"
         self._until(lambda: any(s.startswith(want) for s in self.statuses[before_statuses:])
-                    and self.world.policy_commands > before_commands + 5, f"policy node commanding ({want})")
+                    and len(self.world.policy_commands) > before_commands + 5, f"policy node commanding ({want})")
         return next(s for s in self.statuses[before_statuses:] if s.startswith(want))
 
     def _kill(self, target: str) -> dict:
@@ -172,7 +144,7 @@ class Harness:
         status = learner_status(self.diags, 0.0)
         before = committed(self.store)
         self.runner.kill(target)
-        killed_at, statuses, commands = time.time(), len(self.statuses), self.world.policy_commands
+        killed_at, statuses, commands = time.time(), len(self.statuses), len(self.world.policy_commands)
         self.runner.start_node(target)
         record = {"target": target, "committed": sum(n for _, n in before.values())}
         if target == "hil_learner":

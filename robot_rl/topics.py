@@ -43,6 +43,9 @@ INTERVENTION = "/robot_rl/hil/intervention"
 EPISODE_OUTCOME = "/robot_rl/hil/episode_outcome"
 """std_msgs/Bool: the human ends the episode: a success (True, reward 1) or a failure (False, reward 0)."""
 
+EPISODE_CONTROL = "/robot_rl/hil/episode_control"
+"""std_msgs/String from the operator's keys: "start" (the next episode) or "reset" (end this one, no outcome)."""
+
 CAMERA_COLOR = "/robot_rl/camera/color/image_raw"
 """sensor_msgs/Image (rgb8) from the camera node."""
 

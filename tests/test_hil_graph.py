@@ -110,7 +110,8 @@ def _bases(tmp_path):
 
 
 def _specs(base, out):
-    return [node_spec("policy_node", {"robot": "panda", "policy_path": str(base)},
+    return [node_spec("policy_node", {"robot": "panda", "policy_path": str(base),
+                                      "residual_dir": str(out.parent / "received_residuals")},
                       remappings=((topics.COMMAND, topics.POLICY_COMMAND),)),
             node_spec("hil_learner", {"robot": "panda", "base_policy_path": str(base), "out_dir": str(out),
                                       "residual_scale": RESIDUAL_SCALE, "updates_per_step": 1.0,

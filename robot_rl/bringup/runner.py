@@ -21,12 +21,15 @@ class GraphRunner:
         specs: the graph.
         log_dir: where each node's parameter file and log (<name>.log) go.
         env: extra environment variables (e.g. ROS_DOMAIN_ID) for every node.
+        cwd: working directory per node name (default: this process's), e.g. to run nodes that share no path.
     """
 
-    def __init__(self, specs: list[NodeSpec], log_dir: str | Path, env: dict[str, str] | None = None):
+    def __init__(self, specs: list[NodeSpec], log_dir: str | Path, env: dict[str, str] | None = None,
+                 cwd: dict[str, str | Path] | None = None):
         self.specs = {s.name: s for s in specs}
         self.log_dir = Path(log_dir)
         self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        self.cwd = dict(cwd or {})
         self.procs: dict[str, subprocess.Popen] = {}
 
     def __enter__(self) -> GraphRunner:
@@ -49,10 +52,14 @@ class GraphRunner:
     def start(self) -> None:
         """Start every node (control node first)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name, spec in self.specs.items():
-            log = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - owned by the child process
-            self.procs[name] = subprocess.Popen(self.command(spec), stdout=log, stderr=subprocess.STDOUT,
-                                                env=self.env, start_new_session=True)
+        for name in self.specs:
+            self.start_node(name, mode="w")
+
+    def start_node(self, name: str, mode: str = "a") -> None:
+        """Start node ``name`` (again, after it exited or was killed: its log is appended to)."""
+        log = open(self.log_dir / f"{name}.log", mode)  # noqa: SIM115 - owned by the child process
+        self.procs[name] = subprocess.Popen(self.command(self.specs[name]), stdout=log, stderr=subprocess.STDOUT,
+                                            env=self.env, start_new_session=True, cwd=self.cwd.get(name))
 
     def exited(self) -> dict[str, int]:
         """Exit codes of the nodes that have already exited."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,11 +123,16 @@ class OnlineLearner:
         base: the base policy (loaded and checked against the robot by the caller).
         config: see :class:`OnlineConfig`.
         robot_model: RobotModel for ``ee_pos`` observation terms and gripper joints (as the policy node's).
+        reward_fn: a learned reward source (:class:`robot_rl.hil.classifier.SuccessClassifier`): called on each
+            step's measurement; True ends the previous step's transition as a success (reward 1, done) unless
+            the caller passed an outcome. None: the caller's outcomes alone.
     """
 
-    def __init__(self, base: LoadedPolicy, config: OnlineConfig, robot_model=None):
+    def __init__(self, base: LoadedPolicy, config: OnlineConfig, robot_model=None,
+                 reward_fn: Callable[[ObservationInputs], bool] | None = None):
         check_invertible(base.contract)
-        self.base, self.config = base, config
+        self.base, self.config, self.reward_fn = base, config, reward_fn
+        self.terminal = False  # the last step ended its episode terminally (an outcome or reward_fn)
         self.runtime = PolicyRuntime(base, robot_model=robot_model, config=RuntimeConfig(seed=config.seed))
         self.out_dir = Path(config.out_dir)
         self.lock = threading.Lock()
@@ -218,9 +224,13 @@ class OnlineLearner:
         """
         if self._goal_changed(inputs.goal):
             self.end_episode()
+        classified = self.reward_fn is not None and not done and self._pending is not None \
+            and bool(self.reward_fn(inputs))  # the learned reward source ends the episode: no step after it
+        reward, done = (1.0, True) if classified else (reward, done)
         base = self._base_action(self.runtime.observe(inputs), inputs)  # one frame per period, as the policy node
         stored = self._finish(self._window, base, float(reward), bool(done))
-        if executed_targets is not None:
+        self.terminal = bool(done) and stored is not None
+        if executed_targets is not None and not classified:
             executed = raw_from_targets(self.base.contract, executed_targets, self._q_obs, base)
             self._pending = _Step(self._window, base, residual_label(executed, base, self.config.residual_scale),
                                   bool(intervened))

@@ -10,7 +10,12 @@
   contract checks; the outcome goes to ``~/status`` (latched String). A failed check keeps the old policy.
   A residual on ``~/load_residual`` (std_msgs/String; "" drops the residual) must name the loaded base's
   sha256; it joins the running episode (observation histories kept). A refused residual keeps the current one;
-  a policy hot swap drops the residual (it names the old base).
+  a policy hot swap drops the residual (it names the old base). ``~/residual_bytes`` (std_msgs/UInt8MultiArray,
+  transient local: a late node gets the newest) carries a residual's bytes from a learner on another machine
+  (:mod:`robot_rl.hil.transfer`): their sha256 is checked against the sender's before they are written to
+  ``residual_dir`` and loaded as above; a mismatch is refused, named on ``~/status``.
+* episodes: ``~/reset_episode`` (std_msgs/Empty) starts a new episode: fresh observation histories, the current
+  chunk and any running inference dropped (sent by the HIL learner at each episode's end and start).
 * statistics (chunks, heartbeats, holds, drops, overruns, saturation, tick timing): /diagnostics, 1 Hz.
 """
 
@@ -27,12 +32,13 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64, Float64MultiArray, Header, String
+from std_msgs.msg import Empty, Float64, Float64MultiArray, Header, String, UInt8MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from robot_rl import topics
 from robot_rl.command import JointTrajectoryCommand
 from robot_rl.errors import ConfigError, RobotRLError
+from robot_rl.hil.transfer import ResidualPayload
 from robot_rl.nodes.conversions import stamp_to_seconds, trajectory_to_msg
 from robot_rl.nodes.latest import LatestMessage
 from robot_rl.nodes.main import run_node
@@ -72,7 +78,7 @@ class PolicyNode(LifecycleNode):
         self._lock = threading.Lock()  # scheduler and epoch: shared by the timer and the inference thread
         self._epoch = 0  # bumped on (re)activation and deactivation; results of older inferences are dropped
         self._stats = {"action_entries": 0, "saturated_entries": 0, "swaps": 0, "swaps_refused": 0,
-                       "residual_swaps": 0, "residual_swaps_refused": 0}
+                       "residual_swaps": 0, "residual_swaps_refused": 0, "episode_resets": 0}
         self._worker, self._loader = InferenceWorker(), InferenceWorker("policy-loader")
         # from the loader: (path, runtime or None, sha256, error, is a residual swap)
         self._swaps: deque = deque()
@@ -121,6 +127,8 @@ class PolicyNode(LifecycleNode):
         self.create_subscription(PoseStamped, topics.OBJECT_POSE, self._on_object, 10)
         self.create_subscription(String, "~/load", self._on_load, 10)
         self.create_subscription(String, "~/load_residual", self._on_load_residual, 10)
+        self.create_subscription(UInt8MultiArray, "~/residual_bytes", self._on_residual_bytes, LATCHED)
+        self.create_subscription(Empty, "~/reset_episode", self._on_reset_episode, 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self._status_pub.publish(String(data=f"loaded {self.params['policy_path']} sha256={self.policy_id}"))
         self.get_logger().info(f"policy {self.params['policy_path']} checked against {self.robot.config.name}")
@@ -195,9 +203,33 @@ class PolicyNode(LifecycleNode):
         if not self._loader.submit(lambda: self._load_residual_for_swap(msg.data, current)):
             self._status_pub.publish(String(data=f"refused: {msg.data}: another hot swap is still being checked"))
 
-    def _load_residual_for_swap(self, path: str, current: PolicyRuntime) -> None:
-        """Loader thread: ``current``'s base with the residual at ``path`` (none if ""), checked and timed."""
+    def _on_residual_bytes(self, msg: UInt8MultiArray) -> None:
+        """A residual's bytes from the learner: hash-checked, written to ``residual_dir`` and checked on the
+        loader thread (no shared filesystem needed); a hash mismatch is refused by the file's name."""
+        current, header = self.runtime, msg.layout.dim[0].label if msg.layout.dim else ""
+        data = bytes(msg.data)
+
+        def local_path() -> str:
+            return str(ResidualPayload.parse(header, data).write(self.params["residual_dir"]))
+
+        if not self._loader.submit(lambda: self._load_residual_for_swap(local_path, current)):
+            self._status_pub.publish(String(data=f"refused: {header}: another hot swap is still being checked"))
+
+    def _on_reset_episode(self, _msg: Empty) -> None:
+        """A new episode (the HIL learner's episode control): fresh observation histories and a fresh chunk."""
+        with self._lock:
+            self._epoch += 1  # a running inference belongs to the old episode: its chunk is dropped
+            if self._scheduler is not None:
+                self._scheduler.reset()
+        if self.runtime is not None:
+            self.runtime.reset()
+        self._stats["episode_resets"] += 1
+
+    def _load_residual_for_swap(self, path, current: PolicyRuntime) -> None:
+        """Loader thread: ``current``'s base with the residual at ``path`` (none if ""; a callable returning the
+        path is called here first), checked and timed."""
         try:
+            path = path() if callable(path) else path
             robot = load_robot_model(self.params["robot"])
             residual = load_policy(path, robot=robot) if path else None
             runtime = self._runtime(current.base.policy, residual, robot)

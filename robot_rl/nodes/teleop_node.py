@@ -3,7 +3,8 @@
 Reads:       keys from the terminal ``device`` (cbreak mode, restored on exit), /joint_states
 Publishes:   /robot_rl/teleop/command (trajectory_msgs/JointTrajectory, while intervening, publish_rate_hz),
              /robot_rl/teleop/intervening (std_msgs/Bool, latched; on every change and every intervening_period_s),
-             /robot_rl/hil/episode_outcome (std_msgs/Bool: True = success, False = failure, on those keys)
+             /robot_rl/hil/episode_outcome (std_msgs/Bool: True = success, False = failure, on those keys),
+             /robot_rl/hil/episode_control (std_msgs/String: "start" / "reset", on the g / e keys)
 Key mapping: :class:`robot_rl.teleop.keyboard.KeyboardTeleop`;
 twist -> chunk: :class:`robot_rl.teleop.twist.TwistToJoints`.
 """
@@ -15,7 +16,7 @@ import time
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
 from robot_rl import topics
@@ -30,7 +31,8 @@ from robot_rl.teleop.twist import TwistConfig, TwistToJoints
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)  # late joiners get the flag
 HELP = ("keys: w/s +-x  a/d +-y  r/f +-z  u/o +-roll  i/k +-pitch  j/l +-yaw  x stop | "
-        "space: take over / give back | y: episode success  n: episode failure")
+        "space: take over / give back | y: episode success  n: episode failure  e: end episode (reset)  "
+        "g: start next episode")
 
 
 class TeleopNode(Node):
@@ -49,6 +51,7 @@ class TeleopNode(Node):
         self._command = self.create_publisher(JointTrajectory, topics.TELEOP_COMMAND, 10)
         self._intervening = self.create_publisher(Bool, topics.TELEOP_INTERVENING, LATCHED)
         self._outcome = self.create_publisher(Bool, topics.EPISODE_OUTCOME, 10)
+        self._control = self.create_publisher(String, topics.EPISODE_CONTROL, 10)
         self.keys = TerminalKeys(p["device"])  # last: a ConfigError here names the device
         self._publish_intervening()
         self.create_timer(1.0 / p["publish_rate_hz"], self._tick)
@@ -69,6 +72,9 @@ class TeleopNode(Node):
         for success in events.outcomes:
             self._outcome.publish(Bool(data=success))
             self.get_logger().info(f"episode marked a {'success' if success else 'failure'}")
+        for control in events.controls:
+            self._control.publish(String(data=control))
+            self.get_logger().info(f"episode control: {control}")
         if self.keyboard.intervening:
             self._publish_chunk(now)
 

@@ -27,12 +27,13 @@ from robot_rl.atomic import write_atomic
 from robot_rl.errors import ConfigError
 from robot_rl.policy.schema import (
     SCHEMA_VERSION, ActionSpec, Chunking, Feedback, GoldenVector, Normalization, ObsTerm, PassCriteria,
-    PolicyContract, Provenance, Residual, TensorSpec, Timing,
+    PolicyContract, Provenance, Residual, RewardClassifier, TensorSpec, Timing,
 )
 
 __all__ = [
     "METADATA_KEY", "SCHEMA_VERSION", "ActionSpec", "Chunking", "Feedback", "GoldenVector", "LoadedPolicy",
-    "Normalization", "ObsTerm", "PassCriteria", "PolicyContract", "Provenance", "Residual", "TensorSpec", "Timing",
+    "Normalization", "ObsTerm", "PassCriteria", "PolicyContract", "Provenance", "Residual", "RewardClassifier",
+    "TensorSpec", "Timing",
     "contract_from_dict", "contract_from_json", "contract_to_dict", "contract_to_json", "load_policy",
     "read_contract", "sha256_bytes", "sidecar_path", "write_policy",
 ]
@@ -79,6 +80,8 @@ def contract_from_dict(raw: dict[str, Any]) -> PolicyContract:
             raw[key] = _build(cls, raw[key], key)
     if raw.get("residual") is not None:
         raw["residual"] = _build(Residual, raw["residual"], "residual")
+    if raw.get("reward_classifier") is not None:
+        raw["reward_classifier"] = _build(RewardClassifier, raw["reward_classifier"], "reward_classifier")
     for key, cls in (("observations", ObsTerm), ("inputs", TensorSpec), ("outputs", TensorSpec),
                      ("golden", GoldenVector), ("feedback", Feedback)):
         if key in raw:

@@ -1,4 +1,4 @@
-"""Smaller contract records: provenance, residual link, golden vectors, gate pass criteria."""
+"""Smaller contract records: provenance, residual link, reward classifier, golden vectors, gate pass criteria."""
 
 from __future__ import annotations
 
@@ -34,6 +34,20 @@ class Residual:
             raise ConfigError(f"contract residual.base_policy_id must be a sha256 hex digest, got {self.base_policy_id!r}")
         if not np.isfinite(self.scale):
             raise ConfigError(f"contract residual.scale must be finite, got {self.scale}")
+
+
+@dataclass(frozen=True)
+class RewardClassifier:
+    """This graph is a binary success classifier (output ``success_logit``), not a policy: success when
+    sigmoid(logit) >= ``threshold``. ``features`` names the inputs it was trained on, in order."""
+
+    threshold: float = 0.5
+    features: tuple[str, ...] = ("obs",)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple(self.features))
+        if not (np.isfinite(self.threshold) and 0.0 < self.threshold < 1.0):
+            raise ConfigError(f"contract reward_classifier.threshold must be in (0, 1), got {self.threshold}")
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ import numpy as np
 
 from robot_rl.errors import ConfigError
 from robot_rl.policy.fields import _clip_pair, _floats, _names
-from robot_rl.policy.records import Feedback, GoldenVector, PassCriteria, Provenance, Residual
+from robot_rl.policy.records import Feedback, GoldenVector, PassCriteria, Provenance, Residual, RewardClassifier
 
 SCHEMA_VERSION = 1
 OBS_SOURCES = ("joint_pos", "joint_vel", "ee_pos", "goal", "object_pose", "gripper_pos", "last_action")
 ACTION_TYPES = ("joint_pos_abs", "joint_pos_delta", "joint_vel")
-TENSOR_ROLES = ("obs", "noise", "base_action", "state", "action", "info")
+TENSOR_ROLES = ("obs", "noise", "base_action", "state", "action", "info", "success_logit")
 DTYPES = ("float32", "float64")
 _FIXED_SIZES = {"ee_pos": 3, "object_pose": 7, "gripper_pos": 1}
 
@@ -40,7 +40,7 @@ class TensorSpec:
     name: str
     shape: tuple[int | str, ...]
     dtype: str = "float32"
-    role: str = "obs"  # obs | noise | base_action | state (inputs); action | state | info (outputs, info: reported)
+    role: str = "obs"  # obs | noise | base_action | state (inputs); action | state | info | success_logit (outputs)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(d if isinstance(d, str) else int(d) for d in self.shape))
@@ -187,6 +187,7 @@ class PolicyContract:
     chunking: Chunking = field(default_factory=Chunking)
     normalization: Normalization = field(default_factory=Normalization)
     residual: Residual | None = None
+    reward_classifier: RewardClassifier | None = None  # set: a success classifier, not a policy
     provenance: Provenance = field(default_factory=Provenance)
     joint_limits: dict | None = None  # action joint name -> [lower, upper] rad the policy was trained with
     default_joint_pos: dict | None = None  # obs joint name -> rad, the training default pose
@@ -235,10 +236,18 @@ class PolicyContract:
 
     def _check_io(self) -> None:
         obs = [t for t in self.inputs if t.role == "obs"]
-        acts = [t for t in self.outputs if t.role == "action"]
-        if len(obs) != 1 or len(acts) != 1:
-            raise ConfigError("contract io: need exactly one input with role 'obs' and one output with role 'action'")
+        kind = "success_logit" if self.reward_classifier is not None else "action"
+        acts = [t for t in self.outputs if t.role == kind]
+        if len(obs) != 1 or len(acts) != 1 or len(acts) != len(self.outputs) and kind == "success_logit":
+            raise ConfigError(f"contract io: need exactly one input with role 'obs' and one output with role {kind!r}"
+                              + (" (and no other output: a reward classifier)" if kind == "success_logit" else ""))
         h, horizon, a = self.chunking.obs_history, self.chunking.horizon, self.action_dim
+        if kind == "success_logit":
+            if tuple(obs[0].shape[1:]) != (self.obs_dim,) or tuple(acts[0].shape[1:]) != (1,) or h != 1:
+                raise ConfigError(f"contract io: a reward classifier maps obs (batch, {self.obs_dim}) (one frame, "
+                                  f"obs_history 1) to success_logit (batch, 1); got {obs[0].shape} -> {acts[0].shape}, "
+                                  f"obs_history {h}")
+            return
         want = (self.obs_dim,) if h == 1 else (h, self.obs_dim)
         if tuple(obs[0].shape[1:]) != want:
             raise ConfigError(f"contract io: obs input {obs[0].name!r} shape {obs[0].shape} must be (batch, *{want}) "
@@ -280,5 +289,7 @@ class PolicyContract:
 
     @property
     def action_output(self) -> TensorSpec:
-        """The output tensor carrying actions."""
+        """The output tensor carrying actions; ConfigError for a reward classifier (it has none)."""
+        if self.reward_classifier is not None:
+            raise ConfigError("this contract is a reward classifier's (success_logit output), not a policy's")
         return next(t for t in self.outputs if t.role == "action")

@@ -11,7 +11,8 @@ Two parts, the mapping kept apart from the device:
   Ctrl-C still signals), read without blocking; the terminal's settings are restored on close.
 
 Default keys (base frame): w/s +-x, a/d +-y, r/f +-z, u/o +-roll (wx), i/k +-pitch (wy), j/l +-yaw (wz);
-space toggles intervening; y marks the episode a success, n a failure; x stops the motion at once.
+space toggles intervening; y marks the episode a success, n a failure (both end it); e ends the episode
+without an outcome (to reset the scene); g starts the next episode; x stops the motion at once.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class KeyboardConfig:
         repeat_timeout_s: once its key repeats, an axis stays on this long after the last repeat, s
             (longer than the autorepeat interval, typically 0.03-0.05 s).
         axes: key -> (twist axis 0..5, sign +-1).
-        toggle_key, success_key, failure_key, stop_key: single characters.
+        toggle_key, success_key, failure_key, stop_key, start_key, reset_key: single characters (start_key:
+            start the next episode; reset_key: end this one without an outcome).
     """
 
     linear_speed: float = 0.1
@@ -56,6 +58,8 @@ class KeyboardConfig:
     success_key: str = "y"
     failure_key: str = "n"
     stop_key: str = "x"
+    start_key: str = "g"
+    reset_key: str = "e"
 
     def __post_init__(self) -> None:
         for name, high in (("linear_speed", 2.0), ("angular_speed", 6.0), ("first_repeat_timeout_s", 5.0),
@@ -74,7 +78,8 @@ class KeyboardConfig:
             if axis not in range(6) or sign not in (-1.0, 1.0):
                 raise ConfigError(f"keyboard config: key {key!r} maps to axis {axis!r} sign {sign!r}; "
                                   "expected axis 0..5 and sign +-1")
-        keys = list(self.axes) + [self.toggle_key, self.success_key, self.failure_key, self.stop_key]
+        keys = list(self.axes) + [self.toggle_key, self.success_key, self.failure_key, self.stop_key,
+                                  self.start_key, self.reset_key]
         bad = [k for k in keys if not isinstance(k, str) or len(k) != 1]
         if bad:
             raise ConfigError(f"keyboard config: keys must be single characters, got {bad}")
@@ -90,10 +95,12 @@ class KeyEvents:
     Attributes:
         intervening_changed: the intervening state was toggled (an even number of toggles leaves it False).
         outcomes: episode outcome marks in press order (True = success, False = failure).
+        controls: episode control requests in press order: "start" (start_key), "reset" (reset_key).
     """
 
     intervening_changed: bool = False
     outcomes: tuple[bool, ...] = ()
+    controls: tuple[str, ...] = ()
 
 
 class KeyboardTeleop:
@@ -109,12 +116,12 @@ class KeyboardTeleop:
 
     def press(self, keys: str, now: float) -> KeyEvents:
         """Apply ``keys`` (characters, in order) pressed at ``now``; unknown keys are ignored."""
-        was, outcomes = self.intervening, []
+        was, outcomes, controls = self.intervening, [], []
         for key in keys:
-            self._press_one(key, now, outcomes)
-        return KeyEvents(self.intervening != was, tuple(outcomes))
+            self._press_one(key, now, outcomes, controls)
+        return KeyEvents(self.intervening != was, tuple(outcomes), tuple(controls))
 
-    def _press_one(self, key: str, now: float, outcomes: list[bool]) -> None:
+    def _press_one(self, key: str, now: float, outcomes: list[bool], controls: list[str]) -> None:
         c = self.config
         if key in c.axes:
             axis, sign = c.axes[key]
@@ -127,6 +134,8 @@ class KeyboardTeleop:
             self._sign[:] = 0.0
         elif key in (c.success_key, c.failure_key):
             outcomes.append(key == c.success_key)
+        elif key in (c.start_key, c.reset_key):
+            controls.append("start" if key == c.start_key else "reset")
 
     def _active(self, now: float) -> np.ndarray:
         """Per axis (6,): its key arrived recently enough to keep moving."""

@@ -25,6 +25,9 @@ def register(subparsers) -> None:
     s.add_argument("--q-weight", type=float, default=0.0, help="soft-Q weight in the actor loss (0: pure BC)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=run_sim)
+    from robot_rl_sim.hil.classifier_data import register as register_classifier
+
+    register_classifier(sub)
 
 
 def run_sim(args: argparse.Namespace) -> int:

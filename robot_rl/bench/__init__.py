@@ -12,6 +12,7 @@ BENCH_MODULES = [
     "robot_rl.bench.policy", "robot_rl.bench.train",
     "robot_rl.bench.sim",
     "robot_rl.bench.safety_filter",
+    "robot_rl.bench.hil",
 ]
 
 

@@ -190,6 +190,21 @@ def test_online_learner_learns_and_exports_a_residual_bound_to_its_base(tmp_path
         _learner(tmp_path, base, residual_scale=0.2)  # its labels would be in other units
 
 
+def test_a_wsrl_warm_start_learns_from_the_offline_data_first_and_only_once(tmp_path, one_torch_thread):
+    write_joint_target_policy(tmp_path / "base.onnx", horizon=4, n_action_steps=2)
+    base = load_policy(tmp_path / "base.onnx")
+    learner = _learner(tmp_path, base, warm_start_updates=30, updates_per_step=1.0)
+    _stream(learner, range(0, 25), GOAL, intervened=range(0))  # no human data yet: no warm start
+    assert learner.learn(1000) == 24 and learner.learner.updates == 24 and not learner.learner.warm_started
+    _stream(learner, range(25, 35), GOAL, intervened=range(25, 35))
+    assert learner.learn(1000) == 10 and learner.learner.updates == 24 + 30 + 10  # 30 offline-only first
+    assert learner.learner.warm_started and learner.update_budget() == 0
+    learner.close()
+    resumed = _learner(tmp_path, base, warm_start_updates=30, updates_per_step=1.0)
+    assert resumed.learner.warm_started  # saved with the learner: a restart does not warm-start again
+    resumed.close()
+
+
 def test_the_per_step_residual_the_runtime_runs_is_what_the_learner_labels(tmp_path, one_torch_thread):
     """The policy node's composition (a chunk, then each period its due step recomputed on that period's
     frame: PolicyRuntime.restep) and the learner's labels agree: a policy step's label is the residual

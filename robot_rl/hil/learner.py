@@ -106,12 +106,13 @@ class ResidualLearner:
         self.warm_started = False
 
     def state_dict(self) -> dict:
-        """Everything an interrupted learner needs to go on: networks, optimisers, temperature, counters."""
-        return {"net": dataclasses.asdict(self.actor.config), "updates": self.updates, "fitted": self.fitted,
-                "warm_started": self.warm_started,
-                "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
-                "target": self.target.state_dict(), "log_temperature": self.log_temperature.detach().clone(),
-                "optimisers": [o.state_dict() for o in (self.actor_opt, self.critic_opt, self.temperature_opt)]}
+        """Everything an interrupted learner needs to go on: networks, optimisers, temperature, counters. A
+        snapshot: nothing in it aliases the live tensors (a learner loaded from it shares no state)."""
+        return copy.deepcopy({
+            "net": dataclasses.asdict(self.actor.config), "updates": self.updates, "fitted": self.fitted,
+            "warm_started": self.warm_started, "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "target": self.target.state_dict(), "log_temperature": self.log_temperature.detach(),
+            "optimisers": [o.state_dict() for o in (self.actor_opt, self.critic_opt, self.temperature_opt)]})
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from :meth:`state_dict`; ConfigError if it was saved for other network sizes."""

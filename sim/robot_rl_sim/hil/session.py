@@ -188,7 +188,7 @@ def run_hil_sim(config: HilSimConfig, log=print) -> dict:
     eval_seeds = list(range(config.eval_episodes))
     started = time.perf_counter()
     base_success, base_distance = evaluate(setup, None, eval_seeds)
-    log(f"[hil] base alone with the calibration offset: success {base_success:.2f}, "
+    log(f"[hil] base alone under the gap: success {base_success:.2f}, "
         f"final distance {base_distance * 100:.1f} cm")
     rounds, residual, totals = [], None, [0, 0]
     try:

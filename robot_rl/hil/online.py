@@ -72,7 +72,7 @@ class OnlineConfig:
         flush_every: steps buffered before the store writes them (a crash loses fewer).
         capacity: transitions the sampler holds (the oldest go first).
         hidden: hidden units per layer of the residual and critic MLPs.
-        method: bc | residual-rl | rlpd-scratch (:data:`robot_rl.hil.learner.METHODS`): the actor-loss
+        method: bc | residual-rl | rlpd-scratch (:data:`robot_rl.hil.methods.METHODS`): the actor-loss
             weights and whether the acting residual explores; rlpd-scratch is meant for a hold-position base
             (:mod:`robot_rl.hil.hold_base`).
         q_weight, bc_weight, anchor_weight: the actor loss's weights (None: the method's).

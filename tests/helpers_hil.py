@@ -1,8 +1,20 @@
-"""Random transition batches in the learner's layout (see robot_rl.hil.learner)."""
+"""Random transition batches in the learner's layout (see robot_rl.hil.learner), and a one-thread fixture."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Small networks on one thread (two-core machines: more threads contend instead of helping)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def batch(rng: np.random.Generator, size: int, obs_dim: int, action_dim: int,

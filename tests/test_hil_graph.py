@@ -116,7 +116,7 @@ def _specs(base, out):
             node_spec("hil_learner", {"robot": "panda", "base_policy_path": str(base), "out_dir": str(out),
                                       "residual_scale": RESIDUAL_SCALE, "updates_per_step": 1.0,
                                       "min_transitions": 20, "export_every_updates": 20, "batch_size": 32,
-                                      "hidden_units": 64})]
+                                      "hidden_units": 64, "critics": 2})]  # small: exports keep pace
 
 
 def test_learner_stores_corrections_exports_a_residual_and_the_policy_node_hot_swaps_it(tmp_path, ros_env):

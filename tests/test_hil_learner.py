@@ -15,13 +15,17 @@ from robot_rl.hil.learner import LearnerConfig, ResidualLearner
 from robot_rl.hil.residual_net import NetConfig
 from robot_rl.policy.contract import load_policy
 from robot_rl.policy.runtime import PolicyRuntime
-from helpers_hil import batch
+from helpers_hil import batch, one_torch_thread  # noqa: F401 - a fixture
 
 OBS, ACT = 6, 3
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 def _learner(**config) -> ResidualLearner:
-    learner = ResidualLearner(NetConfig(OBS, ACT, hidden=64), LearnerConfig(batch_size=128, **config), seed=0)
+    learner = ResidualLearner(NetConfig(OBS, ACT, hidden=64, critics=2), LearnerConfig(batch_size=128, **config),
+                              seed=0)  # 2 critics: fast; the ensemble is tested in test_hil_rl.py
     rng = np.random.default_rng(0)
     learner.fit_normalisation(rng.normal(size=(500, OBS)), rng.normal(size=(500, ACT)))
     return learner
@@ -43,7 +47,7 @@ def test_a_fresh_residual_leaves_the_base_unchanged():
 
 def test_corrections_are_learned_from_intervened_steps():
     """Human residual = tanh-range function of the observation; after training the actor reproduces it."""
-    learner, rng = _learner(bc_weight=5.0), np.random.default_rng(2)
+    learner, rng = _learner(bc_weight=5.0, q_weight=0.0, anchor_weight=0.0), np.random.default_rng(2)  # bc
     target = lambda obs: 0.6 * np.tanh(obs[:, :ACT])  # noqa: E731 - the simulated correction
     errors = []
     for step in range(600):
@@ -62,7 +66,7 @@ def test_corrections_are_learned_from_intervened_steps():
 
 def test_the_critic_steers_the_actor_to_higher_reward():
     """A one-step bandit with no human: reward -|a - a*|^2, gamma 0; the actor's mean approaches a*."""
-    learner, rng = _learner(gamma=0.0, bc_weight=0.0, q_weight=1.0), np.random.default_rng(3)
+    learner, rng = _learner(gamma=0.0, bc_weight=0.0, q_weight=1.0, anchor_weight=0.0), np.random.default_rng(3)
     best = np.array([0.5, -0.4, 0.2])
     for _ in range(800):
         b = batch(rng, 128, OBS, ACT, intervened_fraction=0.0)
@@ -103,8 +107,8 @@ def test_exported_residual_composes_with_its_base_in_the_runtime(tmp_path, panda
     residual = load_policy(tmp_path / "residual.onnx", robot=panda_model)  # golden vectors replayed
     runtime = PolicyRuntime(base, residual=residual, robot_model=panda_model)
     obs = rng.normal(size=obs_dim).astype(np.float32)
-    composed = runtime.compose(obs)
-    alone = runtime.base.run(obs)
+    composed, alone = runtime.compose(obs)
+    np.testing.assert_array_equal(alone, runtime.base.run(obs))
     expected = np.stack([0.2 * _residual(learner, obs, a[None])[0] for a in alone])
     np.testing.assert_allclose(composed - alone, expected, atol=1e-5)
     assert np.abs(composed - alone).max() > 0.01
@@ -127,7 +131,7 @@ def test_a_saved_learner_goes_on_where_it_stopped_and_refuses_other_sizes():
     for _ in range(3):
         learner.update(batch(rng, 128, OBS, ACT, intervened_fraction=0.5))
     state = learner.state_dict()
-    copy = ResidualLearner(NetConfig(OBS, ACT, hidden=64), LearnerConfig(batch_size=128), seed=9)
+    copy = ResidualLearner(NetConfig(OBS, ACT, hidden=64, critics=2), LearnerConfig(batch_size=128), seed=9)
     copy.load_state_dict(state)
     assert copy.updates == 3 and copy.fitted
     b = batch(np.random.default_rng(6), 128, OBS, ACT, intervened_fraction=0.5)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from helpers_hil import one_torch_thread  # noqa: F401 - a fixture
 from policy_helpers import panda_inputs, write_joint_target_policy
 
 from robot_rl.command import JointTrajectoryCommand
@@ -21,7 +22,7 @@ from robot_rl.hil.labels import command_target, raw_from_targets, residual_label
 from robot_rl.hil.online import OnlineConfig, OnlineLearner
 from robot_rl.hil.replay import load_transitions
 from robot_rl.policy.contract import ActionSpec, load_policy
-from robot_rl.policy.runtime import PolicyRuntime, check_residual
+from robot_rl.policy.runtime import OnnxPolicy, PolicyRuntime, RuntimeConfig, check_residual
 from robot_rl.robot.config import load_robot_config
 
 PANDA = load_robot_config("panda")
@@ -36,13 +37,6 @@ ACTIONS = {
 _RUNTIMES: dict[str, PolicyRuntime] = {}
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Learning on one thread (two-core machines: more threads contend instead of helping)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _runtime(kind: str, tmp_path_factory) -> PolicyRuntime:
@@ -146,8 +140,9 @@ def test_online_learner_stores_corrections_as_labels_with_the_outcome_and_episod
     assert human.sum() == 20 and np.allclose(data["action"][human], LABEL, atol=1e-5)
     assert np.allclose(data["action"][~human], 0.0, atol=1e-5)
     assert np.flatnonzero(data["done"]).tolist() == [29] and data["reward"][29] == 1.0 and data["reward"].sum() == 1
-    # a chunk of 2 executed steps: both steps share the window the chunk was inferred from; the chain links
-    assert np.array_equal(data["obs"][30], data["obs"][31]) and not np.array_equal(data["obs"][31], data["obs"][32])
+    # the residual acts per step: each step has its own window (the joints move every step), even within
+    # a chunk of 2 executed steps; the chain links
+    assert not np.array_equal(data["obs"][30], data["obs"][31]) and not np.array_equal(data["obs"][31], data["obs"][32])
     assert np.array_equal(data["next_obs"][:28], data["obs"][1:29])
     assert np.array_equal(data["next_obs"][39], data["obs"][39])  # goal change: bootstraps from its own state
     np.testing.assert_allclose(data["base_action"][:40], 0.4, atol=1e-6)  # gain 2 x (goal - default)
@@ -195,13 +190,57 @@ def test_online_learner_learns_and_exports_a_residual_bound_to_its_base(tmp_path
         _learner(tmp_path, base, residual_scale=0.2)  # its labels would be in other units
 
 
+def test_a_wsrl_warm_start_learns_from_the_offline_data_first_and_only_once(tmp_path, one_torch_thread):
+    write_joint_target_policy(tmp_path / "base.onnx", horizon=4, n_action_steps=2)
+    base = load_policy(tmp_path / "base.onnx")
+    learner = _learner(tmp_path, base, warm_start_updates=30, updates_per_step=1.0)
+    _stream(learner, range(0, 25), GOAL, intervened=range(0))  # no human data yet: no warm start
+    assert learner.learn(1000) == 24 and learner.learner.updates == 24 and not learner.learner.warm_started
+    _stream(learner, range(25, 35), GOAL, intervened=range(25, 35))
+    assert learner.learn(1000) == 10 and learner.learner.updates == 24 + 30 + 10  # 30 offline-only first
+    assert learner.learner.warm_started and learner.update_budget() == 0
+    learner.close()
+    resumed = _learner(tmp_path, base, warm_start_updates=30, updates_per_step=1.0)
+    assert resumed.learner.warm_started  # saved with the learner: a restart does not warm-start again
+    resumed.close()
+
+
+def test_the_per_step_residual_the_runtime_runs_is_what_the_learner_labels(tmp_path, one_torch_thread):
+    """The policy node's composition (a chunk, then each period its due step recomputed on that period's
+    frame: PolicyRuntime.restep) and the learner's labels agree: a policy step's label is the residual
+    evaluated on that step's own stored window and base action."""
+    write_joint_target_policy(tmp_path / "base.onnx", horizon=4, n_action_steps=2)
+    base = load_policy(tmp_path / "base.onnx")
+    learner = _learner(tmp_path, base)
+    _stream(learner, range(0, 30), GOAL, intervened=range(0, 30))
+    learner.learn(100)
+    path = learner.maybe_export()
+    learner.end_episode()
+    runtime, period, stored = PolicyRuntime(base, load_policy(path)), base.contract.timing.period, []
+    for t in range(8):
+        inputs = panda_inputs(DEFAULT + 0.01 * t, GOAL, stamp=t * period)
+        obs = runtime.observe(inputs)
+        if t % 2 == 0:
+            chunk = runtime.act_on(obs, inputs)
+        command = runtime.restep(chunk.select(np.arange(chunk.num_steps) >= t % 2), obs)
+        if t % 2:  # the chunk's later step composed on the chunk-start frame differs from the per-step one
+            assert np.abs(command.positions[0] - chunk.positions[1]).max() > 1e-5
+        stored.append(learner.step(inputs, command.positions[0], False))
+    data = {k: np.stack([s[k] for s in stored[1:]]) for k in stored[1]}
+    residual = OnnxPolicy(load_policy(path), RuntimeConfig())
+    expected = np.stack([residual.run(o, base_action=b)[0] for o, b in zip(data["obs"], data["base_action"])])
+    assert np.abs(expected).max() > 0.05  # a residual that does something
+    np.testing.assert_allclose(data["action"], expected, atol=1e-4)
+    learner.close()
+
+
 def test_a_trained_diffusion_base_is_followed_step_by_step(tmp_path, panda_model):
     """tests/data/panda_reach_small (diffusion, 16-step horizon, 8 executed, ee_pos observed): a runtime with
     the policy node's seed and schedule stands in for the policy node; the learner's base samples match its
     chunks step by step (policy steps labelled 0), corrections are labelled in residual units."""
     from pathlib import Path
 
-    from robot_rl.policy.runtime import RuntimeConfig
+
 
     base = load_policy(Path(__file__).parent / "data" / "panda_reach_small" / "policy.onnx", robot=panda_model)
     learner = OnlineLearner(base, OnlineConfig(out_dir=str(tmp_path / "hil"), residual_scale=RESIDUAL_SCALE,

@@ -94,11 +94,14 @@ def test_an_episode_feeds_the_learner_node_core_what_reached_the_robot(tmp_path,
     assert t["reward"].sum() == float(stats.success)
 
 
-def test_a_short_hil_run_learns_a_residual_bound_to_its_base(tmp_path):
+@pytest.mark.parametrize("method", ["bc", "residual-rl", "rlpd-scratch"])
+def test_a_short_hil_run_learns_a_residual_bound_to_its_base(tmp_path, method):
+    """Each method: after one round, where the human drove, the residual has moved towards the correction.
+    (rlpd-scratch's base is the hold-position base it writes next to the run.)"""
     out = tmp_path / "hil"
     args = build_parser().parse_args(["hil", "sim", "--base", str(BASE), "--out", str(out), "--rounds", "1",
                                       "--episodes-per-round", "6", "--updates-per-round", "300",
-                                      "--eval-episodes", "6", "--seed", "0"])
+                                      "--eval-episodes", "6", "--seed", "0", "--method", method])
     assert args.func(args) == 0
     report = json.loads((out / "report.json").read_text())
     round0 = report["rounds"][0]
@@ -106,7 +109,7 @@ def test_a_short_hil_run_learns_a_residual_bound_to_its_base(tmp_path):
     data = load_transitions(out / "transitions")
     assert len(data["reward"]) > 0 and data["intervened"].any()  # the human took over at least once
     assert round0["human_step_fraction"] == pytest.approx(data["intervened"].mean())
-    base = load_policy(BASE)
+    base = load_policy(out / "hold_base.onnx" if method == "rlpd-scratch" else BASE)
     residual = load_policy(round0["residual"])
     check_residual(base.contract, base.sha256, residual.contract)
     assert round0["updates"] == 300 and all(np.isfinite(v) for v in round0["losses"].values())

@@ -16,6 +16,7 @@ BENCH_MODULES = [
     "robot_rl.bench.first_start",
     "robot_rl.bench.safety_torque",
     "robot_rl.bench.stop",
+    "robot_rl.bench.hil",
 ]
 
 

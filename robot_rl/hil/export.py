@@ -1,9 +1,11 @@
 """Export the learned residual as a contract-carrying ONNX policy that names its base by sha256.
 
 The file runs in :class:`robot_rl.policy.runtime.PolicyRuntime` next to the base policy (and in the policy
-node's residual hot swap): inputs ``obs`` (the base's observation input shape) and ``base_action`` (1, a),
-output ``residual`` (1, a) in [-1, 1]; the contract copies the base's joints, observation terms, action
-semantics and rates, so :func:`robot_rl.policy.runtime.check_residual` accepts it for that base only.
+node's residual hot swap): inputs ``obs`` (the base's observation input shape), ``base_action`` (1, a) and
+``noise`` (1, a) (role noise: standard normal while exploring, zeros for the deterministic residual the robot
+runs by default), output ``residual`` (1, a) = tanh(mean + std * noise) in [-1, 1]; the contract copies the
+base's joints, observation terms, action semantics and rates, so
+:func:`robot_rl.policy.runtime.check_residual` accepts it for that base only.
 """
 
 from __future__ import annotations
@@ -21,19 +23,19 @@ from robot_rl.learning.export import OPSET
 from robot_rl.policy.contract import (LoadedPolicy, PolicyContract, Provenance, Residual, TensorSpec,
                                       write_policy)
 
-OBS, BASE_ACTION, RESIDUAL = "obs", "base_action", "residual"
+OBS, BASE_ACTION, NOISE, RESIDUAL = "obs", "base_action", "noise", "residual"
 TRAINING_LIB = "robot_rl.hil"
 
 
-class _Deterministic(nn.Module):
-    """obs (1, *obs_shape), base_action (1, a) -> tanh(mean) (1, a)."""
+class _Residual(nn.Module):
+    """obs (1, *obs_shape), base_action (1, a), noise (1, a) -> tanh(mean + std * noise) (1, a)."""
 
     def __init__(self, actor: ResidualActor):
         super().__init__()
         self.actor = actor.eval()
 
-    def forward(self, obs: torch.Tensor, base_action: torch.Tensor) -> torch.Tensor:
-        return self.actor(obs.reshape(obs.shape[0], -1), base_action)
+    def forward(self, obs: torch.Tensor, base_action: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return self.actor(obs.reshape(obs.shape[0], -1), base_action, noise)
 
 
 def residual_contract(base: PolicyContract, base_sha256: str, scale: float) -> PolicyContract:
@@ -47,7 +49,8 @@ def residual_contract(base: PolicyContract, base_sha256: str, scale: float) -> P
     return PolicyContract(
         obs_joint_names=base.obs_joint_names, action_joint_names=base.action_joint_names,
         observations=base.observations, action=base.action, timing=base.timing,
-        inputs=(TensorSpec(OBS, obs_shape), TensorSpec(BASE_ACTION, (1, a), role="base_action")),
+        inputs=(TensorSpec(OBS, obs_shape), TensorSpec(BASE_ACTION, (1, a), role="base_action"),
+                TensorSpec(NOISE, (1, a), role="noise")),
         outputs=(TensorSpec(RESIDUAL, (1, a), role="action"),),
         residual=Residual(base_policy_id=base_sha256, scale=float(scale)),
         provenance=Provenance(training_lib=TRAINING_LIB, sim_backend=base.provenance.sim_backend,
@@ -61,13 +64,15 @@ def export_residual(actor: ResidualActor, base: LoadedPolicy, scale: float, path
     """Write ``path`` (.onnx + sidecar); golden vectors from recorded (obs (k, *obs_shape), base (k, a)) pairs."""
     contract = residual_contract(base.contract, base.sha256, scale)
     obs_shape = contract.input(OBS).shape
-    golden = [{OBS: np.asarray(o, np.float32).reshape(obs_shape), BASE_ACTION: np.asarray(b, np.float32)[None]}
-              for o, b in zip(golden_obs, golden_base)]
+    a = contract.action_dim
+    golden = [{OBS: np.asarray(o, np.float32).reshape(obs_shape), BASE_ACTION: np.asarray(b, np.float32)[None],
+               NOISE: np.full((1, a), 0.5 * (i % 2), np.float32)}  # the second vector checks the sampled path
+              for i, (o, b) in enumerate(zip(golden_obs, golden_base))]
     if not golden:
         raise ConfigError("export_residual needs at least one recorded (obs, base_action) pair for golden vectors")
     buffer = io.BytesIO()
-    example = (torch.from_numpy(golden[0][OBS]), torch.from_numpy(golden[0][BASE_ACTION]))
+    example = tuple(torch.from_numpy(golden[0][name]) for name in (OBS, BASE_ACTION, NOISE))
     with torch.no_grad():
-        torch.onnx.export(_Deterministic(actor), example, buffer, input_names=[OBS, BASE_ACTION],
+        torch.onnx.export(_Residual(actor), example, buffer, input_names=[OBS, BASE_ACTION, NOISE],
                           output_names=[RESIDUAL], opset_version=OPSET, dynamo=False)
     return write_policy(buffer.getvalue(), contract, path, golden_inputs=golden, atol=1e-4, rtol=1e-4)

@@ -15,7 +15,8 @@ of the raw actions consistent with the target, the one nearest the base's raw ac
 the smallest correction that explains what was executed. A target beyond the clip (a human's command
 the policy could not have produced) is treated as the bound. ``joint_vel`` contracts are refused: a
 position target per step does not determine the commanded velocity without the previous step's target.
-The gripper scalar (if the contract has one) is not inverted: its label is the base's (residual 0).
+The gripper scalar (if the contract has one): when the executed gripper state (closed or open) is known and
+differs from the base's (raw > 0 closes), the executed raw is +1 (closed) or -1 (open); otherwise the base's.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def check_invertible(contract: PolicyContract) -> None:
 
 
 def raw_from_targets(contract: PolicyContract, targets: np.ndarray, q_obs: np.ndarray,
-                     base_raw: np.ndarray) -> np.ndarray:
+                     base_raw: np.ndarray, gripper_closed: bool | None = None) -> np.ndarray:
     """Raw action (a,) that makes the policy runtime command ``targets`` (n,) rad.
 
     Args:
@@ -50,6 +51,7 @@ def raw_from_targets(contract: PolicyContract, targets: np.ndarray, q_obs: np.nd
         q_obs: (n,) rad, joint positions of the observation the chunk was inferred from (joint_pos_delta).
         base_raw: the base policy's raw action (a,) for this step: picks the raw action where the clip makes
             the inverse ambiguous, and gives the gripper entry.
+        gripper_closed: the executed gripper state (None: unknown, the base's entry is kept).
     """
     check_invertible(contract)
     action, n = contract.action, len(contract.action_joint_names)
@@ -63,6 +65,8 @@ def raw_from_targets(contract: PolicyContract, targets: np.ndarray, q_obs: np.nd
         raw = _nearest_consistent(raw, processed, base_raw[:n], scale, offset, action.clip)
     out = base_raw.copy()
     out[:n] = raw
+    if action.gripper and gripper_closed is not None and bool(gripper_closed) != bool(base_raw[n] > 0.0):
+        out[n] = 1.0 if gripper_closed else -1.0
     return out
 
 
@@ -78,8 +82,9 @@ def _nearest_consistent(raw: np.ndarray, processed: np.ndarray, base: np.ndarray
     return raw
 
 
-def residual_label(executed_raw: np.ndarray, base_raw: np.ndarray, scale: float) -> np.ndarray:
-    """The executed residual (a,) in [-1, 1]: clip((executed_raw - base_raw) / scale); ``scale`` in raw units."""
+def residual_label(executed_raw: np.ndarray, base_raw: np.ndarray, scale) -> np.ndarray:
+    """The executed residual (a,) in [-1, 1]: clip((executed_raw - base_raw) / scale); ``scale`` in raw units,
+    a scalar or per entry (a,) (:func:`robot_rl.policy.runtime.residual_scales`)."""
     return np.clip((np.asarray(executed_raw, float) - np.asarray(base_raw, float)) / scale, -1.0, 1.0)
 
 

@@ -4,12 +4,11 @@ Once per policy period the node calls :meth:`OnlineLearner.step` with what was o
 commanded to the robot for that period (after the command mux: the policy's command, or the human's
 while intervening). The learner mirrors the policy node: it pushes one observation frame per period into
 the contract's :class:`~robot_rl.policy.observation.ObservationAssembler` and runs the base policy on the
-same schedule (a new chunk every ``n_action_steps`` periods; base action of step i = chunk[i]), so each
-step gets the observation window the residual was fed and the base's raw action. Transition of step t,
-as in the simulated loop (:mod:`robot_rl_sim.hil.episode`)::
+same schedule (a new chunk every ``n_action_steps`` periods; base action of step i = chunk[i]). The residual
+acts per step on that step's observation (:mod:`robot_rl.policy.runtime`), so the transition of step t is::
 
-    obs, base_action   window the chunk was inferred from (*obs_shape), base raw action of step t (a,)
-    action             clip((executed_raw_t - base_raw_t) / residual_scale, -1, 1)  (robot_rl.hil.labels)
+    obs, base_action   step t's own observation window (*obs_shape), base raw action of step t (a,)
+    action             clip((executed_raw_t - base_raw_t) / s, -1, 1)  (robot_rl.hil.labels; s per entry)
     intervened         a human's command reached the robot during step t
     reward, done       the human's episode outcome arriving before step t+1: success +1, failure 0, done
     next_obs, next_base_action   step t+1's (window, base action)
@@ -17,15 +16,17 @@ as in the simulated loop (:mod:`robot_rl_sim.hil.episode`)::
 An episode also ends, not terminally, when the goal changes (the pending step bootstraps from its own
 state, as a time limit in the simulated loop). Transitions go to a crash-safe
 :class:`~robot_rl.hil.replay.TransitionStore` (``out_dir/transitions``, resumed on restart: its transitions
-refill the sampler) and a :class:`~robot_rl.hil.sampler.ReplaySampler`; :meth:`learn` runs SAC + BC updates
-(:class:`~robot_rl.hil.learner.ResidualLearner`) at ``updates_per_step`` updates per stored transition, and
+refill the sampler) and a :class:`~robot_rl.hil.sampler.ReplaySampler`; :meth:`learn` runs the method's
+updates (:class:`~robot_rl.hil.learner.ResidualLearner`; symmetric offline/online n-step batches; a WSRL-style
+warm start on the offline data first if asked) at ``updates_per_step`` updates per stored transition, and
 :meth:`maybe_export` writes ``out_dir/residual_<k>.onnx`` bound to the base's sha256.
 
 Threads: :meth:`step` (executor thread) and :meth:`learn` / :meth:`maybe_export` (a learning thread) share
 the sampler under :attr:`lock`; the networks are touched by the learning thread only.
 
-Limits: the base runs here a second time; for a stochastic (diffusion) base its samples differ from the
-policy node's, and the labels of policy-driven steps carry that difference. A ``last_action`` term is fed
+Limits: the base runs here a second time unless the caller passes the base action the actor used (the
+simulated loop does); for a stochastic (diffusion) base its samples differ from the policy node's, and the
+labels of policy-driven steps carry that difference. A ``last_action`` term is fed
 the base's raw action (the policy node feeds base + residual).
 
 Restart: the learner's networks, optimisers and counters are saved to ``out_dir/learner.pt`` (atomically)
@@ -46,12 +47,13 @@ import numpy as np
 from robot_rl.atomic import atomic_file
 from robot_rl.errors import ConfigError
 from robot_rl.hil.labels import check_invertible, raw_from_targets, residual_label
+from robot_rl.hil.methods import method_defaults
 from robot_rl.hil.replay import TransitionStore, load_transitions
 from robot_rl.hil.sampler import ReplaySampler
 from robot_rl.hil.transitions import ReplayConfig
 from robot_rl.policy.contract import LoadedPolicy
 from robot_rl.policy.observation import ObservationInputs
-from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
+from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig, residual_scales
 
 RESIDUAL_FILE = re.compile(r"residual_(\d+)\.onnx")
 LEARNER_CHECKPOINT = "learner.pt"  # networks, optimisers, counters: a restarted learner goes on from it
@@ -71,7 +73,13 @@ class OnlineConfig:
         flush_every: steps buffered before the store writes them (a crash loses fewer).
         capacity: transitions the sampler holds (the oldest go first).
         hidden: hidden units per layer of the residual and critic MLPs.
-        bc_weight, q_weight: the actor loss's behaviour-cloning and soft-Q weights (robot_rl.hil.learner).
+        method: bc | residual-rl | rlpd-scratch (:data:`robot_rl.hil.methods.METHODS`): the actor-loss
+            weights and whether the acting residual explores; rlpd-scratch is meant for a hold-position base
+            (:mod:`robot_rl.hil.hold_base`).
+        q_weight, bc_weight, anchor_weight: the actor loss's weights (None: the method's).
+        critics: members of the critic ensemble; n_step: n of the n-step returns; gamma: discount per step.
+        offline_fraction: share of each batch drawn from the human-driven (offline) transitions (RLPD 0.5).
+        warm_start_updates: updates on the offline data alone before the first online one (WSRL-style; 0 off).
         seed: seeds the networks, the sampling and the base's diffusion noise.
     """
 
@@ -83,15 +91,28 @@ class OnlineConfig:
     batch_size: int = 256
     flush_every: int = 20
     capacity: int = 200_000
-    hidden: int = 256
-    bc_weight: float = 2.0
-    q_weight: float = 0.0
+    hidden: int = 128
+    method: str = "residual-rl"
+    q_weight: float | None = None
+    bc_weight: float | None = None
+    anchor_weight: float | None = None
+    critics: int = 10
+    n_step: int = 3
+    gamma: float = 0.97
+    offline_fraction: float = 0.5
+    warm_start_updates: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("bc_weight", "q_weight"):
+        defaults = method_defaults(self.method)
+        for name in ("bc_weight", "q_weight", "anchor_weight"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, defaults[name])
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"OnlineConfig.{name} must be finite and >= 0, got {getattr(self, name)}")
+        if not (0.0 <= self.offline_fraction <= 1.0 and 0.0 <= self.gamma < 1.0):
+            raise ConfigError(f"OnlineConfig: offline_fraction {self.offline_fraction} must be in [0, 1] and "
+                              f"gamma {self.gamma} in [0, 1)")
         if not self.out_dir:
             raise ConfigError("OnlineConfig.out_dir must name a directory")
         if not (np.isfinite(self.residual_scale) and self.residual_scale > 0):
@@ -100,7 +121,8 @@ class OnlineConfig:
         if not (np.isfinite(self.updates_per_step) and self.updates_per_step >= 0):
             raise ConfigError(f"OnlineConfig.updates_per_step must be >= 0, got {self.updates_per_step}")
         for name, minimum in (("min_transitions", 2), ("export_every_updates", 1), ("batch_size", 2),
-                              ("flush_every", 1), ("capacity", 2), ("hidden", 1), ("seed", 0)):
+                              ("flush_every", 1), ("capacity", 2), ("hidden", 1), ("seed", 0), ("critics", 2),
+                              ("n_step", 1), ("warm_start_updates", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
                 raise ConfigError(f"OnlineConfig.{name} must be an integer >= {minimum}, got {value!r}")
@@ -110,7 +132,7 @@ class OnlineConfig:
 class _Step:
     """One executed step waiting for its next state."""
 
-    obs: np.ndarray  # (*obs_shape) window the chunk was inferred from
+    obs: np.ndarray  # (*obs_shape) this step's observation window
     base_action: np.ndarray  # (a,) base raw action
     action: np.ndarray  # (a,) executed residual, [-1, 1]
     intervened: bool
@@ -133,6 +155,7 @@ class OnlineLearner:
         check_invertible(base.contract)
         self.base, self.config, self.reward_fn = base, config, reward_fn
         self.terminal = False  # the last step ended its episode terminally (an outcome or reward_fn)
+        self._scales = residual_scales(base.contract, config.residual_scale)
         self.runtime = PolicyRuntime(base, robot_model=robot_model, config=RuntimeConfig(seed=config.seed))
         self.out_dir = Path(config.out_dir)
         self.lock = threading.Lock()
@@ -164,7 +187,8 @@ class OnlineLearner:
 
     def _open_store(self) -> TransitionStore:
         """The store under out_dir/transitions; ConfigError if it was recorded for another base or scale."""
-        policy = {"base_sha256": self.base.sha256, "residual_scale": self.config.residual_scale}
+        policy = {"base_sha256": self.base.sha256, "residual_scale": self.config.residual_scale,
+                  "residual": "per-step"}  # stores of the earlier per-chunk residual are refused
         store = TransitionStore(self.out_dir / "transitions", self.replay, policy=policy)
         recorded = {k: store.meta.get("policy", {}).get(k) for k in policy}
         if recorded != policy:
@@ -177,10 +201,12 @@ class OnlineLearner:
         from robot_rl.hil.learner import LearnerConfig, ResidualLearner  # torch: imported only here
         from robot_rl.hil.residual_net import NetConfig
 
-        net = NetConfig(int(np.prod(self.replay.obs_shape)), self.replay.action_dim, hidden=self.config.hidden)
-        learner = LearnerConfig(batch_size=self.config.batch_size, bc_weight=self.config.bc_weight,
-                                q_weight=self.config.q_weight)
-        return ResidualLearner(net, learner, seed=self.config.seed)
+        c = self.config
+        net = NetConfig(int(np.prod(self.replay.obs_shape)), self.replay.action_dim, hidden=c.hidden,
+                        critics=c.critics)
+        learner = LearnerConfig(batch_size=c.batch_size, bc_weight=c.bc_weight, q_weight=c.q_weight,
+                                anchor_weight=c.anchor_weight, gamma=c.gamma)
+        return ResidualLearner(net, learner, seed=c.seed)
 
     def _resume_learner(self) -> None:
         """Load out_dir/learner.pt if an earlier run left one (its transitions were checked by the store)."""
@@ -201,14 +227,14 @@ class OnlineLearner:
 
     def _reset_episode_state(self) -> None:
         self._chunk_raw: np.ndarray | None = None  # (horizon, a) base raw actions of the current chunk
-        self._window: np.ndarray | None = None
         self._q_obs: np.ndarray | None = None  # (n,) rad, joint positions the chunk was inferred from
         self._index = 0  # next step of the chunk
         self._pending: _Step | None = None
 
     # ----- per policy period (executor thread) ------------------------------------------------------------
     def step(self, inputs: ObservationInputs, executed_targets: np.ndarray | None, intervened: bool,
-             reward: float = 0.0, done: bool = False) -> dict[str, np.ndarray] | None:
+             reward: float = 0.0, done: bool = False, base_action: np.ndarray | None = None,
+             gripper_closed: bool | None = None) -> dict[str, np.ndarray] | None:
         """One policy period: observe, run the base on schedule, store the previous step's transition.
 
         Args:
@@ -218,6 +244,9 @@ class OnlineLearner:
             intervened: a human's command reached the robot during this step.
             reward, done: the episode outcome that arrived since the previous call (it ends that step's
                 transition: success reward 1, failure 0, done True).
+            base_action: (a,) the base raw action the acting policy used for this step, if the caller knows it
+                (then the base is not run here: same schedule, its chunk-start frame is still tracked).
+            gripper_closed: the executed gripper state, if known (it makes the gripper label correctable).
 
         Returns:
             the stored transition (arrays of :data:`robot_rl.hil.transitions.FIELDS`), or None if none was.
@@ -227,13 +256,13 @@ class OnlineLearner:
         classified = self.reward_fn is not None and not done and self._pending is not None \
             and bool(self.reward_fn(inputs))  # the learned reward source ends the episode: no step after it
         reward, done = (1.0, True) if classified else (reward, done)
-        base = self._base_action(self.runtime.observe(inputs), inputs)  # one frame per period, as the policy node
-        stored = self._finish(self._window, base, float(reward), bool(done))
+        window = self.runtime.observe(inputs)  # one frame per period, as the policy node
+        base = self._base_action(window, inputs, base_action)
+        stored = self._finish(window, base, float(reward), bool(done))
         self.terminal = bool(done) and stored is not None
         if executed_targets is not None and not classified:
-            executed = raw_from_targets(self.base.contract, executed_targets, self._q_obs, base)
-            self._pending = _Step(self._window, base, residual_label(executed, base, self.config.residual_scale),
-                                  bool(intervened))
+            executed = raw_from_targets(self.base.contract, executed_targets, self._q_obs, base, gripper_closed)
+            self._pending = _Step(window, base, residual_label(executed, base, self._scales), bool(intervened))
         return stored
 
     def _goal_changed(self, goal: np.ndarray | None) -> bool:
@@ -244,13 +273,16 @@ class OnlineLearner:
         self._goal = goal if goal is not None else self._goal
         return changed
 
-    def _base_action(self, window: np.ndarray, inputs: ObservationInputs) -> np.ndarray:
-        """Base raw action (a,) of this step; a new chunk from ``window`` every n_action_steps steps."""
-        if self._chunk_raw is None or self._index >= self.base.contract.chunking.n_action_steps:
-            chunk = self.runtime.act_on(window, inputs)
-            self._chunk_raw, self._window, self._index = chunk.raw, window, 0
+    def _base_action(self, window: np.ndarray, inputs: ObservationInputs, given: np.ndarray | None) -> np.ndarray:
+        """Base raw action (a,) of this step: ``given``, or chunk[i] of a chunk inferred from ``window`` every
+        n_action_steps steps (the chunk-start joint positions are kept for joint_pos_delta labels)."""
+        if self._q_obs is None or self._index >= self.base.contract.chunking.n_action_steps:
+            self._chunk_raw = None if given is not None else self.runtime.act_on(window, inputs).raw
+            self._index = 0
             self._q_obs = self.runtime.observe.joint_values(inputs, self.base.contract.action_joint_names, "position")
-        base = self._chunk_raw[self._index]
+        if given is None and self._chunk_raw is None:
+            raise ConfigError("OnlineLearner.step: pass base_action at every step of an episode or at none")
+        base = np.asarray(given, dtype=float) if given is not None else self._chunk_raw[self._index]
         self._index += 1
         return base
 
@@ -299,17 +331,32 @@ class OnlineLearner:
             return 0
         if data is not None:
             self.learner.fit_normalisation(data["obs"], data["base_action"])
+        if not self.learner.warm_started:
+            self._warm_start()
         count = min(int(max_updates), self.update_budget())
-        sums: dict[str, float] = {}
+        self._updates(count, self.config.offline_fraction)
+        return count
+
+    def _warm_start(self) -> None:
+        """WSRL-style: ``warm_start_updates`` updates on the offline (human-driven) data alone, once there are
+        any; they do not count against the update budget."""
+        c = self.config
+        if c.warm_start_updates and self.sampler.n_intervened:
+            self._updates(c.warm_start_updates, 1.0)
+            self._updates_at_start += c.warm_start_updates
+        self.learner.warm_started = bool(self.sampler.n_intervened) or not c.warm_start_updates
+
+    def _updates(self, count: int, offline_fraction: float) -> None:
+        """``count`` updates on n-step batches, ``offline_fraction`` of each from the human-driven data."""
+        c, sums = self.config, {}
         for _ in range(count):
             with self.lock:
-                batch = self.sampler.sample_mixed(self._rng, self.config.batch_size)
+                batch = self.sampler.sample_n_step(self._rng, c.batch_size, offline_fraction, c.n_step, c.gamma)
             for key, value in self.learner.update(batch).items():
                 sums[key] = sums.get(key, 0.0) + value
         if count:
             self.losses = {k: v / count for k, v in sums.items()}
             self.stats["updates"] = self.learner.updates
-        return count
 
     def maybe_export(self) -> Path | None:
         """Write ``out_dir/residual_<k>.onnx`` when export_every_updates updates passed since the last

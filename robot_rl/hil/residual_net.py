@@ -30,11 +30,14 @@ class NetConfig:
 
     obs_dim: int
     action_dim: int
-    hidden: int = 256
+    hidden: int = 128
     layers: int = 2
     initial_log_std: float = -2.0  # pre-tanh exploration at start: std 0.14, a residual of about +-0.1
+    critics: int = 10  # members of the critic ensemble
 
     def __post_init__(self) -> None:
+        if self.critics < 2:
+            raise ConfigError(f"NetConfig: critics must be >= 2 (an ensemble), got {self.critics}")
         if min(self.obs_dim, self.action_dim, self.hidden, self.layers) < 1:
             raise ConfigError(f"NetConfig: obs_dim {self.obs_dim}, action_dim {self.action_dim}, hidden "
                               f"{self.hidden} and layers {self.layers} must all be >= 1")
@@ -102,20 +105,47 @@ class ResidualActor(nn.Module):
         log_prob = normal.log_prob(pre) - torch.log1p(-action.pow(2) + 1e-6)
         return action, log_prob.sum(dim=-1)
 
-    def forward(self, obs: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """Deterministic residual tanh(mean) (B, a): what is exported and run on the robot."""
-        return torch.tanh(self.distribution(obs, base)[0])
+    def forward(self, obs: torch.Tensor, base: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Residual tanh(mean + std * noise) (B, a); deterministic tanh(mean) without ``noise`` (B, a) (or
+        with zeros): what is exported; the runtime feeds standard normal noise only while exploring."""
+        mean, log_std = self.distribution(obs, base)
+        return torch.tanh(mean if noise is None else mean + log_std.exp() * noise)
 
 
-class TwinCritic(nn.Module):
-    """Two Q functions Q(obs, base, residual) -> (2, B), inputs normalised like the actor's."""
+class EnsembleCritic(nn.Module):
+    """``members`` Q functions Q(obs, base, residual) -> (E, B) as one batched module (REDQ / RLPD).
 
-    def __init__(self, config: NetConfig):
+    Each layer holds the weights of every member, (E, in, out), and runs as one batched matmul
+    (``torch.baddbmm``), followed by a per-member LayerNorm and ReLU; inputs are normalised like the
+    actor's. One update of E members costs about one matmul of E times the width, not E modules.
+    """
+
+    def __init__(self, config: NetConfig, members: int):
         super().__init__()
+        if members < 2:
+            raise ConfigError(f"EnsembleCritic needs at least 2 members, got {members}")
+        self.members = members
         self.obs_norm, self.base_norm = InputNorm(config.obs_dim), InputNorm(config.action_dim)
-        width = config.obs_dim + 2 * config.action_dim
-        self.q = nn.ModuleList([mlp(width, 1, config.hidden, config.layers) for _ in range(2)])
+        widths = [config.obs_dim + 2 * config.action_dim] + [config.hidden] * config.layers + [1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            bound = 1.0 / np.sqrt(fan_in)  # nn.Linear's default initialisation, per member
+            self.weights.append(nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound)))
+        self.norm_scales = nn.ParameterList([nn.Parameter(torch.ones(members, 1, config.hidden))
+                                             for _ in range(config.layers)])
+        self.norm_shifts = nn.ParameterList([nn.Parameter(torch.zeros(members, 1, config.hidden))
+                                             for _ in range(config.layers)])
 
     def forward(self, obs: torch.Tensor, base: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """obs (B, obs_dim), base (B, a), action (B, a) -> Q (E, B); or (E, B, *) inputs per member."""
         x = torch.cat([self.obs_norm(obs), self.base_norm(base), action], dim=-1)
-        return torch.stack([q(x).squeeze(-1) for q in self.q])
+        if x.dim() == 2:
+            x = x.expand(self.members, *x.shape)
+        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(bias, x, weight)
+            if layer < len(self.norm_scales):
+                x = nn.functional.layer_norm(x, x.shape[-1:]) * self.norm_scales[layer] + self.norm_shifts[layer]
+                x = torch.relu(x)
+        return x.squeeze(-1)

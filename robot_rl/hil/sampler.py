@@ -1,4 +1,13 @@
-"""In-memory replay sampler of the HIL learner (numpy only): FIFO, uniform and RLPD-style mixed sampling."""
+"""In-memory replay sampler of the HIL learner (numpy only): FIFO, uniform and RLPD-style mixed sampling.
+
+Offline data are the human-driven transitions (demonstrations and every intervention); online data are all
+held transitions, so an intervention is in both buffers. :meth:`ReplaySampler.sample_mixed` draws them
+symmetrically (RLPD). :meth:`ReplaySampler.sample_n_step` adds n-step returns: transition t is followed
+by the next held row while that row starts where t ended (``obs`` and ``base_action`` equal t's
+``next_obs`` and ``next_base_action``: the same episode, one policy step later) and t is not terminal.
+Every policy step is one transition (the residual acts per step), so the discount is gamma per step,
+whatever the base's chunk boundaries.
+"""
 
 from __future__ import annotations
 
@@ -96,11 +105,13 @@ class ReplaySampler:
         Raises:
             EmptyReplayError: the sampler holds nothing.
         """
-        batch_size = self._check_batch(batch_size)
+        return self._take(self._rows_all(rng, self._check_batch(batch_size)))
+
+    def _rows_all(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
         if self._size == 0:
             raise EmptyReplayError("replay sampler is empty: nothing to sample")
         # rows [0, size) are exactly the held ones (start != 0 only once size == alloc)
-        return self._take(rng.integers(0, self._size, size=batch_size))
+        return rng.integers(0, self._size, size=batch_size)
 
     def sample_intervened(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
         """``batch_size`` transitions drawn uniformly (with replacement) from the human-controlled ones.
@@ -110,11 +121,13 @@ class ReplaySampler:
         Raises:
             EmptyReplayError: no held transition has ``intervened`` set.
         """
-        batch_size = self._check_batch(batch_size)
+        return self._take(self._rows_intervened(rng, self._check_batch(batch_size)))
+
+    def _rows_intervened(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
         rows = np.flatnonzero(self._data["intervened"][:self._size])
         if rows.size == 0:
             raise EmptyReplayError(f"replay sampler holds no intervened transitions (of {self._size})")
-        return self._take(rows[rng.integers(0, rows.size, size=batch_size)])
+        return rows[rng.integers(0, rows.size, size=batch_size)]
 
     def sample_mixed(self, rng: np.random.Generator, batch_size: int,
                      intervened_fraction: float = 0.5) -> dict[str, np.ndarray]:
@@ -124,14 +137,37 @@ class ReplaySampler:
         Raises:
             ConfigError: ``intervened_fraction`` outside [0, 1]. EmptyReplayError: the sampler is empty.
         """
-        batch_size = self._check_batch(batch_size)
-        fraction = float(intervened_fraction)
+        return self._take(self._rows_mixed(rng, batch_size, intervened_fraction))
+
+    def _rows_mixed(self, rng: np.random.Generator, batch_size: int, fraction: float) -> np.ndarray:
+        batch_size, fraction = self._check_batch(batch_size), float(fraction)
         if not 0.0 <= fraction <= 1.0:
             raise ConfigError(f"ReplaySampler.sample_mixed: intervened_fraction must be in [0, 1], got {fraction}")
         n_human = int(round(batch_size * fraction)) if self.n_intervened else 0
-        if n_human == 0:
-            return self.sample(rng, batch_size)
-        if n_human == batch_size:
-            return self.sample_intervened(rng, batch_size)
-        online, human = self.sample(rng, batch_size - n_human), self.sample_intervened(rng, n_human)
-        return {name: np.concatenate([online[name], human[name]]) for name in online}
+        return np.concatenate([self._rows_all(rng, batch_size - n_human) if n_human < batch_size else [],
+                               self._rows_intervened(rng, n_human) if n_human else []]).astype(np.int64)
+
+    def sample_n_step(self, rng: np.random.Generator, batch_size: int, intervened_fraction: float, n_step: int,
+                      gamma: float) -> dict[str, np.ndarray]:
+        """A :meth:`sample_mixed` batch whose ``reward`` is the n-step return sum_k gamma^k r_{t+k} (k < m),
+        ``next_obs``/``next_base_action`` those after step t+m-1, and ``discount`` (B,) gamma^m, or 0 if the
+        return ended in a terminal step; m <= ``n_step`` stops at a terminal step or where the chain breaks."""
+        n_step = int_at_least("ReplaySampler.sample_n_step", "n_step", n_step, 1)
+        rows = self._rows_mixed(rng, batch_size, intervened_fraction)
+        batch = self._take(rows)
+        d = self._data
+        ret, discount = batch["reward"].astype(np.float64), np.full(len(rows), float(gamma))
+        alive, last = ~batch["done"], rows.copy()
+        for _ in range(n_step - 1):
+            nxt = (last + 1) % self._alloc
+            newest = (last - self._start) % self._alloc == self._size - 1
+            chained = alive & ~newest & np.all((d["obs"][nxt] == d["next_obs"][last]).reshape(len(rows), -1), axis=1) \
+                & np.all(d["base_action"][nxt] == d["next_base_action"][last], axis=1)
+            ret += np.where(chained, discount * d["reward"][nxt], 0.0)
+            discount = np.where(chained, discount * gamma, discount)
+            alive = np.where(chained, ~d["done"][nxt], alive)
+            last = np.where(chained, nxt, last)
+        batch.update(reward=ret.astype(np.float32), next_obs=d["next_obs"][last],
+                     next_base_action=d["next_base_action"][last],
+                     discount=np.where(alive, discount, 0.0).astype(np.float32))
+        return batch

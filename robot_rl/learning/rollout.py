@@ -64,12 +64,19 @@ class ChunkPolicy:
         self.history = self.contract.chunking.obs_history
         self.n_action_steps = self.contract.chunking.n_action_steps
 
-    def chunk(self, frames: deque) -> np.ndarray:
-        """Raw actions (n_action_steps, a) from stacked frames (oldest first)."""
-        from robot_rl.policy.runtime import compose
+    def window(self, frames: deque) -> np.ndarray:
+        """The policy input from stacked frames (oldest first): (obs_dim,) or (obs_history, obs_dim)."""
+        return (np.stack(frames) if self.history > 1 else frames[-1]).astype(np.float32)
 
-        obs = np.stack(frames) if self.history > 1 else frames[-1]
-        return compose(self.onnx, self.residual, obs.astype(np.float32))[: self.n_action_steps]
+    def chunk(self, frames: deque) -> np.ndarray:
+        """The base's raw actions (n_action_steps, a) from stacked frames (oldest first)."""
+        return self.onnx.run(self.window(frames))[: self.n_action_steps]
+
+    def act(self, base_raw: np.ndarray, frames: deque) -> np.ndarray:
+        """Raw action (a,) of this step: the base's plus the residual on this step's frames (if any)."""
+        from robot_rl.policy.runtime import residual_step
+
+        return base_raw if self.residual is None else residual_step(self.residual, self.window(frames), base_raw)
 
     def run_episode(self, env, seed: int, stop_after_success: int = 2) -> EpisodeResult:
         """Roll out one episode from ``env.reset(seed)`` until the time limit or shortly after success."""
@@ -81,7 +88,7 @@ class ChunkPolicy:
         for step in range(1, self.spec.max_steps + 1):
             if not plan:
                 plan = list(self.chunk(frames))
-            obs, reward, success, _ = env.step(plan.pop(0))
+            obs, reward, success, _ = env.step(self.act(plan.pop(0), frames))
             frames.append(self.spec.flatten_obs(obs))
             total += reward
             if success and success_step is None:

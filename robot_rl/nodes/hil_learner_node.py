@@ -73,7 +73,9 @@ class HilLearnerNode(Node):
             out_dir=p["out_dir"], residual_scale=p["residual_scale"], updates_per_step=p["updates_per_step"],
             min_transitions=p["min_transitions"], export_every_updates=p["export_every_updates"],
             batch_size=p["batch_size"], flush_every=p["flush_every"], capacity=p["capacity"],
-            hidden=p["hidden_units"], bc_weight=p["bc_weight"], q_weight=p["q_weight"], seed=p["seed"]),
+            hidden=p["hidden_units"], critics=p["critics"], method=p["method"], seed=p["seed"],
+            bc_weight=p["bc_weight"] if p["bc_weight"] >= 0 else None,  # -1: the method's
+            q_weight=p["q_weight"] if p["q_weight"] >= 0 else None),
             robot_model=robot, reward_fn=self._reward_source(robot))
         self.period = base.contract.timing.period
         self.episodes = EpisodeControl(EpisodeConfig(round(p["episode_time_limit_s"] / self.period),

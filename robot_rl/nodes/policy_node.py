@@ -9,11 +9,12 @@
 * hot swap: a path on ``~/load`` (std_msgs/String) is loaded and checked on a loader thread by the same
   contract checks; the outcome goes to ``~/status`` (latched String). A failed check keeps the old policy.
   A residual on ``~/load_residual`` (std_msgs/String; "" drops the residual) must name the loaded base's
-  sha256; it joins the running episode (observation histories kept). A refused residual keeps the current one;
-  a policy hot swap drops the residual (it names the old base). ``~/residual_bytes`` (std_msgs/UInt8MultiArray,
-  transient local: a late node gets the newest) carries a residual's bytes from a learner on another machine
-  (:mod:`robot_rl.hil.transfer`): their sha256 is checked against the sender's before they are written to
-  ``residual_dir`` and loaded as above; a mismatch is refused, named on ``~/status``.
+  sha256; it joins the running episode (observation histories kept). It acts per period: each heartbeat's
+  due step is recomputed on that period's observation (``PolicyRuntime.restep``). A refused residual keeps the
+  current one; a policy hot swap drops the residual (it names the old base). ``~/residual_bytes``
+  (std_msgs/UInt8MultiArray, transient local: a late node gets the newest) carries a residual's bytes from a
+  learner on another machine (:mod:`robot_rl.hil.transfer`): their sha256 is checked against the sender's before
+  they are written to ``residual_dir`` and loaded as above; a mismatch is refused, named on ``~/status``.
 * episodes: ``~/reset_episode`` (std_msgs/Empty) starts a new episode: fresh observation histories, the current
   chunk and any running inference dropped (sent by the HIL learner at each episode's end and start).
 * statistics (chunks, heartbeats, holds, drops, overruns, saturation, tick timing): /diagnostics, 1 Hz.
@@ -99,7 +100,8 @@ class PolicyNode(LifecycleNode):
 
     def _runtime(self, base: LoadedPolicy, residual: LoadedPolicy | None, robot) -> PolicyRuntime:
         """A runtime for loaded ``base`` (+ ``residual``), its inference time checked on ``robot``."""
-        config = RuntimeConfig(self.params["intra_op_threads"], self.params["inter_op_threads"], self.params["seed"])
+        config = RuntimeConfig(self.params["intra_op_threads"], self.params["inter_op_threads"], self.params["seed"],
+                               explore_residual=self.params["explore_residual"])
         gripper = robot.config.gripper
         grip_range = (gripper.open_position, gripper.closed_position) if gripper is not None else (0.0, 0.0)
         runtime = PolicyRuntime(base, residual, robot_model=robot, config=config, gripper_range=grip_range)
@@ -300,12 +302,14 @@ class PolicyNode(LifecycleNode):
         runtime, start = self.runtime, time.perf_counter()
         with self._lock:
             tick, epoch = self._scheduler.tick(time.time()), self._epoch
-        if tick.command is not None:
-            self._publish(tick.command)
         try:
             obs = runtime.observe(inputs)  # one frame per period, as in training
         except RobotRLError as exc:
             self.get_logger().warning(f"no observation: {exc}", throttle_duration_sec=2.0)
+            obs = None
+        if tick.command is not None:  # a residual acts per step: the due step is recomputed on this frame
+            self._publish(tick.command if obs is None else runtime.restep(tick.command, obs))
+        if obs is None:
             if tick.infer:
                 self._no_inference()
             return

@@ -37,6 +37,7 @@ class ActionChunk:
         raw: (k, a) raw policy outputs (after any residual), for logging and saturation statistics.
         saturated: (k, a) bool, True where the action clip was active.
         latency_ms: inference wall time for this chunk.
+        base_raw: (k, a) the base policy's raw actions (before a residual), or None.
     """
 
     stamp: float
@@ -48,6 +49,7 @@ class ActionChunk:
     raw: np.ndarray
     saturated: np.ndarray
     latency_ms: float = 0.0
+    base_raw: np.ndarray | None = None
 
     @property
     def num_steps(self) -> int:
@@ -58,7 +60,8 @@ class ActionChunk:
         """The chunk with only the steps where ``keep`` (k,) is True."""
         return replace(self, deadlines=self.deadlines[keep], positions=self.positions[keep],
                        velocities=self.velocities[keep], gripper=None if self.gripper is None else self.gripper[keep],
-                       raw=self.raw[keep], saturated=self.saturated[keep])
+                       raw=self.raw[keep], saturated=self.saturated[keep],
+                       base_raw=None if self.base_raw is None else self.base_raw[keep])
 
 
 def drop_stale(chunk: ActionChunk, now: float, max_latency: float, min_lead: float = 0.0) -> ActionChunk | None:

@@ -2,10 +2,19 @@
 
 Pure: numpy in, :class:`ActionChunk` out; no rclpy. Composition of a residual
 (a second contract-carrying ONNX model whose contract names the base by its
-sha256) is per step in raw action space::
+sha256) is per policy step t in raw action space (ResiP / ResFiT)::
 
-    raw_i = base_raw_i + residual.scale * residual(obs, base_raw_i)
-    processed_i = clip(raw_i * scale + offset, clip)        (per joint)
+    raw_t = base_raw_t + s * residual(obs_t, base_raw_t)
+    processed_t = clip(raw_t * scale + offset, clip)        (per joint)
+
+``base_raw_t`` is step i of the base chunk on the chunk schedule (inferred from the chunk-start
+observation every n_action_steps steps), ``obs_t`` is step t's own observation window, so the residual
+reacts every period and the learner's transitions are Markov. ``s`` is ``residual.scale`` for the arm
+joints and :data:`GRIPPER_RESIDUAL_SCALE` for the gripper scalar (so a residual can open or close it).
+:meth:`PolicyRuntime.act_on` composes the whole chunk on the chunk-start observation (exact for its first
+step; a prediction for the later ones) and keeps the base's chunk in ``ActionChunk.base_raw``;
+:meth:`PolicyRuntime.residual_step` recomputes step t on its own observation. The residual is
+deterministic (noise input zeros) unless ``RuntimeConfig.explore_residual`` samples it.
 
 Targets: ``joint_pos_abs``: processed; ``joint_pos_delta``: q_obs + processed;
 ``joint_vel``: q_obs + cumulative sum of processed * dt (velocity = processed).
@@ -15,7 +24,7 @@ The gripper scalar g in [-1, 1] maps to open (g <= 0) or closed (g > 0) finger p
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,6 +42,7 @@ class RuntimeConfig:
     intra_op_threads: int = 1
     inter_op_threads: int = 1
     seed: int = 0  # for the noise input of diffusion policies
+    explore_residual: bool = False  # residual noise input: standard normal (collecting) or zeros (acting)
 
     def __post_init__(self) -> None:
         if self.intra_op_threads < 1 or self.inter_op_threads < 1:
@@ -61,6 +71,7 @@ class OnnxPolicy:
         self.contract = policy.contract
         self.session = make_session(policy.model_bytes, config)
         self._rng = np.random.default_rng(config.seed)
+        self.sample_noise = policy.contract.residual is None or config.explore_residual
         self._dtypes = {t.name: t.dtype for t in self.contract.inputs}
         c = self.contract
         self._outputs = ([c.action_output.name] + [f.output for f in c.feedback]
@@ -84,7 +95,8 @@ class OnnxPolicy:
         noise = self.contract.input("noise")
         if noise is not None:
             shape = tuple(1 if isinstance(d, str) else d for d in noise.shape[1:])
-            feed.update([self._input("noise", self._rng.standard_normal(shape))])
+            value = self._rng.standard_normal(shape) if self.sample_noise else np.zeros(shape)
+            feed.update([self._input("noise", value)])
         if base_action is not None:
             feed.update([self._input("base_action", base_action)])
         outputs = dict(zip(self._outputs, self.session.run(self._outputs, {**feed, **self.state})))
@@ -93,13 +105,30 @@ class OnnxPolicy:
         return np.asarray(outputs[self._outputs[0]], dtype=float).reshape(-1, self.contract.action_dim)
 
 
-def compose(base: OnnxPolicy, residual: OnnxPolicy | None, obs: np.ndarray) -> np.ndarray:
-    """Raw actions (horizon, a) for ``obs``: ``base_raw_i + scale * residual(obs, base_raw_i)`` per step i."""
+GRIPPER_RESIDUAL_SCALE = 2.0
+"""Residual scale of the gripper scalar (raw units): a residual of +-1 moves it across 0 from +-1."""
+
+
+def residual_scales(contract: PolicyContract, scale: float) -> np.ndarray:
+    """Per-entry residual scale (a,): ``scale`` for the arm joints, GRIPPER_RESIDUAL_SCALE for the gripper."""
+    out = np.full(contract.action_dim, float(scale))
+    out[len(contract.action_joint_names):] = GRIPPER_RESIDUAL_SCALE
+    return out
+
+
+def residual_step(residual: OnnxPolicy, obs: np.ndarray, base_raw: np.ndarray) -> np.ndarray:
+    """Raw action (a,) of one step: ``base_raw + s * residual(obs, base_raw)`` (obs: this step's window)."""
+    scales = residual_scales(residual.contract, residual.contract.residual.scale)
+    return base_raw + scales * residual.run(obs, base_action=base_raw)[0]
+
+
+def compose(base: OnnxPolicy, residual: OnnxPolicy | None, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(raw actions (horizon, a), the base's (horizon, a)) for ``obs``: the residual composed on ``obs`` at
+    every step (exact for the first step; a prediction for later ones, see :func:`residual_step`)."""
     raw = base.run(obs)
     if residual is None:
-        return raw
-    scale = residual.contract.residual.scale
-    return np.stack([r + scale * residual.run(obs, base_action=r)[0] for r in raw])
+        return raw, raw
+    return np.stack([residual_step(residual, obs, r) for r in raw]), raw
 
 
 def check_residual(base: PolicyContract, base_id: str, residual: PolicyContract) -> None:
@@ -160,10 +189,40 @@ class PolicyRuntime:
         self.observe, self.base.state = previous.observe, previous.base.state
         return self
 
-    def compose(self, obs: np.ndarray) -> np.ndarray:
-        """Raw actions (horizon, a): base chunk plus the scaled residual, per step. The whole horizon is kept:
-        the scheduler replans after n_action_steps and executes later steps only while that inference runs."""
+    def compose(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(raw (horizon, a), base raw (horizon, a)): base chunk plus the scaled residual on ``obs``. The whole
+        horizon is kept: the scheduler replans after n_action_steps and executes later steps only while that
+        inference runs."""
         return compose(self.base, self.residual, obs)
+
+    def residual_step(self, obs: np.ndarray, base_raw: np.ndarray) -> np.ndarray:
+        """Raw action (a,) of one step from its own observation window ``obs`` and the base's step
+        ``base_raw`` (a,) (from ``ActionChunk.base_raw``); ``base_raw`` itself without a residual."""
+        base_raw = np.asarray(base_raw, dtype=float)
+        return base_raw if self.residual is None else residual_step(self.residual, obs, base_raw)
+
+    def restep(self, command: ActionChunk, obs: np.ndarray) -> ActionChunk:
+        """``command`` (a heartbeat: the not-yet-due rest of a chunk) with its first step recomputed by the
+        residual on this period's observation ``obs`` (per-step residual); unchanged without a residual, a
+        base_raw, or for joint_vel actions (whose targets accumulate)."""
+        if self.residual is None or command.base_raw is None or self.contract.action.type == "joint_vel":
+            return command
+        raw = self.residual_step(obs, command.base_raw[0])
+        new, saturated = self.process(raw[None])
+        old, _ = self.process(command.raw[:1])
+        shift = new[0] - old[0]  # targets are processed (+ the chunk's q_obs for joint_pos_delta)
+        positions, velocities = command.positions.copy(), command.velocities.copy()
+        positions[0] += shift
+        velocities[0] += shift / self.contract.timing.period
+        gripper = command.gripper
+        if gripper is not None:
+            gripper = gripper.copy()
+            gripper[0] = self.gripper_range[1] if raw[len(self.contract.action_joint_names)] > 0.0 \
+                else self.gripper_range[0]
+        raws, flags = command.raw.copy(), command.saturated.copy()
+        raws[0], flags[0] = raw, saturated[0]
+        return replace(command, positions=positions, velocities=velocities, gripper=gripper, raw=raws,
+                       saturated=flags)
 
     def process(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(processed arm actions (k, n), saturated mask (k, a)) for raw actions (k, a)."""
@@ -203,7 +262,7 @@ class PolicyRuntime:
         """Run the policy on ``obs`` (as returned by ``self.observe(inputs)``, whose frame is already pushed);
         ``start`` (time.perf_counter() s) is where ``latency_ms`` counts from (default: now)."""
         start = time.perf_counter() if start is None else start
-        raw = self.compose(obs)
+        raw, base_raw = self.compose(obs)
         processed, saturated = self.process(raw)
         names = self.contract.action_joint_names
         q_obs = self.observe.joint_values(inputs, names, "position")
@@ -218,4 +277,4 @@ class PolicyRuntime:
         deadlines = self.contract.timing.period * np.arange(1, raw.shape[0] + 1)
         return ActionChunk(stamp=inputs.stamp, joint_names=names, deadlines=deadlines, positions=positions,
                            velocities=velocities, gripper=gripper, raw=raw, saturated=saturated,
-                           latency_ms=(time.perf_counter() - start) * 1000.0)
+                           latency_ms=(time.perf_counter() - start) * 1000.0, base_raw=base_raw)

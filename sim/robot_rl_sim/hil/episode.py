@@ -1,11 +1,13 @@
 """One human-in-the-loop episode in simulation, run through the learner node's own core.
 
 The policy acts as the policy node does: a :class:`~robot_rl.policy.runtime.PolicyRuntime` (the base plus
-the latest exported residual ONNX) pushes one observation frame per period and infers a chunk every
-``n_action_steps`` periods. The simulated human may take over. Each period, what reached the robot (the
-policy's or the human's target), the measurement and who drove go to the
-:class:`~robot_rl.hil.online.OnlineLearner`, the core the ``hil_learner_node`` runs; success ends the
-episode as the human's success key does (reward 1, done).
+the latest exported residual ONNX) pushes one observation frame per period and infers a base chunk every
+``n_action_steps`` periods; the residual acts on every period's own observation
+(:meth:`~robot_rl.policy.runtime.PolicyRuntime.residual_step`), sampled while the runtime explores. The
+simulated human may take over; in a demonstration episode the human's scripted expert drives every step.
+Each period, what reached the robot (the policy's or the human's target), the measurement, who drove and
+the base action used go to the :class:`~robot_rl.hil.online.OnlineLearner`, the core the
+``hil_learner_node`` runs; success ends the episode as the human's success key does (reward 1, done).
 """
 
 from __future__ import annotations
@@ -42,35 +44,47 @@ def executed_targets(runtime, raw: np.ndarray, inputs: ObservationInputs) -> np.
     return runtime.targets(processed, q)[0][0]
 
 
-def run_episode(env, runtime, learner, human, seed: int) -> EpisodeStats:
+def run_episode(env, runtime, learner, human, seed: int, demo_expert=None) -> EpisodeStats:
     """Roll out one episode in ``env`` (a CalibrationOffsetEnv) and feed every period to ``learner``.
 
     Args:
         runtime: PolicyRuntime of the base (+ residual) that acts.
-        learner: the OnlineLearner (its own runtime runs the base on the same schedule).
+        learner: the OnlineLearner (given the base action the runtime used, so labels are exact).
         human: a SimulatedHuman, or None (the policy alone).
+        demo_expert: a scripted expert (true joint coordinates) that drives every step as a human
+            demonstration (stored as intervened), or None.
     """
     spec, period = env.spec, env.spec.policy_dt
     obs = env.reset(seed=seed)
     runtime.reset()
-    if human is not None:
-        human.reset()
+    for person in (human, demo_expert):
+        if person is not None:
+            person.reset()
+    n = len(runtime.contract.action_joint_names)
     plan: list[np.ndarray] = []
     success, human_steps, step = False, 0, 0
     for step in range(spec.max_steps):
         inputs = measurement(env, obs, step * period)
+        window = runtime.observe(inputs)  # one frame per period, as the policy node pushes them
         if not plan:
-            plan = list(runtime.act(inputs).raw[: runtime.contract.chunking.n_action_steps])
+            plan = list(runtime.act_on(window, inputs).base_raw[: runtime.contract.chunking.n_action_steps])
+        base_raw = plan.pop(0)  # while the human drives, the mux drops the policy's step; the schedule goes on
+        if demo_expert is not None:
+            human_raw = demo_expert.act(env.true_obs())
         else:
-            runtime.observe(inputs)  # one frame per period, as the policy node pushes them
-        policy_raw = plan.pop(0)  # while the human drives, the mux drops it; the schedule goes on
-        human_raw = human.act(env.true_obs()) if human is not None else None
-        raw = policy_raw if human_raw is None else env.to_measured(human_raw)
-        learner.step(inputs, executed_targets(runtime, raw, inputs), human_raw is not None)
+            human_raw = human.act(env.true_obs()) if human is not None else None
+        raw = runtime.residual_step(window, base_raw) if human_raw is None else env.to_measured(human_raw)
+        gripper = bool(raw[n] > 0.0) if runtime.contract.action.gripper else None
+        learner.step(inputs, executed_targets(runtime, raw, inputs), human_raw is not None, base_action=base_raw,
+                     gripper_closed=gripper)
         obs, _, success, _ = env.step(raw)
         human_steps += human_raw is not None
         if success:
             break
-    learner.step(measurement(env, obs, (step + 1) * period), None, False, reward=float(success), done=success)
+    inputs = measurement(env, obs, (step + 1) * period)
+    window = runtime.observe(inputs)
+    next_base = plan[0] if plan else runtime.act_on(window, inputs).base_raw[0]
+    learner.step(inputs, None, False, reward=float(success), done=success, base_action=next_base)
     learner.end_episode()
-    return EpisodeStats(step + 1, human_steps, human.interventions if human is not None else 0, success)
+    takeovers = 1 if demo_expert is not None else (human.interventions if human is not None else 0)
+    return EpisodeStats(step + 1, human_steps, takeovers, success)

@@ -9,6 +9,13 @@ transition store, updates, export), so this measures the code the robot runs. Af
 the new residual (an ONNX policy bound to the base's sha256) is evaluated WITHOUT the human, composed
 with the base by onnxruntime as the policy node composes it. Everything goes to ``out/``:
 ``transitions/``, ``residual_<k>.onnx``, ``learner.pt``, ``report.json``.
+
+``method`` (:data:`robot_rl.hil.methods.METHODS`): ``bc`` clones the corrections (HG-DAgger), ``residual-rl``
+(default) learns from the sparse reward over the frozen base, ``rlpd-scratch`` learns the same way over a
+hold-position base (:mod:`robot_rl.hil.hold_base`, ``out/hold_base.onnx``): the policy acting alone. The
+learner runs ``utd`` updates per collected step after each round (or ``updates_per_round`` if set), and
+``demo_episodes`` fully human-driven episodes are stored before round 0 (the offline data, with every
+intervention).
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ import numpy as np
 
 from robot_rl.atomic import write_atomic
 from robot_rl.errors import ConfigError
+from robot_rl.hil.methods import method_defaults
+
+DEFAULT_SCALES = {"bc": 0.1, "residual-rl": 0.1, "rlpd-scratch": 0.2}
+"""Residual scale per method, rad per unit residual: over a base, a correction; alone, a step per period."""
 
 
 @dataclass(frozen=True)
@@ -33,19 +44,28 @@ class HilSimConfig:
     task: str = "panda-reach"
     rounds: int = 4
     episodes_per_round: int = 10
-    updates_per_round: int = 400
+    updates_per_round: int = 0  # 0: utd x the steps collected in the round
+    utd: float = 10.0
     eval_episodes: int = 20
-    residual_scale: float = 0.1
+    residual_scale: float | None = None  # None: the method's (DEFAULT_SCALES)
     calibration_offset: tuple[float, ...] = (0.0, 0.04, 0.0, -0.04, 0.0, 0.0, 0.0)
-    bc_weight: float = 2.0  # actor loss weights (robot_rl.hil.learner.LearnerConfig)
-    q_weight: float = 0.0
+    actuation_gain: tuple[float, ...] | None = None  # instead of the offsets: a state-dependent gap (.actuation)
+    method: str = "residual-rl"
+    bc_weight: float | None = None  # actor loss weights (None: the method's, robot_rl.hil.methods)
+    q_weight: float | None = None
+    demo_episodes: int = 0
     threads: int = 1  # onnxruntime intra-op and torch threads
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if min(self.rounds, self.episodes_per_round, self.eval_episodes) < 1 or self.updates_per_round < 0:
+        if min(self.rounds, self.episodes_per_round, self.eval_episodes) < 1 or self.updates_per_round < 0 \
+                or self.demo_episodes < 0 or not self.utd >= 0:
             raise ConfigError(f"HilSimConfig: rounds {self.rounds}, episodes_per_round {self.episodes_per_round} "
-                              f"and eval_episodes {self.eval_episodes} must be >= 1, updates_per_round >= 0")
+                              f"and eval_episodes {self.eval_episodes} must be >= 1, updates_per_round, "
+                              f"demo_episodes and utd >= 0")
+        method_defaults(self.method)
+        if self.residual_scale is None:
+            object.__setattr__(self, "residual_scale", DEFAULT_SCALES[self.method])
         if not (np.isfinite(self.residual_scale) and self.residual_scale > 0):
             raise ConfigError(f"HilSimConfig: residual_scale must be > 0, got {self.residual_scale}")
 
@@ -61,6 +81,8 @@ class RoundStats:
     eval_success: float  # base + this round's residual, no human
     eval_final_distance_m: float  # mean final end-effector-goal distance in the evaluation
     updates: int
+    env_steps: int = 0  # policy periods run so far, demonstrations and collection (not evaluation)
+    human_steps: int = 0  # of them, steps the human drove, so far
     losses: dict = field(default_factory=dict)
     residual: str = ""
     seconds: float = 0.0
@@ -75,7 +97,6 @@ class _Setup:
         from robot_rl.hil.online import OnlineConfig, OnlineLearner
         from robot_rl.learning.rollout import ChunkPolicy
         from robot_rl_sim.experts import make_expert
-        from robot_rl_sim.hil.calibration import CalibrationOffsetEnv
         from robot_rl_sim.hil.human import SimulatedHuman
         from robot_rl_sim.tasks import get_task, make_env
 
@@ -83,22 +104,54 @@ class _Setup:
         self.spec = get_task(config.task)
         self.base = ChunkPolicy(config.base, self.spec, config.threads)  # evaluation, and the task check
         self.loaded = self.base.onnx.policy  # LoadedPolicy: contract, bytes, sha256
-        self.env = CalibrationOffsetEnv(make_env(self.spec), np.asarray(config.calibration_offset))
+        if config.method == "rlpd-scratch":
+            self._hold_base(config)
+        self.explore = method_defaults(config.method)["explore"]
+        self.env = self._gap_env(config, make_env(self.spec))
         self.robot = self.env.env.robot
         self.human = SimulatedHuman(self.spec, make_expert(self.spec, seed=config.seed, noise=0.0, model=self.robot))
-        # updates_per_step is set so high that the update budget never binds: a round runs updates_per_round
+        self.demo_expert = make_expert(self.spec, seed=config.seed + 1, noise=0.0, model=self.robot)
+        # updates_per_step is set so high that the update budget never binds: a round runs its own count
         self.learner = OnlineLearner(self.loaded, OnlineConfig(
             out_dir=config.out, residual_scale=config.residual_scale, updates_per_step=1e6, min_transitions=2,
-            export_every_updates=max(1, config.updates_per_round), bc_weight=config.bc_weight,
+            export_every_updates=1, method=config.method, bc_weight=config.bc_weight,
             q_weight=config.q_weight, seed=config.seed), robot_model=self.robot)
 
-    def runtime(self, residual: str | None):
-        """The acting PolicyRuntime: the base plus ``residual`` (an exported file) if given."""
+    def _gap_env(self, config: HilSimConfig, env):
+        """The task env behind the gap: actuation gain about the base's default pose if configured, else the
+        encoder offsets."""
+        from robot_rl_sim.hil.actuation import ActuationGainEnv
+        from robot_rl_sim.hil.calibration import CalibrationOffsetEnv
+
+        if config.actuation_gain is None:
+            return CalibrationOffsetEnv(env, np.asarray(config.calibration_offset))
+        default = self.loaded.contract.default_joint_pos or {}
+        missing = [j for j in self.spec.joint_names if j not in default]
+        if missing:
+            raise ConfigError(f"an actuation gain needs the base's default_joint_pos; it lacks {missing}")
+        pose = np.array([default[j] for j in self.spec.joint_names])
+        return ActuationGainEnv(env, np.asarray(config.actuation_gain), pose)
+
+    def _hold_base(self, config: HilSimConfig) -> None:
+        """rlpd-scratch: the hold-position base replaces the trained one (out/hold_base.onnx)."""
+        from robot_rl.hil.hold_base import write_hold_base
+        from robot_rl.learning.rollout import ChunkPolicy
+
+        path = Path(config.out) / "hold_base.onnx"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_hold_base(self.loaded, path)
+        self.base = ChunkPolicy(path, self.spec, config.threads)
+        self.loaded = self.base.onnx.policy
+
+    def runtime(self, residual: str | None, explore: bool = False):
+        """The acting PolicyRuntime: the base plus ``residual`` (an exported file) if given, sampled if
+        ``explore``."""
         from robot_rl.policy.contract import load_policy
         from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
 
         extra = load_policy(residual, robot=self.robot) if residual else None
-        return PolicyRuntime(self.loaded, extra, robot_model=self.robot, config=RuntimeConfig(seed=0))
+        config = RuntimeConfig(seed=0, explore_residual=explore)
+        return PolicyRuntime(self.loaded, extra, robot_model=self.robot, config=config)
 
 
 def evaluate(setup: _Setup, residual_path: str | None, seeds: list[int]) -> tuple[float, float]:
@@ -120,10 +173,12 @@ def _collect(setup: _Setup, config: HilSimConfig, round_index: int, residual: st
     """Episodes with the simulated human, acted by base + ``residual``; the learner stores every period."""
     from robot_rl_sim.hil.episode import run_episode
 
-    runtime = setup.runtime(residual)
+    runtime = setup.runtime(residual, explore=setup.explore)
     first = 1_000_000 + round_index * config.episodes_per_round  # disjoint from the evaluation seeds
-    return [run_episode(setup.env, runtime, setup.learner, setup.human, first + e)
-            for e in range(config.episodes_per_round)]
+    demos = [run_episode(setup.env, runtime, setup.learner, None, 2_000_000 + e, demo_expert=setup.demo_expert)
+             for e in range(config.demo_episodes if round_index == 0 else 0)]
+    return demos + [run_episode(setup.env, runtime, setup.learner, setup.human, first + e)
+                    for e in range(config.episodes_per_round)]
 
 
 def run_hil_sim(config: HilSimConfig, log=print) -> dict:
@@ -133,12 +188,12 @@ def run_hil_sim(config: HilSimConfig, log=print) -> dict:
     eval_seeds = list(range(config.eval_episodes))
     started = time.perf_counter()
     base_success, base_distance = evaluate(setup, None, eval_seeds)
-    log(f"[hil] base alone with the calibration offset: success {base_success:.2f}, "
+    log(f"[hil] base alone under the gap: success {base_success:.2f}, "
         f"final distance {base_distance * 100:.1f} cm")
-    rounds, residual = [], None
+    rounds, residual, totals = [], None, [0, 0]
     try:
         for r in range(config.rounds):
-            stats = _round(setup, config, r, residual)
+            stats = _round(setup, config, r, residual, totals)
             residual = stats.residual
             rounds.append(stats)
             log(f"[hil] round {r}: human drove {stats.human_step_fraction:.0%} of steps, "
@@ -154,17 +209,20 @@ def run_hil_sim(config: HilSimConfig, log=print) -> dict:
     return report
 
 
-def _round(setup: _Setup, config: HilSimConfig, r: int, residual: str | None) -> RoundStats:
-    """Collect with the human (acting with ``residual``), learn, export, evaluate without the human."""
+def _round(setup: _Setup, config: HilSimConfig, r: int, residual: str | None, totals: list[int]) -> RoundStats:
+    """Collect with the human (acting with ``residual``), learn, export, evaluate without the human.
+    ``totals`` [env steps, human steps] so far is updated in place."""
     t0 = time.perf_counter()
     episodes = _collect(setup, config, r, residual)
     learner = setup.learner
-    learner.learn(config.updates_per_round)
+    steps = sum(e.steps for e in episodes)
+    totals[0] += steps
+    totals[1] += sum(e.human_steps for e in episodes)
+    learner.learn(config.updates_per_round or int(round(config.utd * steps)))
     path = learner.maybe_export()
     path = str(path) if path is not None else residual
     success, distance = evaluate(setup, path, list(range(config.eval_episodes)))
-    steps = sum(e.steps for e in episodes)
     return RoundStats(r, sum(e.human_steps for e in episodes) / steps,
                       float(np.mean([e.interventions for e in episodes])),
                       float(np.mean([e.success for e in episodes])), success, distance, learner.learner.updates,
-                      dict(learner.losses), path or "", time.perf_counter() - t0)
+                      totals[0], totals[1], dict(learner.losses), path or "", time.perf_counter() - t0)

@@ -1,0 +1,24 @@
+"""The learning methods of ``robot-rl hil sim --method`` and the learner node's ``method`` (numpy only).
+
+Each sets the actor loss's weights (:mod:`robot_rl.hil.learner`) and whether the residual explores while
+collecting (samples its Gaussian, as HIL-SERL; evaluation and the robot by default run it deterministic).
+"""
+
+from __future__ import annotations
+
+from robot_rl.errors import ConfigError
+
+METHODS = {  # actor-loss weights (q_weight, bc_weight, anchor_weight) and whether collection samples
+    "bc": {"q_weight": 0.0, "bc_weight": 2.0, "anchor_weight": 0.0, "explore": False},
+    "residual-rl": {"q_weight": 1.0, "bc_weight": 1.0, "anchor_weight": 0.1, "explore": True},
+    "rlpd-scratch": {"q_weight": 1.0, "bc_weight": 1.0, "anchor_weight": 0.1, "explore": True},
+}
+"""``--method``: bc (HG-DAgger: clone the corrections), residual-rl (the default: RL over the frozen base),
+rlpd-scratch (the same learner acting alone over a hold-position base, :mod:`robot_rl.hil.hold_base`)."""
+
+
+def method_defaults(method: str) -> dict:
+    """The settings of ``method`` (a key of :data:`METHODS`); ConfigError naming the known ones."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown HIL method {method!r}; known: {sorted(METHODS)}")
+    return dict(METHODS[method])

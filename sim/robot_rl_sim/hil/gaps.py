@@ -31,8 +31,8 @@ GAPS: dict[str, Gap] = {g.name: g for g in (
     Gap("none", (), "no gap: the simulation the base was trained in"),
     Gap("encoder-offset", (EncoderOffset((0.0, 0.04, 0.0, -0.04, 0.0, 0.0, 0.0)),),
         "joint encoders read +0.04 rad on joint 2 and -0.04 rad on joint 4 (a constant shift undoes it)"),
-    Gap("camera-bias", (PoseEstimateError(bias_m=(0.02, -0.015, 0.0), yaw_bias_rad=0.15, noise_m=0.003),),
-        "camera calibration error: the object pose (reach: the goal) estimated 2.5 cm and 0.15 rad off, with "
+    Gap("camera-bias", (PoseEstimateError(bias_m=(0.015, -0.01, 0.0), yaw_bias_rad=0.1, noise_m=0.003),),
+        "camera calibration error: the object pose (reach: the goal) estimated 1.8 cm and 0.1 rad off, with "
         "3 mm of noise per observation"),
     Gap("heavy-cube", (ObjectPhysics(mass_scale=6.0, friction_scale=0.5),),
         "the cube weighs 6x the simulated 50 g and its friction is halved"),

@@ -4,6 +4,7 @@ stand-in for the person, simulation only), the multi-seed runner's resume and th
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from robot_rl_sim.hil.human import HumanConfig, SimulatedHuman, make_human
 from robot_rl_sim.tasks import get_task, make_env
 
 PICK, REACH = get_task("panda-pick-cube"), get_task("panda-reach")
+BASE = Path(__file__).parent / "data" / "panda_reach_small" / "policy.onnx"
 
 
 def test_gaps_are_named_composable_and_each_task_has_a_default():
@@ -193,3 +195,12 @@ def test_the_seed_runner_skips_finished_runs_and_sets_interrupted_ones_aside(tmp
     assert launched == [("bc", 1, 1), ("bc", 2, 1)]
     assert (tmp_path / "bc" / "seed_1.interrupted0" / "partial").read_text() == "kept"
     assert "| 0 | 0.90 |" in report.read_text() and "| 2 | 0.95 |" in report.read_text()
+
+
+def test_eval_runs_a_policy_behind_a_gap_in_process_only(tmp_path):
+    from robot_rl.learning.eval import evaluate_policies
+
+    report = evaluate_policies([BASE], REACH.name, episodes=1, seeds=1, gap="", progress=False)
+    assert report["gap"] == "weak-actuators" and report["episodes"] == 1
+    with pytest.raises(ConfigError, match="in-process only"):
+        evaluate_policies([BASE], REACH.name, episodes=1, seeds=1, mode="gate", gap="camera-bias")

@@ -60,6 +60,9 @@ def evaluate_policies(policies: list[Path], task: str, episodes: int, seeds: int
 
     if mode not in ("inprocess", "gate"):
         raise ConfigError(f"eval mode {mode!r} is not 'inprocess' or 'gate'")
+    from robot_rl_sim.hil.gaps import resolve_gap
+
+    gap = resolve_gap(gap, task)[0]  # "" -> the task's default; ConfigError naming the declared gaps
     if mode == "gate" and gap != "none":
         raise ConfigError(f"eval --gap {gap!r}: gaps are simulated in-process only, not through the gate")
     blocks = seed_blocks(episodes, seeds, base_seed)

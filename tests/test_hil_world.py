@@ -137,7 +137,8 @@ def test_the_pick_human_watches_the_remaining_distance_and_lifts_the_cube_under_
 def _synthetic_run(path, seed, successes, shares, steps_per_round=100):
     path.mkdir(parents=True)
     rounds = [{"round": i, "eval_success": s, "human_step_fraction": h, "env_steps": steps_per_round * (i + 1),
-               "human_steps": int(20 * (i + 1)), "updates": 50 * (i + 1)} for i, (s, h) in enumerate(zip(successes, shares))]
+               "human_steps": 20 * (i + 1), "updates": 50 * (i + 1)}
+              for i, (s, h) in enumerate(zip(successes, shares))]
     report = {"config": {"task": "panda-pick-cube", "eval_episodes": 20}, "gap": "camera-bias", "seconds": 60.0 + seed,
               "base_eval": {"success": 0.4}, "rounds": rounds}
     (path / "report.json").write_text(json.dumps(report))

@@ -80,7 +80,8 @@ def evaluate_policies(policies: list[Path], task: str, episodes: int, seeds: int
                          "success_rate": float(np.mean(successes))})
             outcomes.extend(successes)
     bar.close()
-    report = {"task": task, "mode": mode, "gap": gap, "policies": [str(p) for p in policies], "seed_blocks": len(blocks),
+    report = {"task": task, "mode": mode, "gap": gap, "policies": [str(p) for p in policies],
+              "seed_blocks": len(blocks),
               **success_summary(np.array(outcomes)), "runs": runs}
     if len(runs) >= 2:
         report["across_seeds"] = across_seeds(np.array([r["success_rate"] for r in runs]))
@@ -156,7 +157,8 @@ def _main(args) -> int:
         report["plots"]["loss"] = str(plot_loss(losses, out / "loss.png"))
     (out / "eval.json").write_text(json.dumps(report, indent=1))
     lo, hi = report["ci95"]
-    print(f"{task} ({args.mode}, gap {args.gap}): success {report['success_rate']:.3f} over {report['episodes']} episodes, "
+    print(f"{task} ({args.mode}, gap {report['gap']}): success {report['success_rate']:.3f} over "
+          f"{report['episodes']} episodes, "
           f"95% CI [{lo:.3f}, {hi:.3f}]; report {out / 'eval.json'}")
     return 0
 

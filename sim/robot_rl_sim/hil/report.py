@@ -110,7 +110,8 @@ def _method_section(method: str, s: dict) -> list[str]:
     target = s["steps_to_target_iqm"]
     lines += ["", f"Env steps until the IQM first reached {TARGET}: "
               f"{'not reached' if target is None else f'{target:.0f}'}.", "",
-              "| seed | final success | env steps | human steps (share) | steps to 0.95 | learner updates | wall time |",
+              "| seed | final success | env steps | human steps (share) | steps to 0.95 | learner updates "
+              "| wall time |",
               "|---|---|---|---|---|---|---|"]
     for r in runs:
         share = r["human_steps"] / r["env_steps"] if r["env_steps"] else 0.0

@@ -1,9 +1,9 @@
 """``robot-rl hil sim``: human-in-the-loop residual learning against MuJoCo, measured round by round.
 
 The base policy (a contract-carrying ONNX file trained on the task) meets a sim-to-real gap it was not
-trained for (:mod:`.gaps`, ``gap``). Each round collects episodes in which a simulated human (:mod:`.human`,
-a scripted stand-in for the person at the teleop device) takes over when the task stalls, while the
-policy acts with the residual exported last round. Every
+trained for (:mod:`.gaps`, ``gap``). Each round collects episodes in which a
+simulated human (:mod:`.human`, a scripted stand-in for the person at the teleop device) takes over when
+the task stalls, while the policy acts with the residual exported last round. Every
 period goes through the ``hil_learner_node``'s own core (:class:`robot_rl.hil.online.OnlineLearner`: labels,
 transition store, updates, export), so this measures the code the robot runs. After the round's updates
 the new residual (an ONNX policy bound to the base's sha256) is evaluated WITHOUT the human, composed
@@ -67,7 +67,7 @@ class RoundStats:
     interventions_per_episode: float
     collect_success: float  # with the human (it finishes what it takes over)
     eval_success: float  # base + this round's residual, no human
-    eval_final_distance_m: float  # mean final end-effector-goal distance in the evaluation
+    eval_final_distance_m: float  # mean final remaining distance (SimulatedHuman.remaining) in the evaluation
     updates: int
     env_steps: int = 0  # cumulative policy steps collected in the run (the human's included)
     human_steps: int = 0  # cumulative steps the human drove in the run
@@ -94,8 +94,8 @@ class _Setup:
         self.loaded = self.base.onnx.policy  # LoadedPolicy: contract, bytes, sha256
         self.env = make_gap_env(self.spec, config.gap, seed=config.seed)
         self.robot = self.env.env.robot
-        self.human = make_human(self.spec, self.robot, HumanConfig.for_task(self.spec, budget_steps=config.human_budget),
-                                seed=config.seed)
+        human_config = HumanConfig.for_task(self.spec, budget_steps=config.human_budget)
+        self.human = make_human(self.spec, self.robot, human_config, seed=config.seed)
         self.env_steps = 0  # policy steps collected so far
         # updates_per_step is set so high that the update budget never binds: a round runs updates_per_round
         self.learner = OnlineLearner(self.loaded, OnlineConfig(

@@ -108,8 +108,12 @@ def _method_section(method: str, s: dict) -> list[str]:
     for x, succ, share in zip(s["env_steps"], s["success"], s["human_share"]):
         lines.append(f"| {x:.0f} | {_cell(*succ)} | {'base, no human' if np.isnan(share[0]) else _cell(*share)} |")
     target = s["steps_to_target_iqm"]
+    mean = {k: float(np.mean([r[k] for r in runs])) for k in ("wall_s", "updates", "env_steps", "human_steps")}
     lines += ["", f"Env steps until the IQM first reached {TARGET}: "
-              f"{'not reached' if target is None else f'{target:.0f}'}.", "",
+              f"{'not reached' if target is None else f'{target:.0f}'}. Per run, mean over seeds: wall time "
+              f"{mean['wall_s'] / 60:.1f} min, {mean['updates']:.0f} learner updates, "
+              f"{mean['env_steps']:.0f} env steps of which the human drove {mean['human_steps']:.0f} "
+              f"({mean['human_steps'] / max(mean['env_steps'], 1):.1%}).", "",
               "| seed | final success | env steps | human steps (share) | steps to 0.95 | learner updates "
               "| wall time |",
               "|---|---|---|---|---|---|---|"]

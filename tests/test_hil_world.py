@@ -158,7 +158,7 @@ def test_the_report_aggregates_seeds_with_iqm_and_ci_and_writes_pngs(tmp_path, f
     for seed in range(5):
         _synthetic_run(tmp_path / "bc" / f"seed_{seed}", seed, [0.6, 0.8 + 0.01 * seed, 0.96], [0.3, 0.2, 0.1])
         _synthetic_run(tmp_path / "residual-rl" / f"seed_{seed}", seed, [0.7, 0.9, 1.0], [0.3, 0.1, 0.0])
-    (tmp_path / "bc" / "seed_5.interrupted0").mkdir()  # set aside: not a run
+    _synthetic_run(tmp_path / "bc" / "seed_5.interrupted0", 5, [0.0, 0.0, 0.0], [1.0, 1.0, 1.0])  # not a run
     summary = summarise(load_runs(tmp_path, "bc"))
     assert [r["seed"] for r in summary["runs"]] == list(range(5))
     iqm, low, high = summary["success"][2]

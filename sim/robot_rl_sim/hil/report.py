@@ -26,7 +26,8 @@ BOOTSTRAP_REPS = 2000  # rliable stratified-bootstrap resamples per interval
 def load_runs(out: Path, method: str) -> list[dict]:
     """The finished runs' report.json dicts of ``method``, by seed (unfinished and set-aside dirs skipped)."""
     runs = []
-    for path in sorted(Path(out, method).glob("seed_*/report.json"), key=lambda p: int(p.parent.name[5:])):
+    paths = [p for p in Path(out, method).glob("seed_*/report.json") if p.parent.name[5:].isdigit()]
+    for path in sorted(paths, key=lambda p: int(p.parent.name[5:])):
         report = json.loads(path.read_text())
         report["seed"] = int(path.parent.name[5:])
         runs.append(report)

@@ -15,9 +15,9 @@ from robot_rl.errors import ConfigError
 from robot_rl.hil.replay import load_transitions
 from robot_rl.policy.contract import load_policy
 from robot_rl.policy.runtime import OnnxPolicy, RuntimeConfig, check_residual
-from robot_rl_sim.experts import make_expert
-from robot_rl_sim.hil.calibration import CalibrationOffsetEnv
-from robot_rl_sim.hil.human import HumanConfig, SimulatedHuman
+from robot_rl_sim.hil.gaps import GapEnv
+from robot_rl_sim.hil.human import HumanConfig, SimulatedHuman, make_human
+from robot_rl_sim.hil.perturbations import EncoderOffset
 from robot_rl_sim.tasks import get_task, make_env
 
 BASE = Path(__file__).parent / "data" / "panda_reach_small" / "policy.onnx"
@@ -27,7 +27,7 @@ OFFSET = np.array([0.0, 0.04, 0.0, -0.04, 0.0, 0.0, 0.0])
 
 @pytest.fixture(scope="module")
 def env():
-    return CalibrationOffsetEnv(make_env(SPEC), OFFSET)
+    return GapEnv(make_env(SPEC), (EncoderOffset(tuple(OFFSET)),))
 
 
 def test_the_policy_sees_offset_joints_and_commands_in_measured_coordinates(env):
@@ -41,7 +41,7 @@ def test_the_policy_sees_offset_joints_and_commands_in_measured_coordinates(env)
     np.testing.assert_allclose(env.true_obs()["joint_pos"], true["joint_pos"], atol=2e-3)
     np.testing.assert_allclose(env.to_measured(true["joint_pos"]), hold)
     with pytest.raises(ConfigError, match="7 finite values"):
-        CalibrationOffsetEnv(env.env, np.array([0.1, np.nan, 0, 0, 0, 0, 0]))
+        GapEnv(env.env, (EncoderOffset((0.1, np.nan, 0, 0, 0, 0, 0)),))
 
 
 def _obs(ee, goal=(0.5, 0.0, 0.3)):
@@ -63,15 +63,14 @@ class _Expert:
 
 def test_the_simulated_human_takes_over_a_stalled_arm_and_hands_back_near_the_goal():
     expert = _Expert()
-    human = SimulatedHuman(SPEC, expert, HumanConfig(patience_steps=3, max_takeover_steps=4))
+    human = SimulatedHuman(SPEC, expert, HumanConfig(patience_steps=3, max_takeover_steps=4, reaction_s=0,
+                                                     action_noise_rad=0))
     far = [0.5, 0.0, 0.4]  # 10 cm from the goal, not moving
     actions = [human.act(_obs(far)) for _ in range(4)]
     assert actions[:3] == [None] * 3 and actions[3] is not None and human.in_control and expert.resets == 1
     assert human.act(_obs([0.5, 0.0, 0.305])) is None  # within half the 2 cm radius: released at once
     moving = [human.act(_obs([0.5, 0.0, 0.4 - 0.01 * k])) for k in range(6)]  # 1 cm per step: progress
     assert moving == [None] * 6 and human.interventions == 1
-    with pytest.raises(ConfigError, match="reach tasks only"):
-        SimulatedHuman(get_task("panda-pick-cube"), expert)
 
 
 def test_an_episode_feeds_the_learner_node_core_what_reached_the_robot(tmp_path, panda_model):
@@ -79,9 +78,9 @@ def test_an_episode_feeds_the_learner_node_core_what_reached_the_robot(tmp_path,
     from robot_rl.policy.runtime import PolicyRuntime
     from robot_rl_sim.hil.episode import run_episode
 
-    env = CalibrationOffsetEnv(make_env(SPEC), OFFSET)
+    env = GapEnv(make_env(SPEC), (EncoderOffset(tuple(OFFSET)),))
     base = load_policy(BASE, robot=panda_model)
-    human = SimulatedHuman(SPEC, make_expert(SPEC, noise=0.0, model=env.env.robot))
+    human = make_human(SPEC, env.env.robot)
     learner = OnlineLearner(base, OnlineConfig(out_dir=str(tmp_path), residual_scale=0.1), robot_model=panda_model)
     stats = run_episode(env, PolicyRuntime(base, robot_model=panda_model), learner, human, seed=5)
     learner.close()

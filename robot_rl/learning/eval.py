@@ -50,22 +50,28 @@ def _gate_block(policy: Path, episodes: int, seed: int, robot: str, extra: list[
 
 def evaluate_policies(policies: list[Path], task: str, episodes: int, seeds: int, mode: str = "inprocess",
                       base_seed: int = DEFAULT_BASE_SEED, robot: str = "panda", gate_args: list[str] | None = None,
-                      progress: bool = True, report_dir: Path | None = None) -> dict:
+                      progress: bool = True, report_dir: Path | None = None, gap: str = "none") -> dict:
     """Evaluate each policy on ``episodes`` episodes in ``seeds`` seed blocks; returns the eval report.
-    Gate mode keeps each block's gate report in ``report_dir`` when given."""
+    Gate mode keeps each block's gate report in ``report_dir`` when given. ``gap``: a sim-to-real gap
+    (robot_rl_sim.hil.gaps; in-process only)."""
     from tqdm import tqdm
 
     from robot_rl.learning.rollout import evaluate
 
     if mode not in ("inprocess", "gate"):
         raise ConfigError(f"eval mode {mode!r} is not 'inprocess' or 'gate'")
+    from robot_rl_sim.hil.gaps import resolve_gap
+
+    gap = resolve_gap(gap, task)[0]  # "" -> the task's default; ConfigError naming the declared gaps
+    if mode == "gate" and gap != "none":
+        raise ConfigError(f"eval --gap {gap!r}: gaps are simulated in-process only, not through the gate")
     blocks = seed_blocks(episodes, seeds, base_seed)
     runs, outcomes = [], []
     bar = tqdm(total=episodes * len(policies), desc=f"eval {task} ({mode})", unit="ep", disable=not progress)
     for policy in policies:
         for block in blocks:
             if mode == "inprocess":
-                results = evaluate(policy, task, block, progress=lambda *_: bar.update(1))
+                results = evaluate(policy, task, block, progress=lambda *_: bar.update(1), gap=gap)
                 successes = [r.success for r in results]
             else:
                 successes = _gate_block(policy, len(block), block[0], robot, gate_args or [], report_dir)
@@ -74,7 +80,8 @@ def evaluate_policies(policies: list[Path], task: str, episodes: int, seeds: int
                          "success_rate": float(np.mean(successes))})
             outcomes.extend(successes)
     bar.close()
-    report = {"task": task, "mode": mode, "policies": [str(p) for p in policies], "seed_blocks": len(blocks),
+    report = {"task": task, "mode": mode, "gap": gap, "policies": [str(p) for p in policies],
+              "seed_blocks": len(blocks),
               **success_summary(np.array(outcomes)), "runs": runs}
     if len(runs) >= 2:
         report["across_seeds"] = across_seeds(np.array([r["success_rate"] for r in runs]))
@@ -140,7 +147,7 @@ def _main(args) -> int:
     task = args.task or read_contract(policies[0])[0].provenance.task
     out = Path(args.out)
     report = evaluate_policies(policies, task, args.episodes, args.seeds, args.mode, args.base_seed, args.robot,
-                               report_dir=out / "gate_reports" if args.mode == "gate" else None)
+                               report_dir=out / "gate_reports" if args.mode == "gate" else None, gap=args.gap)
     out.mkdir(parents=True, exist_ok=True)
     report["plots"] = {"success": str(plot_success([report], out / "success.png"))}
     if args.checkpoint:
@@ -150,7 +157,8 @@ def _main(args) -> int:
         report["plots"]["loss"] = str(plot_loss(losses, out / "loss.png"))
     (out / "eval.json").write_text(json.dumps(report, indent=1))
     lo, hi = report["ci95"]
-    print(f"{task} ({args.mode}): success {report['success_rate']:.3f} over {report['episodes']} episodes, "
+    print(f"{task} ({args.mode}, gap {report['gap']}): success {report['success_rate']:.3f} over "
+          f"{report['episodes']} episodes, "
           f"95% CI [{lo:.3f}, {hi:.3f}]; report {out / 'eval.json'}")
     return 0
 
@@ -165,6 +173,8 @@ def register(subparsers) -> None:
     p.add_argument("--base-seed", type=int, default=DEFAULT_BASE_SEED)
     p.add_argument("--mode", choices=("inprocess", "gate"), default="inprocess")
     p.add_argument("--robot", default="panda", help="robot for gate mode")
+    p.add_argument("--gap", default="none", help="sim-to-real gap (robot_rl_sim.hil.gaps, docs/hil.md; in-process "
+                   "only): a declared name, names joined by '+', or '' for the task's default gap")
     p.add_argument("--checkpoint", nargs="*", default=[], help="checkpoint.pt file(s) for the loss plot")
     p.add_argument("--out", default="eval_out", help="directory for eval.json and the PNGs")
     p.set_defaults(func=_main)

@@ -98,13 +98,16 @@ class ChunkPolicy:
         return EpisodeResult(seed, success_step is not None, step, success_step, total)
 
 
-def evaluate(path, task: str, seeds: list[int], threads: int = 1, progress=None) -> list[EpisodeResult]:
-    """Episodes of policy ``path`` on ``task``, one per reset seed; ``progress(done, total)`` after each."""
-    from robot_rl_sim.tasks import get_task, make_env
+def evaluate(path, task: str, seeds: list[int], threads: int = 1, progress=None,
+             gap: str = "none") -> list[EpisodeResult]:
+    """Episodes of policy ``path`` on ``task``, one per reset seed; ``progress(done, total)`` after each.
+    ``gap``: a sim-to-real gap of :mod:`robot_rl_sim.hil.gaps` the policy meets ("none": the training sim)."""
+    from robot_rl_sim.hil.gaps import make_gap_env
+    from robot_rl_sim.tasks import get_task
 
     spec = get_task(task)
     policy = ChunkPolicy(path, spec, threads)
-    env = make_env(spec)
+    env = make_gap_env(spec, gap)
     results = []
     for i, seed in enumerate(seeds):
         results.append(policy.run_episode(env, int(seed)))

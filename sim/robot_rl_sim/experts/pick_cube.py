@@ -15,6 +15,7 @@ GRASP_ARRIVED = 0.004  # m, EE-to-grasp-point distance before the fingers close 
 GRASP_DEPTH = 0.007  # m, grasp point above the cube centre: the TCP stays above the workspace floor (z 0.02 m)
 DWELL_STEPS = 3  # policy steps held at the grasp pose, fingers open, before closing (0.3 s at 10 Hz)
 CLOSE_STEPS = 5  # policy steps spent closing the gripper
+FINGERS_SETTLED = 0.0005  # m per policy step: the fingers have stopped (wait_for_fingers)
 
 
 def cube_yaw(quat_wxyz: np.ndarray) -> float:
@@ -37,11 +38,17 @@ class PickCubeExpert:
 
     Noise (scaled by ``noise``): speed factor in [1 - 0.3 noise, 1 + 0.3 noise], approach height
     +- 3 cm, grasp height +7 +- 3 mm, yaw error +- 0.1 rad, 2 mm waypoint jitter while moving.
+
+    ``wait_for_fingers`` (the simulated human's closed-loop variant): lift only once the observed finger
+    opening has stopped changing (< ``FINGERS_SETTLED`` m per step), however slow the gripper; and when
+    started (``reset``) with a lifted cube between closed fingers, carry on lifting instead of re-grasping.
+    The demonstrations use the default (False): a fixed ``CLOSE_STEPS``.
     """
 
     def __init__(self, spec: TaskSpec, model: RobotModel, seed: int | None = None, noise: float = 1.0,
-                 speed: float = 0.3):
+                 speed: float = 0.3, wait_for_fingers: bool = False):
         self.spec, self.model, self.noise, self.speed = spec, model, noise, speed
+        self.wait_for_fingers = wait_for_fingers
         self.half = spec.object.half_size if spec.object else 0.02
         self.rng = np.random.default_rng(seed)
         self.reset()
@@ -56,6 +63,7 @@ class PickCubeExpert:
         self.phase = "approach"
         self._q = self._waypoint = self._rotation = self._start = None
         self._dwelling = self._closing = 0
+        self._fingers = None
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """Raw action (spec.action_dim,): absolute joint targets (rad) then the gripper command."""
@@ -74,6 +82,20 @@ class PickCubeExpert:
         self._start = obs["object_pose"][:3].copy()
         yaw = grasp_yaw(cube_yaw(obs["object_pose"][3:]), current_yaw(self.model, self._q))
         self._rotation = yaw_down_rotation(yaw + self._yaw_error)
+        if self.wait_for_fingers and self._holding(obs):
+            self.phase = "lift"
+
+    def _holding(self, obs: dict[str, np.ndarray]) -> bool:
+        """The cube is off the table (> 5 mm) with the fingers closed on it (opening under the cube's size)."""
+        lifted = obs["object_pose"][2] > self.half + 0.005
+        return bool(lifted and obs["gripper_pos"][0] < self.half + 0.002)
+
+    def _fingers_settled(self, obs: dict[str, np.ndarray]) -> bool:
+        """Always without ``wait_for_fingers``; else the finger opening moved < FINGERS_SETTLED m since last step."""
+        if not self.wait_for_fingers:
+            return True
+        previous, self._fingers = self._fingers, float(obs["gripper_pos"][0])
+        return previous is not None and abs(previous - self._fingers) < FINGERS_SETTLED
 
     def _phase_goal(self, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
         """(Cartesian waypoint goal (3,) m, gripper command in [-1, 1]) for the current phase."""
@@ -92,7 +114,7 @@ class PickCubeExpert:
                 self.phase = "close"
         elif self.phase == "close":
             self._closing += 1
-            if self._closing >= CLOSE_STEPS:
+            if self._fingers_settled(obs) and self._closing >= CLOSE_STEPS:
                 self.phase = "lift"
         elif self.phase == "lift" and self._reached(lifted, ee):
             self.phase = "hold"

@@ -1,4 +1,5 @@
-"""``robot-rl hil sim --base P.onnx --out DIR``: human-in-the-loop residual learning in MuJoCo, round by round."""
+"""``robot-rl hil sim``: human-in-the-loop residual learning in MuJoCo, round by round; one run, or several
+seeds (and methods) in parallel processes with a markdown report (``--seeds N``, ``--compare M ...``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("hil", help="human-in-the-loop residual RL")
     sub = p.add_subparsers(dest="hil_command", required=True)
     s = sub.add_parser("sim", help="learn a residual on a base policy from a simulated human's corrections "
-                                   "(MuJoCo, joint encoder offsets as the sim-to-real gap)")
+                                   "(MuJoCo, under a named sim-to-real gap)")
     s.add_argument("--base", required=True, help="contract-carrying base ONNX policy trained on --task")
-    s.add_argument("--out", required=True, help="run directory: transitions/, residual_round<k>.onnx, report.json")
+    s.add_argument("--out", required=True, help="run directory: transitions/, residual_round<k>.onnx, report.json "
+                                                "(with --seeds: <method>/seed_<s>/ per run and report.md)")
     s.add_argument("--task", default="panda-reach")
+    s.add_argument("--gap", default="", help="sim-to-real gap (robot_rl_sim.hil.gaps, docs/hil.md); names joined "
+                                             "by '+' compose; default: the task's default gap")
     s.add_argument("--rounds", type=int, default=4)
     s.add_argument("--episodes-per-round", type=int, default=10)
     s.add_argument("--method", default="residual-rl", choices=("bc", "residual-rl", "rlpd-scratch"),
@@ -26,13 +30,16 @@ def register(subparsers) -> None:
     s.add_argument("--eval-episodes", type=int, default=20, help="episodes without the human after each round")
     s.add_argument("--residual-scale", type=float, default=None,
                    help="raw action units (rad) per unit residual (default: 0.1, rlpd-scratch 0.2)")
-    s.add_argument("--offset", type=float, nargs="+", default=None,
-                   help="joint encoder offsets, rad, one per arm joint (default 0.04 on joints 2 and -0.04 on 4)")
-    s.add_argument("--actuation-gain", type=float, nargs="+", default=None,
-                   help="instead of the offsets: joints reach default + gain * (target - default) (one or per joint)")
+    s.add_argument("--human-budget", type=int, default=3000, help="most steps the simulated human may drive per run")
     s.add_argument("--bc-weight", type=float, default=None, help="behaviour cloning weight (default: the method's)")
     s.add_argument("--q-weight", type=float, default=None, help="Q weight in the actor loss (default: the method's)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="the run's seed (single run)")
+    s.add_argument("--seeds", type=int, default=0, help="run seeds 0..N-1 as parallel 1-thread processes, resumable, "
+                                                        "and write <out>/report.md")
+    s.add_argument("--compare", nargs="+", default=None, metavar="METHOD",
+                   help="with --seeds: run every METHOD (instead of --method) and put them on one plot")
+    s.add_argument("--parallel", type=int, default=2, help="with --seeds: runs at a time")
+    s.add_argument("--nice", type=int, default=0, help="with --seeds: niceness added to each run's process")
     s.set_defaults(func=run_sim)
     from robot_rl_sim.hil.classifier_data import register as register_classifier
 
@@ -40,18 +47,24 @@ def register(subparsers) -> None:
 
 
 def run_sim(args: argparse.Namespace) -> int:
-    """Run every round; exit 0 (the numbers are the result: see report.json)."""
+    """One run (exit 0: the numbers are the result, see report.json), or the multi-seed runner and report."""
+    from robot_rl.errors import ConfigError
     from robot_rl_sim.hil.session import HilSimConfig, run_hil_sim
 
-    extra = {"calibration_offset": tuple(args.offset)} if args.offset else {}
-    if args.actuation_gain:
-        extra["actuation_gain"] = tuple(args.actuation_gain)
-    config = HilSimConfig(base=args.base, out=args.out, task=args.task, rounds=args.rounds,
-                          episodes_per_round=args.episodes_per_round, updates_per_round=args.updates_per_round,
+    config = HilSimConfig(base=args.base, out=args.out, task=args.task, gap=args.gap, method=args.method,
+                          rounds=args.rounds, episodes_per_round=args.episodes_per_round,
+                          updates_per_round=args.updates_per_round, utd=args.utd, demo_episodes=args.demo_episodes,
                           eval_episodes=args.eval_episodes, residual_scale=args.residual_scale,
-                          bc_weight=args.bc_weight, q_weight=args.q_weight, method=args.method, utd=args.utd,
-                          demo_episodes=args.demo_episodes,
-                          seed=args.seed, **extra)
+                          human_budget=args.human_budget, bc_weight=args.bc_weight, q_weight=args.q_weight,
+                          seed=args.seed)
+    if args.compare and not args.seeds:
+        raise ConfigError("hil sim: --compare needs --seeds N")
+    if args.seeds:
+        from robot_rl_sim.hil.seeds import run_seeds
+
+        report = run_seeds(config, args.compare or [args.method], args.seeds, args.parallel, args.nice)
+        print(f"[hil] report: {report}")
+        return 0
     run_hil_sim(config)
     print(f"[hil] report: {args.out}/report.json")
     return 0

@@ -45,7 +45,7 @@ def executed_targets(runtime, raw: np.ndarray, inputs: ObservationInputs) -> np.
 
 
 def run_episode(env, runtime, learner, human, seed: int, demo_expert=None) -> EpisodeStats:
-    """Roll out one episode in ``env`` (a CalibrationOffsetEnv) and feed every period to ``learner``.
+    """Roll out one episode in ``env`` (a :class:`~robot_rl_sim.hil.gaps.GapEnv`) and feed every period to ``learner``.
 
     Args:
         runtime: PolicyRuntime of the base (+ residual) that acts.

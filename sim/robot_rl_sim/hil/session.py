@@ -1,9 +1,9 @@
 """``robot-rl hil sim``: human-in-the-loop residual learning against MuJoCo, measured round by round.
 
 The base policy (a contract-carrying ONNX file trained on the task) meets a sim-to-real gap it was not
-trained for: joint encoder offsets (:mod:`.calibration`). Each round collects episodes in which a
+trained for (:mod:`.gaps`, ``gap``). Each round collects episodes in which a
 simulated human (:mod:`.human`, a scripted stand-in for the person at the teleop device) takes over when
-the arm stalls short of the goal, while the policy acts with the residual exported last round. Every
+the task stalls, while the policy acts with the residual exported last round. Every
 period goes through the ``hil_learner_node``'s own core (:class:`robot_rl.hil.online.OnlineLearner`: labels,
 transition store, updates, export), so this measures the code the robot runs. After the round's updates
 the new residual (an ONNX policy bound to the base's sha256) is evaluated WITHOUT the human, composed
@@ -34,10 +34,13 @@ from robot_rl.hil.methods import method_defaults
 DEFAULT_SCALES = {"bc": 0.1, "residual-rl": 0.1, "rlpd-scratch": 0.2}
 """Residual scale per method, rad per unit residual: over a base, a correction; alone, a step per period."""
 
+EVAL_SEED = 3_000_000  # evaluation reset seeds: disjoint from the demonstrations' (0, 1, ...) and collection's
+
 
 @dataclass(frozen=True)
 class HilSimConfig:
-    """One run. Offsets in rad per joint (robot order); ``residual_scale`` in raw action units (rad)."""
+    """One run. ``gap``: a gap name of :mod:`.gaps` ("" = the task's default); ``residual_scale`` in raw action
+    units (rad); ``human_budget``: the most steps the simulated human may drive in the run."""
 
     base: str
     out: str
@@ -48,14 +51,19 @@ class HilSimConfig:
     utd: float = 10.0
     eval_episodes: int = 20
     residual_scale: float | None = None  # None: the method's (DEFAULT_SCALES)
-    calibration_offset: tuple[float, ...] = (0.0, 0.04, 0.0, -0.04, 0.0, 0.0, 0.0)
-    actuation_gain: tuple[float, ...] | None = None  # instead of the offsets: a state-dependent gap (.actuation)
+    gap: str = ""  # a declared gap (robot_rl_sim.hil.gaps; '+' composes); "": the task's default
+    human_budget: int = 3000  # most steps the simulated human may drive in the run
     method: str = "residual-rl"
     bc_weight: float | None = None  # actor loss weights (None: the method's, robot_rl.hil.methods)
     q_weight: float | None = None
     demo_episodes: int = 0
     threads: int = 1  # onnxruntime intra-op and torch threads
     seed: int = 0
+
+    @property
+    def scale(self) -> float:
+        """Raw action units (rad) per unit residual: ``residual_scale``, or the method's default."""
+        return DEFAULT_SCALES[self.method] if self.residual_scale is None else float(self.residual_scale)
 
     def __post_init__(self) -> None:
         if min(self.rounds, self.episodes_per_round, self.eval_episodes) < 1 or self.updates_per_round < 0 \
@@ -64,10 +72,11 @@ class HilSimConfig:
                               f"and eval_episodes {self.eval_episodes} must be >= 1, updates_per_round, "
                               f"demo_episodes and utd >= 0")
         method_defaults(self.method)
-        if self.residual_scale is None:
-            object.__setattr__(self, "residual_scale", DEFAULT_SCALES[self.method])
-        if not (np.isfinite(self.residual_scale) and self.residual_scale > 0):
+        if not (np.isfinite(self.scale) and self.scale > 0):
             raise ConfigError(f"HilSimConfig: residual_scale must be > 0, got {self.residual_scale}")
+        from robot_rl_sim.hil.gaps import resolve_gap
+
+        resolve_gap(self.gap, self.task)  # ConfigError naming the declared gaps
 
 
 @dataclass
@@ -79,7 +88,7 @@ class RoundStats:
     interventions_per_episode: float
     collect_success: float  # with the human (it finishes what it takes over)
     eval_success: float  # base + this round's residual, no human
-    eval_final_distance_m: float  # mean final end-effector-goal distance in the evaluation
+    eval_final_distance_m: float  # mean final remaining distance (SimulatedHuman.remaining) in the evaluation
     updates: int
     env_steps: int = 0  # policy periods run so far, demonstrations and collection (not evaluation)
     human_steps: int = 0  # of them, steps the human drove, so far
@@ -97,8 +106,9 @@ class _Setup:
         from robot_rl.hil.online import OnlineConfig, OnlineLearner
         from robot_rl.learning.rollout import ChunkPolicy
         from robot_rl_sim.experts import make_expert
-        from robot_rl_sim.hil.human import SimulatedHuman
-        from robot_rl_sim.tasks import get_task, make_env
+        from robot_rl_sim.hil.gaps import make_gap_env
+        from robot_rl_sim.hil.human import HumanConfig, make_human
+        from robot_rl_sim.tasks import get_task
 
         torch.set_num_threads(config.threads)  # small networks: 1 thread is ~30x faster per update here than 2
         self.spec = get_task(config.task)
@@ -107,30 +117,16 @@ class _Setup:
         if config.method == "rlpd-scratch":
             self._hold_base(config)
         self.explore = method_defaults(config.method)["explore"]
-        self.env = self._gap_env(config, make_env(self.spec))
+        self.env = make_gap_env(self.spec, config.gap, seed=config.seed)
         self.robot = self.env.env.robot
-        self.human = SimulatedHuman(self.spec, make_expert(self.spec, seed=config.seed, noise=0.0, model=self.robot))
+        human_config = HumanConfig.for_task(self.spec, budget_steps=config.human_budget)
+        self.human = make_human(self.spec, self.robot, human_config, seed=config.seed)
         self.demo_expert = make_expert(self.spec, seed=config.seed + 1, noise=0.0, model=self.robot)
         # updates_per_step is set so high that the update budget never binds: a round runs its own count
         self.learner = OnlineLearner(self.loaded, OnlineConfig(
-            out_dir=config.out, residual_scale=config.residual_scale, updates_per_step=1e6, min_transitions=2,
+            out_dir=config.out, residual_scale=config.scale, updates_per_step=1e6, min_transitions=2,
             export_every_updates=1, method=config.method, bc_weight=config.bc_weight,
             q_weight=config.q_weight, seed=config.seed), robot_model=self.robot)
-
-    def _gap_env(self, config: HilSimConfig, env):
-        """The task env behind the gap: actuation gain about the base's default pose if configured, else the
-        encoder offsets."""
-        from robot_rl_sim.hil.actuation import ActuationGainEnv
-        from robot_rl_sim.hil.calibration import CalibrationOffsetEnv
-
-        if config.actuation_gain is None:
-            return CalibrationOffsetEnv(env, np.asarray(config.calibration_offset))
-        default = self.loaded.contract.default_joint_pos or {}
-        missing = [j for j in self.spec.joint_names if j not in default]
-        if missing:
-            raise ConfigError(f"an actuation gain needs the base's default_joint_pos; it lacks {missing}")
-        pose = np.array([default[j] for j in self.spec.joint_names])
-        return ActuationGainEnv(env, np.asarray(config.actuation_gain), pose)
 
     def _hold_base(self, config: HilSimConfig) -> None:
         """rlpd-scratch: the hold-position base replaces the trained one (out/hold_base.onnx)."""
@@ -155,17 +151,16 @@ class _Setup:
 
 
 def evaluate(setup: _Setup, residual_path: str | None, seeds: list[int]) -> tuple[float, float]:
-    """(success rate, mean final true end-effector-goal distance m) of base (+ residual ONNX), no human."""
+    """(success rate, mean final true remaining distance m (SimulatedHuman.remaining)) of base (+ residual
+    ONNX), no human."""
     from robot_rl.learning.rollout import ChunkPolicy
 
     policy = ChunkPolicy(setup.loaded.path, setup.spec, residual_path=residual_path) \
         if residual_path else setup.base
-    terms = {t.source: t.name for t in setup.spec.obs_terms}
     successes, distances = [], []
     for seed in seeds:
         successes.append(policy.run_episode(setup.env, seed).success)
-        true = setup.env.true_obs()
-        distances.append(float(np.linalg.norm(true[terms["ee_pos"]] - true[terms["goal"]])))
+        distances.append(setup.human.remaining(setup.env.true_obs()))
     return float(np.mean(successes)), float(np.mean(distances))
 
 
@@ -185,10 +180,10 @@ def run_hil_sim(config: HilSimConfig, log=print) -> dict:
     """All rounds; returns the report (also written to ``out/report.json``)."""
     out = Path(config.out)
     setup = _Setup(config)
-    eval_seeds = list(range(config.eval_episodes))
+    eval_seeds = [EVAL_SEED + i for i in range(config.eval_episodes)]
     started = time.perf_counter()
     base_success, base_distance = evaluate(setup, None, eval_seeds)
-    log(f"[hil] base alone under the gap: success {base_success:.2f}, "
+    log(f"[hil] base alone with gap {setup.env.name!r}: success {base_success:.2f}, "
         f"final distance {base_distance * 100:.1f} cm")
     rounds, residual, totals = [], None, [0, 0]
     try:
@@ -203,6 +198,9 @@ def run_hil_sim(config: HilSimConfig, log=print) -> dict:
     finally:
         setup.learner.close()
     report = {"config": asdict(config), "base_policy_sha256": setup.loaded.sha256,
+              "gap": setup.env.name, "human": {"steps": setup.human.steps, "budget_left": setup.human.budget_left,
+                                                "delay_steps": setup.human.delay_steps,
+                                                "config": asdict(setup.human.config)},
               "base_eval": {"success": base_success, "final_distance_m": base_distance},
               "rounds": [asdict(s) for s in rounds], "seconds": time.perf_counter() - started}
     write_atomic(out / "report.json", json.dumps(report, indent=1).encode())
@@ -221,7 +219,7 @@ def _round(setup: _Setup, config: HilSimConfig, r: int, residual: str | None, to
     learner.learn(config.updates_per_round or int(round(config.utd * steps)))
     path = learner.maybe_export()
     path = str(path) if path is not None else residual
-    success, distance = evaluate(setup, path, list(range(config.eval_episodes)))
+    success, distance = evaluate(setup, path, [EVAL_SEED + i for i in range(config.eval_episodes)])
     return RoundStats(r, sum(e.human_steps for e in episodes) / steps,
                       float(np.mean([e.interventions for e in episodes])),
                       float(np.mean([e.success for e in episodes])), success, distance, learner.learner.updates,

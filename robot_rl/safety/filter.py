@@ -246,7 +246,9 @@ class SafetyFilter:
             return FilterResult(None, [note], self.status)
         k0 = self.plan.index_at(now)
         if self.plan.at_rest_from(k0):
-            notes = [note] + self._reanchor(k0, state)
+            notes = self._reanchor(k0, state)  # one RESET per call: a re-anchoring move says so in its detail
+            moving = [n for n in notes if n.reason == Reason.RESET]
+            notes = [n for n in notes if n.reason != Reason.RESET] + (moving or [note])
             return FilterResult(self._allowed(k0, "reset"), notes, self.status)
         return FilterResult(self._allowed(k0, "reset"), [note], self.status)
 
@@ -268,7 +270,7 @@ class SafetyFilter:
         if points is None:
             return problems + [Intervention(Reason.NO_SAFE_PATH, None, "no safe move to the measured state; holding")]
         self.plan.splice(k0, points, keep_from=k0 - 2)
-        return problems + [Intervention(Reason.RESET, None, f"re-anchoring: moving "
+        return problems + [Intervention(Reason.RESET, None, f"e-stop released; re-anchoring: moving "
                                         f"{np.abs(target - start.q).max() * 1000:.1f} mrad to the measured state at "
                                         f"{RECOVERY_SPEED:.0%} speed")]
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from robot_rl.command import JointTrajectoryCommand
+from robot_rl.errors import ConfigError
 from robot_rl.robot import load_robot_model
 from robot_rl.safety import Reason, SafetyConfig, SafetyFilter, Status, kernels
 from robot_rl.safety.rate_limiter import GridLimits, GridState, brake_stepwise
@@ -105,7 +106,8 @@ def test_malformed_calls_never_raise(call):
     assert result.allowed is None or np.ptp(result.allowed.positions, axis=0).max() == 0.0  # at most a hold
 
 
-# Finding 3: output_dt 1e-4 / 2e-4 s (within the parameter's bounds) raised "brake did not reach rest in 5000 steps".
+# Finding 3: output_dt 1e-4 / 2e-4 s (then within the parameter's bounds) raised "brake did not reach rest in 5000
+# steps". The brake's step budget now follows dt, and the bound is 5 ms (OUTPUT_DT_MIN): finer grids are refused by name.
 
 def test_a_slow_brake_on_a_fine_grid_reaches_rest():
     lim = GridLimits(LIM.soft_lower, LIM.soft_upper, LIM.velocity, 0.1 * LIM.acceleration, LIM.jerk, 1e-4)
@@ -115,7 +117,13 @@ def test_a_slow_brake_on_a_fine_grid_reaches_rest():
     assert np.all(v[-1] == 0.0) and np.all(np.abs(v) <= LIM.velocity * (1 + 1e-9))
 
 
-@pytest.mark.parametrize("output_dt", [1e-4, 2e-4])
+@pytest.mark.parametrize("output_dt", [1e-4, 2e-4, 1e-3])
+def test_output_grids_finer_than_the_minimum_are_refused_by_name(output_dt):
+    with pytest.raises(ConfigError, match="output_dt"):
+        _safety(output_dt=output_dt)
+
+
+@pytest.mark.parametrize("output_dt", [5e-3])
 def test_the_finest_output_grids_allowed_work(output_dt):
     safety, rng, now = _safety(output_dt=output_dt), np.random.default_rng(4), 100.0  # seed 4 failed before
     for _ in range(30):

@@ -21,6 +21,7 @@ import pinocchio as pin
 from robot_rl.robot.model import RobotModel
 
 TOL = 1e-9
+DISTANCE_TOL = 1e-6  # m: coal's GJK distances agree to about this between two queries of one configuration
 
 
 class IndependentChecker:
@@ -36,7 +37,9 @@ class IndependentChecker:
         self.damping, self.friction = np.array(self.pm.damping), np.array(self.pm.friction)
         box = model.config.workspace
         self.box_lower, self.box_upper = box.lower, box.upper
-        self.frames = [self.pm.getFrameId(name) for name in box.links]
+        body = pin.FrameType.BODY  # a link name can also name a joint or fixed frame (z1: gripperStator)
+        self.frames = [self.pm.getFrameId(name, body) if self.pm.existFrame(name, body) else self.pm.getFrameId(name)
+                       for name in box.links]
         model.collision_pairs()  # the pairs the robot's YAML asks for (adjacent and ignored pairs left out)
         self.geom = model.collision_model
         self.geom_data = pin.GeometryData(self.geom)
@@ -93,7 +96,9 @@ class IndependentChecker:
                 continue  # a held point: the same excess
             now = self.excess(q, box, collision)
             if before is not None:
-                grown = (now > 0) & (now > before + TOL)
+                tolerance = np.full(len(now), TOL)
+                tolerance[-1] = DISTANCE_TOL  # the collision excess comes from GJK distances
+                grown = (now > 0) & (now > before + tolerance)
                 if grown.any():
                     found.append(f"point {k}: excess {now[grown].tolist()} grew from {before[grown].tolist()} "
                                  f"(joints, box, collision: {np.flatnonzero(grown).tolist()})")

@@ -259,30 +259,6 @@ def columns_outside(values, lower, upper, outside) -> bool:
     return found
 
 
-@njit(cache=True)
-def finite_difference_states(q0, v0, path, dt: float, weights, v_out, a_out, need_out) -> None:
-    """Velocity and acceleration (m, n) at every point of ``path`` (m, n) by backward differences, and per point
-    ``need_out[k] = sum_j weights[j] |a[k, j]|`` (m,).
-
-    ``path`` starts one grid step after the state (q0, v0) (n,); the point before q0 is q0 - v0 dt.
-    """
-    m, n = path.shape
-    for k in range(m):
-        need_out[k] = 0.0
-        for j in range(n):
-            q = path[k, j]
-            q1 = path[k - 1, j] if k >= 1 else q0[j]
-            if k >= 2:
-                q2 = path[k - 2, j]
-            elif k == 1:
-                q2 = q0[j]
-            else:
-                q2 = q0[j] - v0[j] * dt
-            v_out[k, j] = (q - q1) / dt
-            a_out[k, j] = (q - 2.0 * q1 + q2) / (dt * dt)
-            need_out[k] += weights[j] * abs(a_out[k, j])
-
-
 SIGNATURES = {
     # argument kinds: f float64, i int64, aN float64 input array of N dims, oN float64 output array, bN bool output
     approach: "f f f",
@@ -298,7 +274,6 @@ SIGNATURES = {
     finite_increasing: "a1 a2",
     min_gap: "f a1",
     columns_outside: "a2 a1 a1 b1",
-    finite_difference_states: "a1 a1 a2 f a1 o2 o2 o1",
 }
 """Every signature the filter calls its kernels with (:func:`warm_up` compiles these and nothing else)."""
 _frozen = False  # True once warm_up has compiled SIGNATURES and disabled compilation

@@ -10,8 +10,8 @@ import pyrealsense2 as rs
 from robot_rl.camera import CameraConfig, RealSenseCamera
 from robot_rl.errors import HardwareError
 from robot_rl.perception.geometry import CameraIntrinsics
+from software_camera import DEPTH_UNITS, software_frame
 
-DEPTH_UNITS = 1e-4  # m per z16 unit
 
 
 def _stream(kind, uid: int, fmt, bpp: int, intrinsics: CameraIntrinsics, fps: int) -> rs.video_stream:
@@ -48,11 +48,7 @@ class RenderedCamera:
                                                    frame_timeout_s=0.2), device=self.device)
 
     def _frame(self, pixels: np.ndarray, profile, bpp: int) -> rs.software_video_frame:
-        f = rs.software_video_frame()
-        f.pixels, f.stride, f.bpp, f.profile = pixels, self.width * bpp, bpp, profile
-        f.timestamp, f.frame_number = self.n * 1000.0 / self.fps, self.n
-        f.domain, f.depth_units = rs.timestamp_domain.hardware_clock, DEPTH_UNITS
-        return f
+        return software_frame(pixels, profile, bpp, self.n, self.fps)
 
     def frames(self, color: np.ndarray, depth_m: np.ndarray):
         """Push one (H, W, 3) uint8 RGB and (H, W) m depth pair; the Frames the camera reads for it."""

@@ -11,6 +11,15 @@ import numpy as np
 import pyrealsense2 as rs
 
 DEPTH_UNITS = 1e-4  # m per z16 unit
+
+
+def software_frame(pixels: np.ndarray, profile, bpp: int, n: int, fps: float) -> rs.software_video_frame:
+    """Frame number ``n`` of ``pixels`` (H, W[, C]) for a software sensor ``profile``, stamped n / fps s."""
+    f = rs.software_video_frame()
+    f.pixels, f.stride, f.bpp, f.profile = pixels, pixels.shape[1] * bpp, bpp, profile
+    f.timestamp, f.frame_number = n * 1000.0 / fps, n
+    f.domain, f.depth_units = rs.timestamp_domain.hardware_clock, DEPTH_UNITS
+    return f
 DEPTH_RAW = 7500  # z16 value of every depth pixel: 0.75 m
 
 
@@ -63,11 +72,7 @@ class SoftwareCamera:
         self._thread.start()
 
     def _frame(self, pixels: np.ndarray, profile, bpp: int) -> rs.software_video_frame:
-        f = rs.software_video_frame()
-        f.pixels, f.stride, f.bpp, f.profile = pixels, self.width * bpp, bpp, profile
-        f.timestamp, f.frame_number = self._n * 1000.0 / self.fps, self._n
-        f.domain, f.depth_units = rs.timestamp_domain.hardware_clock, DEPTH_UNITS
-        return f
+        return software_frame(pixels, profile, bpp, self._n, self.fps)
 
     def _feed(self) -> None:
         while not self._stop.wait(1.0 / self.fps):

@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from robot_rl.bringup.session import random_domain_id
+from robot_rl.bringup.session import MAX_SAFE_DOMAIN_ID, random_domain_id
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("default")
@@ -22,13 +22,22 @@ def compiled_safety_kernels() -> None:
     warm_up()
 
 
+_DOMAIN_IDS = iter(range(int(random_domain_id()), 10**6))
+
+
+def _next_domain_id() -> str:
+    """Domain ids in turn from a random start (wrapping in [1, MAX_SAFE_DOMAIN_ID]): consecutive graph tests
+    never share one, so a graph still shutting down cannot answer the next test's nodes."""
+    return str((next(_DOMAIN_IDS) - 1) % MAX_SAFE_DOMAIN_ID + 1)
+
+
 @pytest.fixture
 def ros_env(monkeypatch) -> dict[str, str]:
     """A fresh ROS_DOMAIN_ID (localhost discovery only) for this test, also set in os.environ.
 
     Returns the variables, to pass to child processes.
     """
-    env = {"ROS_DOMAIN_ID": random_domain_id(),
+    env = {"ROS_DOMAIN_ID": _next_domain_id(),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)

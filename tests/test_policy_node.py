@@ -42,6 +42,12 @@ def test_leapp_bundle_drives_the_panda_through_the_graph(tmp_path, ros_env, pand
     assert all(e["final_error"] < 0.05 for e in report["episodes"])
 
 
+def _log_tails(log_dir, lines: int = 15) -> str:
+    """The last lines of every node log, for a failure message."""
+    return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+                     for log in sorted(log_dir.glob("*.log")))
+
+
 def _wait_until(observer, target, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -70,7 +76,8 @@ def test_rsl_rl_export_drives_the_panda_and_hot_swap(tmp_path, ros_env, panda):
         obs.node.create_subscription(String, "/policy_node/status", lambda m: statuses.append(m.data), latched)
         load = obs.node.create_publisher(String, "/policy_node/load", 10)
         obs.wait_for(runner, 30.0)
-        assert _wait_until(obs, first, 20.0), f"did not reach the first target; q={obs.joint_positions()}"
+        assert _wait_until(obs, first, 20.0), \
+            f"did not reach the first target; q={obs.joint_positions()}\n{_log_tails(tmp_path / 'logs')}"
         deadline = time.monotonic() + 10.0
         while load.get_subscription_count() == 0 and time.monotonic() < deadline:
             time.sleep(0.05)  # discovery: a message published before the match is lost

@@ -97,3 +97,28 @@ def test_a_reset_re_anchors_on_an_offset_measurement_through_the_rate_limiter_wi
     assert np.all(np.abs(a) <= RECOVERY_SPEED * LIM.acceleration + 1e-6)
     assert np.allclose(q[-1], measured, atol=1e-6), "ends at the measured state"
     assert any(n.reason == Reason.RESET and "re-anchoring" in n.detail for n in result.interventions)
+
+
+def test_a_simulator_reset_drops_the_held_plan_and_the_next_command_anchors_on_the_teleported_state():
+    """A simulator's episode reset teleports the arm: re-anchoring from the old held point (above) stalled each
+    gate episode ~2 s while the plan crept back. With ``simulator_moved_robot`` the next command starts at the
+    measured state at rest, through the rate limiter."""
+    safety = SafetyFilter(MODEL, SafetyConfig(check_collision=False))
+    safety.filter(_command(Q0, NOW), Q0, NOW)
+    safety.estop(NOW + 0.05)
+    teleported = Q0 + 0.3
+    result = safety.reset(NOW + 1.0, teleported, simulator_moved_robot=True)
+    assert result.allowed is None and [n.reason for n in result.interventions] == [Reason.RESET]
+    follow = safety.filter(_command(teleported + 0.01, NOW + 1.1), teleported, NOW + 1.1)
+    assert np.array_equal(follow.allowed.positions[0], teleported), "the plan starts at the measured state"
+    q = np.vstack([teleported, teleported, follow.allowed.positions])
+    v = np.diff(q, axis=0) / DT
+    assert np.all(np.abs(v) <= LIM.velocity + 1e-9) and np.all(np.abs(np.diff(v, axis=0) / DT) <= LIM.acceleration + 1e-6)
+
+
+def test_a_simulator_reset_while_still_moving_keeps_the_plan():
+    """The plan is dropped only at rest: a reset mid-brake re-sends the running plan, as a plain reset does."""
+    safety = SafetyFilter(MODEL, SafetyConfig(check_collision=False))
+    safety.filter(_command(Q0 + 0.5, NOW), Q0, NOW)
+    result = safety.reset(NOW + 0.2, Q0 + 0.3, simulator_moved_robot=True)
+    assert result.allowed is not None and safety.plan is not None

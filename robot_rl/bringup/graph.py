@@ -142,7 +142,7 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
     if hil_out and (source != "policy" or not teleop):
         raise ConfigError("the HIL learner needs a policy (the base it learns a residual on) and a teleop device "
                           "(it learns from the human's interventions)")
-    safety = {"robot": robot}
+    safety = {"robot": robot, "simulator_resets": hardware == "mujoco"}  # its ~/reset follows a teleport
     if source == "policy":
         from robot_rl.policy.contract import read_contract  # contract only: no onnxruntime session
 

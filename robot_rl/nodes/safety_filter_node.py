@@ -155,7 +155,7 @@ class SafetyFilterNode(Node):
     @_never_raises
     def _on_reset_service(self, _request, response):
         now = self._now()
-        self._report(self.filter.reset(now, self._measured(now)), now)
+        self._report(self.filter.reset(now, self._measured(now), self.params["simulator_resets"]), now)
         response.success, response.message = True, "e-stop released; holding until a new command arrives"
         return response
 

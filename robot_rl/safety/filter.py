@@ -234,17 +234,26 @@ class SafetyFilter:
         return FilterResult(allowed, [], self.status)
 
     @fail_safe
-    def reset(self, now: float, state: np.ndarray | None) -> FilterResult:
+    def reset(self, now: float, state: np.ndarray | None, simulator_moved_robot: bool = False) -> FilterResult:
         """Release the e-stop (and a latched internal error). Never resumes motion: once the plan is at rest it
         re-anchors on the measured position ``state`` (n,) rad without a jump: a move from the held point to it
         (clamped to the soft limits) through the rate limiter at RECOVERY_SPEED, checked like any plan; else it
-        holds."""
+        holds.
+
+        ``simulator_moved_robot`` (simulated hardware only: a simulator's episode reset teleported the robot, so
+        the held point is void): once the plan is at rest it is dropped instead, and the next command anchors on
+        the measured state at rest, checked, exactly as the first command does. Nothing is sent meanwhile; the
+        simulator holds its reset pose."""
         self.estopped, self.fault = False, None
         self._watchdog_reported = True
         note = Intervention(Reason.RESET, None, "e-stop released; holding until a new command arrives")
         if self.plan is None or state is None:
             return FilterResult(None, [note], self.status)
         k0 = self.plan.index_at(now)
+        if simulator_moved_robot and self.plan.at_rest_from(k0):
+            self.plan, self.recovering = None, False
+            return FilterResult(None, [Intervention(Reason.RESET, None, "e-stop released after a simulator reset; "
+                                                    "the next command anchors on the measured state")], self.status)
         if self.plan.at_rest_from(k0):
             notes = self._reanchor(k0, state)  # one RESET per call: a re-anchoring move says so in its detail
             moving = [n for n in notes if n.reason == Reason.RESET]

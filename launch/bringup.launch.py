@@ -8,8 +8,9 @@ On the joint-controller firmware (firmware/README.md) instead of MuJoCo:
     ros2 launch robot_rl bringup.launch.py robot:=panda hardware:=serial hardware_port:=/dev/ttyACM0
 
 Arguments: robot, hardware (mujoco | serial), hardware_port (serial device, hardware serial only),
-policy (ONNX path; empty: the demo motion), source (demo | policy | none), teleop (keyboard: adds the
-teleop node and the command mux), teleop_device (the terminal it reads, e.g. /dev/pts/3), hil_out (a
+policy (ONNX path; empty: the demo motion), source (demo | policy | none), teleop (keyboard | spacemouse |
+gamepad: adds the teleop node and the command mux), teleop_device (the keyboard's terminal, e.g. /dev/pts/3; a
+SpaceMouse's hidraw or a gamepad's event device, empty: the first found; docs/teleop.md), hil_out (a
 directory: adds the human-in-the-loop learner; needs policy and teleop), record (a new MCAP file: adds
 the session recorder, docs/recording.md).
 
@@ -58,8 +59,11 @@ def generate_launch_description() -> LaunchDescription:
                               description="firmware link key of hardware serial (robot-rl firmware provision)"),
         DeclareLaunchArgument("policy", default_value="", description="ONNX policy (empty: demo motion)"),
         DeclareLaunchArgument("source", default_value="", description="demo | policy | none (default: by policy)"),
-        DeclareLaunchArgument("teleop", default_value="", description="keyboard: add teleop + command mux"),
-        DeclareLaunchArgument("teleop_device", default_value="/dev/tty", description="terminal the keyboard reads"),
+        DeclareLaunchArgument("teleop", default_value="",
+                              description="keyboard | spacemouse | gamepad: add teleop + command mux"),
+        DeclareLaunchArgument("teleop_device", default_value="",
+                              description="keyboard: terminal (empty: /dev/tty); spacemouse: hidraw path; gamepad: "
+                                          "event device (empty: the first found)"),
         DeclareLaunchArgument("hil_out", default_value="",
                               description="directory: add the HIL learner (needs policy and teleop)"),
         DeclareLaunchArgument("record", default_value="", description="new MCAP file: record the session"),

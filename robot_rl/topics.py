@@ -36,6 +36,10 @@ TELEOP_COMMAND = "/robot_rl/teleop/command"
 TELEOP_INTERVENING = "/robot_rl/teleop/intervening"
 """std_msgs/Bool, latched (transient local): True while the human at the teleop device takes over."""
 
+TELEOP_GRIPPER = "/robot_rl/teleop/gripper"
+"""std_msgs/Float64 from the teleop node, 0 (open) .. 1 (closed), on change, from devices with a gripper control.
+No robot_rl node consumes it yet (the control node drives no gripper)."""
+
 INTERVENTION = "/robot_rl/hil/intervention"
 """std_msgs/Bool, latched (transient local): True while the command mux forwards the human's commands
 (or nothing, if they went stale) instead of the policy's."""

@@ -49,7 +49,7 @@ def _stand_in_modules() -> dict[str, types.ModuleType]:
             "launch_ros": launch_ros, "launch_ros.actions": ros_actions}
 
 
-NO_EXTRAS = {"policy": "", "source": "", "teleop": "", "teleop_device": "/dev/tty", "hil_out": "", "hardware_key_file": "",
+NO_EXTRAS = {"policy": "", "source": "", "teleop": "", "teleop_device": "", "hil_out": "", "hardware_key_file": "",
              "record": ""}
 
 
@@ -83,7 +83,7 @@ def test_launch_file_declares_robot_hardware_policy_and_starts_the_bringup_graph
     declared = {a.args[0]: a.kwargs["default_value"] for a in description[:-1]}
     assert declared == {"robot": "panda", "hardware": "mujoco", "hardware_port": "", "hardware_key_file": "",
                         "policy": "", "source": "",
-                        "teleop": "", "teleop_device": "/dev/tty", "hil_out": "", "record": ""}
+                        "teleop": "", "teleop_device": "", "hil_out": "", "record": ""}
     opaque = description[-1]
     nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "ur5", "hardware": "mujoco", "hardware_port": ""})
     expected = bringup_graph(robot="ur5", hardware="mujoco")

@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--teleop", choices=TELEOP_DEVICES, default=None,
                    help="add a teleop device and the command mux: the human takes over from the source at will")
     p.add_argument("--teleop-device", default=None,
-                   help="terminal the keyboard teleop reads (default: this command's terminal)")
+                   help="keyboard: the terminal it reads (default: this command's terminal); spacemouse: a hidraw "
+                        "path, gamepad: an event device (default: the first one found); docs/teleop.md")
     p.add_argument("--hil-out", default="",
                    help="add the human-in-the-loop learner (needs --policy and --teleop): it stores transitions and "
                         "residuals here and hot-swaps each new residual into the policy node")
@@ -63,14 +64,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _teleop_device(args: argparse.Namespace) -> str:
-    """The terminal for ``--teleop``: ``--teleop-device``, else this process's stdin terminal (nodes run in
-    sessions of their own, where /dev/tty names no terminal).
+    """The device for ``--teleop``: ``--teleop-device``, else for the keyboard this process's stdin terminal (nodes
+    run in sessions of their own, where /dev/tty names no terminal), for the others "" (the first one found).
 
     Raises:
         ConfigError: if teleop is asked for without a device and stdin is not a terminal.
     """
-    if args.teleop_device or not args.teleop:
-        return args.teleop_device or "/dev/tty"
+    if args.teleop_device or args.teleop != "keyboard":
+        return args.teleop_device or ""
     if not sys.stdin.isatty():
         raise ConfigError("--teleop keyboard reads keys from a terminal: run from one or pass --teleop-device")
     return os.ttyname(sys.stdin.fileno())

@@ -7,7 +7,7 @@ both start the same nodes with the same parameters.
     command source (demo | policy | teleop) --/robot_rl/command--> safety_filter
     safety_filter --/robot_rl/safe_command--> control_node --/joint_states--> everyone
 
-With teleop (``teleop="keyboard"``) the source publishes on /robot_rl/policy/command instead, and a command
+With teleop (``teleop="keyboard"``, ``"spacemouse"`` or ``"gamepad"``) the source publishes on /robot_rl/policy/command instead, and a command
 mux chooses between it and the human's /robot_rl/teleop/command:
 
     source --/robot_rl/policy/command--> command_mux <--/robot_rl/teleop/command-- teleop_node
@@ -24,6 +24,7 @@ from robot_rl.control.stop import control_command_timeout_s
 from robot_rl.errors import ConfigError
 from robot_rl.hardware.base import hardware_options
 from robot_rl.params import load_param_specs, validate_params
+from robot_rl.teleop.devices import KINDS
 
 WATCHDOG_POLICY_PERIODS = 2.0
 """The safety filter's watchdog for a policy source, in policy periods: the policy node sends a heartbeat
@@ -32,8 +33,8 @@ every period (robot_rl.policy.scheduler), so one missed heartbeat plus jitter is
 SOURCES = ("demo", "policy", "none")
 """Command sources bringup can start; "none" leaves the command topic to an external source."""
 
-TELEOP_DEVICES = ("keyboard",)
-"""Teleop devices bringup can add (with the command mux)."""
+TELEOP_DEVICES = KINDS
+"""Teleop devices bringup can add (with the command mux): robot_rl.teleop.devices.KINDS."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def node_spec(name: str, parameters: dict[str, Any] | None = None,
 
 def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | None = None,
                   source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
-                  hardware_port: str = "", teleop: str | None = None, teleop_device: str = "/dev/tty",
+                  hardware_port: str = "", teleop: str | None = None, teleop_device: str = "",
                   hil_out: str = "", hardware_key_file: str = "", record: str = "") -> list[NodeSpec]:
     """Nodes (with parameters) of the robot_rl graph.
 
@@ -118,7 +119,8 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         hardware_key_file: the firmware link's key file, hardware ``serial`` only.
         teleop: a teleop device of :data:`TELEOP_DEVICES`, or None. Adds the command mux and the teleop node;
             the source (demo or policy) then publishes on /robot_rl/policy/command.
-        teleop_device: the terminal the keyboard teleop reads (its ``device`` parameter).
+        teleop_device: where the teleop device is (the teleop node's ``device`` parameter): the keyboard's
+            terminal ("" = /dev/tty), a SpaceMouse's hidraw path or a gamepad's event device ("" = the first found).
         hil_out: a directory: adds the human-in-the-loop learner (transitions and residuals go there), which
             learns a residual on ``policy`` from the interventions and hot-swaps it into the policy node.
             Needs a policy source and ``teleop``.
@@ -164,7 +166,7 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         nodes.append(_node("policy_node", {"robot": robot, "policy_path": str(policy), **routed}, overrides))
     if teleop:  # the runner stops nodes in reverse: teleop first, the mux after the source
         nodes.insert(2, _node("command_mux", {}, overrides))
-        nodes.append(_node("teleop_node", {"robot": robot, "device": teleop_device}, overrides))
+        nodes.append(_node("teleop_node", {"robot": robot, "kind": teleop, "device": teleop_device}, overrides))
     if hil_out:
         nodes.append(_node("hil_learner", {"robot": robot, "base_policy_path": str(policy), "out_dir": hil_out},
                            overrides))

@@ -9,6 +9,8 @@ Two parts, the mapping kept apart from the device:
   few repeat intervals (``repeat_timeout_s``), so releasing a held key stops the motion quickly.
 * :class:`TerminalKeys` (device): a terminal file descriptor in cbreak mode (no line buffering, no echo;
   Ctrl-C still signals), read without blocking; the terminal's settings are restored on close.
+* :class:`KeyboardDevice`: both as a :class:`robot_rl.teleop.device.TeleopDevice` (a hung-up terminal is a
+  disconnected device).
 
 Default keys (base frame): w/s +-x, a/d +-y, r/f +-z, u/o +-roll (wx), i/k +-pitch (wy), j/l +-yaw (wz);
 space toggles intervening; y marks the episode a success, n a failure (both end it); e ends the episode
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from robot_rl.errors import ConfigError, HardwareError
+from robot_rl.teleop.device import DISCONNECTED, TeleopSample
 
 DEFAULT_AXES = {"w": (0, 1.0), "s": (0, -1.0), "a": (1, 1.0), "d": (1, -1.0), "r": (2, 1.0), "f": (2, -1.0),
                 "u": (3, 1.0), "o": (3, -1.0), "i": (4, 1.0), "k": (4, -1.0), "j": (5, 1.0), "l": (5, -1.0)}
@@ -218,6 +221,37 @@ class TerminalKeys:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class KeyboardDevice:
+    """Keys typed at a terminal, as a :class:`robot_rl.teleop.device.TeleopDevice`.
+
+    Raises:
+        ConfigError: naming ``path`` if it cannot be opened or is not a terminal.
+    """
+
+    def __init__(self, path: str, config: KeyboardConfig | None = None):
+        self.keys = TerminalKeys(path)
+        self.keyboard = KeyboardTeleop(config)
+        self.name = f"keyboard on {path}"
+        self.error = ""
+
+    def poll(self, now: float) -> TeleopSample:
+        """The keys typed since the last poll; disconnected once the terminal hung up."""
+        if self.keys.fd < 0:
+            return DISCONNECTED
+        try:
+            data = self.keys.read()
+        except HardwareError as exc:
+            self.error = str(exc)
+            self.keys.close()
+            return DISCONNECTED
+        events = self.keyboard.press(keys_from_bytes(data), now)
+        return TeleopSample(engaged=self.keyboard.intervening, twist=self.keyboard.twist(now),
+                            outcomes=events.outcomes, controls=events.controls)
+
+    def close(self) -> None:
+        self.keys.close()
 
 
 def _cbreak(attrs: list) -> list:

@@ -100,8 +100,32 @@ class TwistToJoints:
             CommandError: on a wrong shape or a non-finite twist, q or stamp.
         """
         twist, q = self._checked(twist, q, stamp)
+        return self._command(q, self._integrate(twist, q), stamp, source)
+
+    def toward(self, target: np.ndarray, q: np.ndarray, stamp: float, source: str = "teleop") -> JointTrajectoryCommand:
+        """The chunk from ``q`` straight toward joint ``target`` (n,) rad (a leader arm's joints): the same
+        speed cap (uniform scaling, direction kept), waypoints and soft-limit clipping as :meth:`chunk`; it
+        stops at the target.
+
+        Raises:
+            CommandError: on a wrong shape or a non-finite target, q or stamp.
+        """
+        target = np.asarray(target, dtype=float)
+        if target.shape != (self.model.dof,) or not np.all(np.isfinite(target)):
+            raise CommandError(f"joint target {target.tolist()} is not {self.model.dof} finite positions")
+        _, q = self._checked(np.zeros(6), q, stamp)
+        dt, positions, current = self.config.step_s, [], q
+        lower = np.minimum(self.model.limits.soft_lower, q)
+        upper = np.maximum(self.model.limits.soft_upper, q)
+        for _ in range(self.config.steps):
+            step = capped(target - current, 1.0 / dt, self.max_velocity) * dt  # at most the whole way
+            current = np.clip(current + step, lower, upper)
+            positions.append(current)
+        return self._command(q, np.array(positions), stamp, source)
+
+    def _command(self, q: np.ndarray, positions: np.ndarray, stamp: float, source: str) -> JointTrajectoryCommand:
+        """The chunk through ``positions`` (steps, n) from ``q``; velocities are the finite differences."""
         dt = self.config.step_s
-        positions = self._integrate(twist, q)
         velocities = np.diff(np.vstack([q, positions]), axis=0) / dt
         times = dt * np.arange(1, self.config.steps + 1)
         return JointTrajectoryCommand(self.model.joint_names, float(stamp), times, positions, velocities, source=source)

@@ -237,8 +237,12 @@ def test_bringup_with_keyboard_teleop_routes_the_source_through_the_mux(tmp_path
     assert with_teleop["policy_node"].parameters["command_topic"] == topics.POLICY_COMMAND
     assert {s.name: s for s in bringup_graph(policy=str(policy))}["policy_node"].parameters["command_topic"] \
         == topics.COMMAND
-    with pytest.raises(ConfigError, match="unknown teleop device 'spacemouse'"):
-        bringup_graph(teleop="spacemouse")
+    with pytest.raises(ConfigError, match="unknown teleop device 'wheel'"):
+        bringup_graph(teleop="wheel")
+    for kind in ("spacemouse", "gamepad"):  # "": the first one found (docs/teleop.md)
+        teleop = {s.name: s for s in bringup_graph(teleop=kind)}["teleop_node"].parameters
+        assert (teleop["kind"], teleop["device"]) == (kind, "")
+        assert _teleop_device(type("Args", (), {"teleop": kind, "teleop_device": None})()) == ""
     args = type("Args", (), {"teleop": "keyboard", "teleop_device": None})()
     with open(os.devnull) as not_a_tty, pytest.MonkeyPatch.context() as mp:
         mp.setattr(sys, "stdin", not_a_tty)

@@ -170,11 +170,6 @@ class Buttons:
         elif action == "gripper":
             self.gripper = 1.0 - self.gripper
 
-    def release_all(self) -> None:
-        """Every held button is up (a deadman lets go)."""
-        if "deadman" in self.map.actions.values():
-            self.engaged = False
-
     def take_events(self) -> tuple[tuple[bool, ...], tuple[str, ...]]:
         """(outcomes, controls) since the last call."""
         events = (tuple(self._outcomes), tuple(self._controls))

@@ -151,7 +151,7 @@ class SpaceMouse:
             while report := self.source.read(REPORT_SIZE):
                 for button, down in self.reports.feed(bytes(report)):
                     self.buttons.edge(button, down)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, HardwareError) as exc:  # unplugged, closed, or a malformed report
             self.error = f"{self.name}: {exc}"
             self.close()
             return DISCONNECTED

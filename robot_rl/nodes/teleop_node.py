@@ -76,7 +76,7 @@ class TeleopNode(Node):
         sample = self.device.poll(now)
         step = self.session.update(sample)
         if step.disconnected:
-            self.get_logger().error(f"teleop device lost ({getattr(self.device, 'error', '') or self.device.name}): "
+            self.get_logger().error(f"teleop device lost ({self.device.error or self.device.name}): "
                                     "no more teleop commands" + (" (the mux forwards nothing: the arm brakes); "
                                     "restart the teleop node" if self.session.intervening else ""))
         if step.intervening_changed:

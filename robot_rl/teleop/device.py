@@ -59,9 +59,11 @@ class TeleopDevice(Protocol):
 
     Attributes:
         name: a short description for logs, e.g. "SpaceMouse Wireless (replay stand-in /tmp/sm.fifo)".
+        error: why it disconnected ("" while connected), for logs.
     """
 
     name: str
+    error: str
 
     def poll(self, now: float) -> TeleopSample:
         """Everything the device reported since the last poll, at ``now`` (s, the node's wall clock). Never

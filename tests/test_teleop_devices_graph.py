@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -147,3 +149,15 @@ def test_spacemouse_and_gamepad_take_over_move_the_hand_give_back_and_stop_when_
     codes = graph.stop()
     assert codes == {"control_node": 0, "safety_filter": 0, "command_mux": 0, "policy_node": 0,
                      "teleop_node": 0}, codes
+
+
+@pytest.mark.parametrize("kind, device, message", [
+    ("spacemouse", "", "no 3Dconnexion SpaceMouse found; HID devices: ["),
+    ("gamepad", "replay:/nonexistent/stream", "evdev replay stream '/nonexistent/stream' cannot be opened"),
+])
+def test_a_teleop_node_without_its_device_exits_2_naming_it(kind, device, message, ros_env):
+    args = ["-p", f"kind:={kind}"] + (["-p", f"device:={device}", "-p", "device_model:=xbox"] if device else [])
+    proc = subprocess.run([sys.executable, "-m", "robot_rl.nodes.teleop_node", "--ros-args", *args],
+                          env={**os.environ, **ros_env}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr + proc.stdout

@@ -6,7 +6,8 @@ teleop node), then the teleop node replaced by ``--teleop gamepad``'s. No device
 FIFO, into which the test writes the recorded report or event streams of tests/data/teleop/ phase by phase;
 everything after the device handle is the real parsing and node code. Per device: the human takes over (a
 SpaceMouse button toggle; a held gamepad deadman), the hand moves in the commanded direction (pinocchio FK of
-the measured joints), the human gives back and the policy brings the hand back; then a takeover, a motion and
+the measured joints), the human gives back and the policy brings the hand back, a success button reaches
+/robot_rl/hil/episode_outcome; then a takeover, a motion and
 an unplug (the writer closes the FIFO) mid-motion: the arm stops and the policy does not take over.
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 import pytest
 from ros_probe import RosProbe, wait_for
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Bool, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 from test_teleop_graph import LATCHED, _latched
 
@@ -37,6 +38,7 @@ from robot_rl.teleop.replay import event_records, hid_frames, read_fixture
 pytestmark = pytest.mark.ros
 MODEL = load_robot_model("panda")
 Q = MODEL.config.default_pose
+HOME = MODEL.fk(Q)  # where the policy holds the hand
 FIXTURES = Path(__file__).parent / "data" / "teleop"
 DEVICES = [  # kind, device_model, fixture, stream encoder, the [move] phase's direction in the base frame
     ("spacemouse", "SpaceMouseWireless", "spacemouse_wireless.txt", hid_frames, (1.0, 0.0, 0.0)),
@@ -67,6 +69,7 @@ class Arm:
         self.states = probe.collect(JointState, topics.JOINT_STATES, keep=100)
         self.intervention = _latched(probe, topics.INTERVENTION)
         self.intervening = _latched(probe, topics.TELEOP_INTERVENING)
+        self.outcomes = probe.collect(Bool, topics.EPISODE_OUTCOME)
 
     def hand(self) -> np.ndarray:
         return MODEL.fk(joint_state_from_msg(self.states[-1][1], MODEL.joint_names)[1])
@@ -102,7 +105,13 @@ def _drive(graph: GraphRunner, arm: Arm, writer: ReplayWriter, direction: np.nda
     writer.play("stop")
     writer.play("give_back")
     arm.intervention_is(False)
-    wait_for(lambda: np.linalg.norm(arm.hand() - start) < 0.005, timeout=15)  # the policy's turn again
+    try:
+        wait_for(lambda: np.linalg.norm(arm.hand() - HOME) < 0.005, timeout=15)  # the policy's turn again
+    except TimeoutError:
+        raise AssertionError(f"{kind}: the hand stays {arm.hand() - HOME} m from where the policy holds it") from None
+    writer.play("success")  # the same episode event as the keyboard's y key, for the HIL learner
+    wait_for(lambda: len(arm.outcomes) == lost, timeout=10)
+    assert arm.outcomes[-1][1].data is True
 
     writer.play("take_over")
     arm.intervention_is(True)
@@ -111,7 +120,7 @@ def _drive(graph: GraphRunner, arm: Arm, writer: ReplayWriter, direction: np.nda
     writer.unplug()  # mid-motion
     wait_for(lambda: graph.log("teleop_node").count("teleop device lost") == lost, timeout=10)
     stopped = _at_rest(arm)
-    assert np.linalg.norm(stopped - start) > 0.01, kind  # stopped where it was: the policy did not take over
+    assert np.linalg.norm(stopped - HOME) > 0.01, kind  # stopped where it was: the policy did not take over
     time.sleep(1.0)
     assert np.linalg.norm(arm.hand() - stopped) < 0.002, (kind, arm.hand() - stopped)
     assert arm.intervention[-1][1] is True and graph.exited() == {}
@@ -133,7 +142,7 @@ def test_spacemouse_and_gamepad_take_over_move_the_hand_give_back_and_stop_when_
         goal.publish(Float64MultiArray(data=Q.tolist()))  # latched: the policy node gets it when it joins
         safe = probe.collect(JointTrajectory, topics.SAFE_COMMAND, keep=10)
         wait_for(lambda: len(safe) >= 10 and arm.states and arm.intervention and arm.intervening, timeout=90)
-        wait_for(lambda: np.linalg.norm(arm.hand() - MODEL.fk(Q)) < 0.005, timeout=15)  # the policy holds
+        wait_for(lambda: np.linalg.norm(arm.hand() - HOME) < 0.005, timeout=15)  # the policy holds
         for lost, (kind, _, _, _, direction) in enumerate(DEVICES, 1):
             if kind != "spacemouse":  # the next device's teleop node replaces the last one
                 graph.kill("teleop_node", signal.SIGINT)
@@ -143,7 +152,7 @@ def test_spacemouse_and_gamepad_take_over_move_the_hand_give_back_and_stop_when_
                 graph.start_node("teleop_node")
                 wait_for(lambda: arm.intervening[-1][0] > started and arm.intervening[-1][1] is False, timeout=40)
                 arm.intervention_is(False)
-                wait_for(lambda: np.linalg.norm(arm.hand() - MODEL.fk(Q)) < 0.005, timeout=15)
+                wait_for(lambda: np.linalg.norm(arm.hand() - HOME) < 0.005, timeout=15)
             _drive(graph, arm, writers[kind], np.array(direction), kind, lost)
             assert f"{kind} teleop: " in graph.log("teleop_node")
     codes = graph.stop()

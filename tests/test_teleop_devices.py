@@ -88,7 +88,8 @@ def test_the_spacemouse_table_matches_pyspacemouses_device_table():
         assert entry["axis_scale"] == sm.FULL_SCALE
         assert [axes[a] for a in ("x", "y", "z")] == [[1, 1, 2, 1], [1, 3, 4, -1], [1, 5, 6, -1]], name
         rotation = [axes[a][:3] for a in ("pitch", "roll", "yaw")]
-        assert rotation == ([[1, 7, 8], [1, 9, 10], [1, 11, 12]] if model.combined else [[2, 1, 2], [2, 3, 4], [2, 5, 6]])
+        combined, split = [[1, 7, 8], [1, 9, 10], [1, 11, 12]], [[2, 1, 2], [2, 3, 4], [2, 5, 6]]
+        assert rotation == (combined if model.combined else split), name
         for channel, byte, bit in entry.get("buttons", {}).values():  # button n = byte 1 + n // 8, bit n % 8
             assert channel == 3 and byte >= 1 and 0 <= bit < 8
 

@@ -7,8 +7,8 @@ both start the same nodes with the same parameters.
     command source (demo | policy | teleop) --/robot_rl/command--> safety_filter
     safety_filter --/robot_rl/safe_command--> control_node --/joint_states--> everyone
 
-With teleop (``teleop="keyboard"``, ``"spacemouse"`` or ``"gamepad"``) the source publishes on /robot_rl/policy/command instead, and a command
-mux chooses between it and the human's /robot_rl/teleop/command:
+With teleop (``teleop="keyboard"``, ``"spacemouse"`` or ``"gamepad"``) the source publishes on
+/robot_rl/policy/command instead, and a command mux chooses between it and the human's /robot_rl/teleop/command:
 
     source --/robot_rl/policy/command--> command_mux <--/robot_rl/teleop/command-- teleop_node
     command_mux --/robot_rl/command--> safety_filter

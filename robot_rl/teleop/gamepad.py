@@ -55,9 +55,9 @@ def _ranges(stick: tuple[int, int], trigger: tuple[int, int]) -> dict[int, tuple
             ABS_HAT0X: (-1, 1), ABS_HAT0Y: (-1, 1)}
 
 
-LAYOUTS = {
-    "xbox": GamepadLayout("xbox", (0x045E,), _ranges((-32768, 32767), (0, 1023))),  # drivers/input/joystick/xpad.c
-    "playstation": GamepadLayout("playstation", (0x054C,), _ranges((0, 255), (0, 255))),  # drivers/hid/hid-playstation.c
+LAYOUTS = {  # Linux drivers/input/joystick/xpad.c and drivers/hid/hid-playstation.c
+    "xbox": GamepadLayout("xbox", (0x045E,), _ranges((-32768, 32767), (0, 1023))),
+    "playstation": GamepadLayout("playstation", (0x054C,), _ranges((0, 255), (0, 255))),
 }
 
 

@@ -1,4 +1,5 @@
-"""3Dconnexion SpaceMouse teleop: raw HID input reports -> twist and button actions, read with hidapi.
+"""3Dconnexion SpaceMouse teleop: raw HID input reports -> twist and button actions, read with hidapi (its hidraw
+backend on Linux: the ``hidraw`` module of the ``hidapi`` wheel).
 
 The reports (report id first, values little-endian signed 16-bit):
 
@@ -125,7 +126,7 @@ class SpaceMouse:
     """A SpaceMouse as a :class:`robot_rl.teleop.device.TeleopDevice`.
 
     Args:
-        source: what reads the reports: an open ``hid.device`` (non-blocking; ``read(n)`` returns a report as a
+        source: what reads the reports: an open ``hidraw.device`` / ``hid.device`` (non-blocking; ``read(n)`` returns a report as a
             list of ints, [] when none is pending, raises OSError/ValueError once unplugged), or the replay
             stand-in :class:`robot_rl.teleop.replay.ReplayHid` with the same methods.
         model: its report format.
@@ -176,10 +177,13 @@ def open_spacemouse(path: str = "", model: str = "") -> tuple[object, SpaceMouse
         ConfigError: hidapi is not installed, or no known SpaceMouse is connected (the message lists the HID
             devices seen), or it cannot be opened (permissions: see docs/teleop.md).
     """
-    try:
-        import hid
-    except ImportError as exc:
-        raise ConfigError("SpaceMouse teleop needs hidapi: pip install 'robot_rl[teleop]'") from exc
+    try:  # the hidapi wheel's hidraw backend (/dev/hidrawN, the kernel keeps the device); else its libusb one
+        import hidraw as hid
+    except ImportError:
+        try:
+            import hid
+        except ImportError as exc:
+            raise ConfigError("SpaceMouse teleop needs hidapi: pip install 'robot_rl[teleop]'") from exc
     known = {(m.vendor_id, m.product_id): m for m in MODELS}
     seen = hid.enumerate()
     found = [d for d in seen if (d["vendor_id"], d["product_id"]) in known

@@ -160,13 +160,8 @@ def test_spacemouse_and_gamepad_take_over_move_the_hand_give_back_and_stop_when_
                      "teleop_node": 0}, codes
 
 
-@pytest.mark.parametrize("kind, device, message", [
-    ("spacemouse", "", "no 3Dconnexion SpaceMouse found; HID devices: ["),
-    ("gamepad", "replay:/nonexistent/stream", "evdev replay stream '/nonexistent/stream' cannot be opened"),
-])
-def test_a_teleop_node_without_its_device_exits_2_naming_it(kind, device, message, ros_env):
-    args = ["-p", f"kind:={kind}"] + (["-p", f"device:={device}", "-p", "device_model:=xbox"] if device else [])
-    proc = subprocess.run([sys.executable, "-m", "robot_rl.nodes.teleop_node", "--ros-args", *args],
+def test_a_spacemouse_teleop_node_without_a_spacemouse_exits_2_naming_what_it_saw(ros_env):
+    proc = subprocess.run([sys.executable, "-m", "robot_rl.nodes.teleop_node", "--ros-args", "-p", "kind:=spacemouse"],
                           env={**os.environ, **ros_env}, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr + proc.stdout
+    assert "no 3Dconnexion SpaceMouse found; HID devices: [" in proc.stderr + proc.stdout  # hidapi enumerated

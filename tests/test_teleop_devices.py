@@ -180,8 +180,12 @@ def test_toward_a_joint_target_is_speed_capped_and_stops_there(panda_model):
     np.testing.assert_allclose(step / np.linalg.norm(step, axis=1, keepdims=True), np.ones((5, 7)) / np.sqrt(7))
     near = mapper.toward(q + 1e-3, q, 1.0)
     np.testing.assert_allclose(near.positions, np.tile(q + 1e-3, (5, 1)))  # reached at the first step, then held
+    by_name = dict(zip(panda_model.joint_names, q + 1e-3, strict=True))
+    np.testing.assert_allclose(mapper.toward({**by_name, "leader_extra": 9.0}, q, 1.0).positions, near.positions)
     with pytest.raises(CommandError, match="not 7 finite positions"):
         mapper.toward(q[:3], q, 1.0)
+    with pytest.raises(CommandError, match=r"joint target lacks joints \['panda_joint7'\]"):
+        mapper.toward({n: v for n, v in by_name.items() if n != "panda_joint7"}, q, 1.0)
 
 
 @pytest.mark.parametrize("text, match", [

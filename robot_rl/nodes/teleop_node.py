@@ -105,18 +105,11 @@ class TeleopNode(Node):
             if abs(now - stamp) > self.p["state_timeout_s"]:
                 raise CommandError(f"newest state is {now - stamp:.3f} s old")
             chunk = (self.mapper.chunk(step.twist, q, now) if step.twist is not None
-                     else self.mapper.toward(self._ordered(step.joint_target), q, now))
+                     else self.mapper.toward(step.joint_target, q, now))
         except CommandError as exc:
             self.get_logger().error(f"no teleop command: {exc}", throttle_duration_sec=2.0)
             return
         self._command.publish(trajectory_to_msg(chunk))
-
-    def _ordered(self, target) -> list[float]:
-        """A joint target by name -> positions in the model's joint order."""
-        missing = [n for n in self.mapper.model.joint_names if n not in target]
-        if missing:
-            raise CommandError(f"joint target lacks joints {missing}")
-        return [target[n] for n in self.mapper.model.joint_names]
 
     def _publish_intervening(self) -> None:
         self._intervening.publish(Bool(data=self.session.intervening))

@@ -14,6 +14,7 @@ the soft limits.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,14 +103,23 @@ class TwistToJoints:
         twist, q = self._checked(twist, q, stamp)
         return self._command(q, self._integrate(twist, q), stamp, source)
 
-    def toward(self, target: np.ndarray, q: np.ndarray, stamp: float, source: str = "teleop") -> JointTrajectoryCommand:
-        """The chunk from ``q`` straight toward joint ``target`` (n,) rad (a leader arm's joints): the same
-        speed cap (uniform scaling, direction kept), waypoints and soft-limit clipping as :meth:`chunk`; it
-        stops at the target.
+    def toward(self, target: np.ndarray | Mapping[str, float], q: np.ndarray, stamp: float,
+               source: str = "teleop") -> JointTrajectoryCommand:
+        """The chunk from ``q`` straight toward joint ``target`` (a leader arm's joints): the same speed cap
+        (uniform scaling, direction kept), waypoints and soft-limit clipping as :meth:`chunk`; it stops at the
+        target.
+
+        Args:
+            target: (n,) rad in ``model.joint_names`` order, or joint name -> rad (extra names are ignored).
 
         Raises:
-            CommandError: on a wrong shape or a non-finite target, q or stamp.
+            CommandError: on a missing joint, a wrong shape or a non-finite target, q or stamp.
         """
+        if isinstance(target, Mapping):
+            missing = [n for n in self.model.joint_names if n not in target]
+            if missing:
+                raise CommandError(f"joint target lacks joints {missing}")
+            target = [target[n] for n in self.model.joint_names]
         target = np.asarray(target, dtype=float)
         if target.shape != (self.model.dof,) or not np.all(np.isfinite(target)):
             raise CommandError(f"joint target {target.tolist()} is not {self.model.dof} finite positions")

@@ -72,6 +72,7 @@ setup(
         "ros": _requirements("ros"),
         "test": _requirements("test"),
         "camera": _requirements("camera"),
+        "feetech": _requirements("feetech"),
     },
     zip_safe=False,
     entry_points={

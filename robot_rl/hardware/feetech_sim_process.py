@@ -107,7 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--servo-firmware", default="", help="per-servo firmware, ID:MAJOR.MINOR,...")
     p.add_argument("--tau", type=float, default=0.03, help="s, the position loop's time constant")
     p.add_argument("--max-speed", type=float, default=3000.0, help="steps/s (3000 = 4.6 rad/s, no-load at 12 V)")
+    p.add_argument("--rt-priority", type=int, default=50,
+                   help="SCHED_FIFO priority (0: normal): a servo is its own MCU and answers on time whatever else "
+                        "the host runs; granted to root or CAP_SYS_NICE only, else normal scheduling")
     args = p.parse_args(argv)
+    if args.rt_priority > 0:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rt_priority))
+        except OSError:
+            pass  # not permitted: normal scheduling (the stand-in may then answer late on a loaded machine)
     serve(build_bus(args), args.baud)
 
 

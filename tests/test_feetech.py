@@ -246,3 +246,11 @@ def test_position_mode_overspeed_holds_the_measured_position_of_the_fast_joint_o
     np.testing.assert_array_equal(q, [0.5, 0.1, 0.5, 0.1, 0.5])
     np.testing.assert_array_equal(v, [1.0, 0.0, 1.0, 0.0, 1.0])
     assert limits.counts.overspeed == 1
+
+
+def test_bench_feetech_reports_the_round_trip_above_the_wire_time():
+    from robot_rl.bench.feetech import run
+
+    result = run(seconds=0.5, rates=(0.0,), baud=1_000_000)["rates"]["back_to_back"]
+    assert result["cycles"] > 10 and result["fault"] == ""
+    assert result["round_trip_ms"]["p50"] >= result["wire_ms"] == pytest.approx(0.98)  # the stand-in models the wire

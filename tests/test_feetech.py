@@ -23,6 +23,7 @@ from robot_rl.hardware.feetech_calibration import (FeetechCalibration, JointCali
 from robot_rl.hardware.feetech_sim import SimulatedBus, SimulatedServo
 from robot_rl.hardware.feetech_sim_process import SimulatedBusProcess
 from robot_rl.robot import RobotModel, load_robot_config
+from robot_rl.teleop.leader import LeaderArm, LeaderConfig
 
 SO101 = load_robot_config("so101")
 SLOW = {"timeout_ms": 200.0, "state_timeout_s": 2.0}
@@ -254,3 +255,46 @@ def test_bench_feetech_reports_the_round_trip_above_the_wire_time():
     result = run(seconds=0.5, rates=(0.0,), baud=1_000_000)["rates"]["back_to_back"]
     assert result["cycles"] > 10 and result["fault"] == ""
     assert result["round_trip_ms"]["p50"] >= result["wire_ms"] == pytest.approx(0.98)  # the stand-in models the wire
+
+
+def test_leader_arm_hands_over_without_a_jump_and_the_follower_tracks_it(tmp_path, so101_model):
+    names = SO101.joints
+    leader_pose = np.array(SO101.default_pose) + np.array([0.3, -0.2, 0.25, -0.3, 0.4])
+    leader_steps = steps_of(np.append(leader_pose, 0.5))  # jaw half open: gripper 0.5 (open 1.0, closed 0.0)
+    with SimulatedBusProcess(actual=",".join(f"{i}:{s}" for i, s in zip(IDS, leader_steps))) as leader_sim, \
+            SimulatedBusProcess(actual=at_default_pose()) as follower_sim, \
+            create_hardware("feetech", SO101, port=follower_sim.port,
+                            calibration=plain_calibration(tmp_path / "follower.yaml"), **SLOW) as arm:
+        core = ControlCore(so101_model, arm, clock=time.monotonic)
+        loop = FixedRateLoop(so101_model.config.control_period, core.tick).start()
+        leader = LeaderArm(SO101, SO101, leader_sim.port, plain_calibration(tmp_path / "leader.yaml"),
+                           LeaderConfig(offset_rate=0.5), **SLOW)
+        try:
+            idle = leader.poll(time.monotonic())
+            assert idle.joint_target is None and not idle.engaged and idle.gripper == pytest.approx(0.5, abs=0.01)
+            held = arm.read().position
+            leader.takeover(dict(zip(names, held)), time.monotonic())
+            first = leader.poll(time.monotonic())
+            handover_step = np.abs(np.array([first.joint_target[n] for n in names]) - held).max()
+            lag, servo_error, start = [], [], time.monotonic()
+            while (now := time.monotonic()) - start < 3.0:  # the human swings the leader's shoulder for 1 s
+                swing = 0.3 * min(now - start, 1.0)
+                leader_sim.hook(f"move 1 {leader_steps[0] + swing / ft.RAD_PER_STEP:.0f}")
+                sample = leader.poll(now)
+                target = np.array([sample.joint_target[n] for n in names])
+                core.submit(JointTrajectoryCommand(names, now, [0.05], [target]))  # a 50 ms chunk to the target
+                lag.append(np.abs(core.follower.reference[0] - target).max())
+                servo_error.append(core.tracking_error().max())
+                time.sleep(0.02)
+            final = arm.read().position
+        finally:
+            leader.close()
+            loop.stop()
+            loop.join()
+        print(f"leader handover step {handover_step:.5f} rad; while the leader moves: reference behind the leader's "
+              f"target by at most {max(lag):.3f} rad, servos behind the reference by at most {max(servo_error):.3f} "
+              f"rad; at rest {np.abs(final - leader_pose - [0.3, 0, 0, 0, 0]).max():.4f} rad from the leader")
+        assert handover_step < 0.5 * 0.05  # 0 by design, plus the offset's shrink (0.5 rad/s) over one poll
+        # After the offset has shrunk (0.4 rad at 0.5 rad/s: 0.8 s), the follower mirrors the leader joint for joint.
+        np.testing.assert_allclose(final, leader_pose + [0.3, 0, 0, 0, 0], atol=0.01)
+        assert leader.poll(time.monotonic()).connected is False  # closed: disconnected for good

@@ -57,6 +57,8 @@ class FeetechOptions:
         max_bus_errors: failed bus cycles in a row that are a fault.
         max_temperature_c: deg C; a servo at or above it is a fault (the servo's own limit is 70).
         rt_priority: SCHED_FIFO priority (0..99) of the bus thread, 0 for normal scheduling.
+        torque: False for an arm moved by hand (a leader arm, robot_rl/teleop/leader.py): torque stays off and
+            no goal is written; it is only read.
     """
 
     port: str
@@ -68,6 +70,7 @@ class FeetechOptions:
     max_bus_errors: int = 3
     max_temperature_c: float = 65.0
     rt_priority: int = 0
+    torque: bool = True
 
     def __post_init__(self) -> None:
         for name in ("port", "calibration"):
@@ -141,8 +144,9 @@ class FeetechHardware:
                                     (ft.OPERATING_MODE, 0)):
                 self._bus.write(servo_id, register, value)
         feedback = self._read_feedback()
-        self._bus.sync_write(ft.GOAL_POSITION, dict(zip(self._ids, feedback.position.tolist())))
-        self._bus.sync_write(ft.TORQUE_ENABLE, {i: 1 for i in self._ids})
+        if self.options.torque:
+            self._bus.sync_write(ft.GOAL_POSITION, dict(zip(self._ids, feedback.position.tolist())))
+            self._bus.sync_write(ft.TORQUE_ENABLE, {i: 1 for i in self._ids})
         return feedback
 
     def _read_feedback(self) -> Feedback:
@@ -195,6 +199,7 @@ class FeetechHardware:
             self._trip(fault)
         if self._fault:
             self._torque_off()
+        if self._fault or not self.options.torque:
             return
         self._bus.sync_write(ft.GOAL_POSITION, dict(zip(self._ids, goal.tolist())))
         if enable:
@@ -321,7 +326,7 @@ class FeetechHardware:
         self._stop.set()
         self._thread.join(timeout=5.0)
         try:
-            if not self._fault:
+            if not self._fault and self.options.torque:
                 fb = self._read_feedback()
                 self._bus.sync_write(ft.GOAL_POSITION, dict(zip(self._ids, fb.position.tolist())))
         except HardwareError:

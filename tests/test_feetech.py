@@ -76,7 +76,8 @@ def test_simulated_bus_answers_bad_frames_with_status_errors_and_sync_reads_in_o
     assert bus.feed(good) == [ft.packet(2, 0, (2300).to_bytes(2, "little"))]
     corrupt = good[:-1] + bytes(((good[-1] + 1) & 0xFF,))
     assert bus.feed(corrupt) == [ft.packet(2, ft.ERR_CHECKSUM)]
-    assert bus.feed(ft.packet(1, ft.INST_WRITE, bytes((ft.MODEL_NUMBER[0], 1, 2)))) == [ft.packet(1, ft.ERR_INSTRUCTION)]
+    read_only = ft.packet(1, ft.INST_WRITE, bytes((ft.MODEL_NUMBER[0], 1, 2)))
+    assert bus.feed(read_only) == [ft.packet(1, ft.ERR_INSTRUCTION)]
     assert bus.feed(ft.packet(1, 0x09)) == [ft.packet(1, ft.ERR_INSTRUCTION)]  # no such instruction
     assert bus.feed(ft.packet(1, ft.INST_READ, bytes((ft.TABLE_SIZE - 1, 4)))) == [ft.packet(1, ft.ERR_INSTRUCTION)]
     assert bus.servos[1].get(ft.MODEL_NUMBER) == ft.STS3215_MODEL  # the refused write changed nothing
@@ -107,21 +108,25 @@ def test_calibration_round_trip(tmp_path):
     true_offsets = [-300, 150, 0, 420, -75, 260]
     zero = {i: ft.CENTER_STEP + off for i, off in zip(IDS, true_offsets)}
     with SimulatedBusProcess(actual=",".join(f"{i}:{s}" for i, s in zero.items())) as sim:
-        swept = threading.Event()
         travel = {i: (zero[i] - 500 - 10 * i, zero[i] + 600 + 10 * i) for i in IDS}
-
-        def at_zero() -> None:  # the person's hands: ranges swept in a thread while calibrate reads
-            def sweep():
-                for i, (low, high) in travel.items():
-                    for target in (low, high, zero[i]):
-                        sim.hook(f"move {i} {target}")
-                        time.sleep(0.03)
-                swept.set()
-            threading.Thread(target=sweep, daemon=True).start()
-
         bus = FeetechBus(sim.port, timeout_ms=SLOW["timeout_ms"])
+        reads, sync_read = [0], bus.sync_read
+
+        def counted(*args):
+            reads[0] += 1
+            return sync_read(*args)
+
+        def sweep(done: threading.Event) -> None:  # the person's hands, while calibrate reads
+            for i, (low, high) in travel.items():
+                for target in (low, high, zero[i]):
+                    sim.hook(f"move {i} {target}")
+                    seen = reads[0]
+                    wait_until(lambda: reads[0] >= seen + 2)  # held until read at least once after the move
+            done.set()
+
+        bus.sync_read = counted
         try:
-            result = calibrate(bus, SO101, IDS, {"wrist_flex"}, at_zero, swept)
+            result = calibrate(bus, SO101, IDS, {"wrist_flex"}, lambda: None, sweep)
         finally:
             bus.close()
         result.save(tmp_path / "so101.yaml")
@@ -147,7 +152,8 @@ def test_calibrate_cli_writes_the_yaml(tmp_path):
     with SimulatedBusProcess() as sim:
         out = tmp_path / "cal.yaml"
         done = subprocess.run([sys.executable, "-m", "robot_rl.cli", "calibrate", "feetech", "--port", sim.port,
-                               "--out", str(out), "--timeout-ms", "200"], input="\n\n", capture_output=True, text=True, timeout=60)
+                               "--out", str(out), "--timeout-ms", "200"], input="\n\n", capture_output=True,
+                              text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         cal = load_calibration(out, SO101)
         assert all(j.homing_offset == 0 and j.range_min == j.range_max == ft.CENTER_STEP for j in cal.joints.values())
@@ -156,7 +162,8 @@ def test_calibrate_cli_writes_the_yaml(tmp_path):
 def test_so101_follows_a_trajectory_through_the_sdk(tmp_path, so101_model):
     model = so101_model
     with SimulatedBusProcess(actual=at_default_pose()) as sim, \
-            create_hardware("feetech", SO101, port=sim.port, calibration=plain_calibration(tmp_path / "c.yaml"), **SLOW) as arm:
+            create_hardware("feetech", SO101, port=sim.port, calibration=plain_calibration(tmp_path / "c.yaml"),
+                            **SLOW) as arm:
         core = ControlCore(model, arm, clock=time.monotonic)
         assert core.command_mode == "position"
         start = arm.read().position
@@ -188,7 +195,8 @@ def test_so101_follows_a_trajectory_through_the_sdk(tmp_path, so101_model):
                                          ("mute 4", "bus: 3 cycles failed in a row")])
 def test_a_fault_ends_in_torque_off(tmp_path, hook, cause):
     with SimulatedBusProcess(actual=at_default_pose()) as sim, \
-            create_hardware("feetech", SO101, port=sim.port, calibration=plain_calibration(tmp_path / "c.yaml"), **SLOW) as arm:
+            create_hardware("feetech", SO101, port=sim.port, calibration=plain_calibration(tmp_path / "c.yaml"),
+                            **SLOW) as arm:
         assert all(s["torque"] for s in sim.state().values())
         sim.hook(hook)
         if hook.startswith("block"):  # push against the obstacle

@@ -18,7 +18,8 @@ def register(subparsers) -> None:
     """Add the ``bringup`` subcommand."""
     p = subparsers.add_parser("bringup", help="start the node graph (control, safety filter, command source)")
     p.add_argument("--robot", default="panda", help="shipped robot name or robot YAML path")
-    p.add_argument("--hardware", default="mujoco", help="hardware interface of the control node (mujoco, serial, feetech)")
+    p.add_argument("--hardware", default="mujoco",
+                   help="hardware interface of the control node (mujoco, serial, feetech)")
     p.add_argument("--hardware-port", default="", help="serial device of --hardware serial, e.g. /dev/ttyACM0")
     p.add_argument("--hardware-key-file", default="", help="firmware link key of --hardware serial "
                    "(robot-rl firmware provision)")

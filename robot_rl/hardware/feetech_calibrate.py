@@ -32,10 +32,10 @@ SWEEP_PERIOD_S = 0.01
 """s between two position reads while the joints are swept."""
 
 
-def calibrate(bus: FeetechBus, config: RobotConfig, ids: list[int], invert: set[str],
-              at_zero: Callable[[], None], swept: threading.Event, model: int = ft.STS3215_MODEL) -> FeetechCalibration:
-    """Run both steps on ``bus``: ``at_zero()`` returns once the arm is at its zero pose; the sweep is read until
-    ``swept`` is set (see the module docstring).
+def calibrate(bus: FeetechBus, config: RobotConfig, ids: list[int], invert: set[str], at_zero: Callable[[], None],
+              sweep: Callable[[threading.Event], None], model: int = ft.STS3215_MODEL) -> FeetechCalibration:
+    """Run both steps on ``bus`` (see the module docstring): ``at_zero()`` returns once the arm is at its zero
+    pose; then ``sweep(done)`` runs in a thread while the positions are read, until it sets ``done``.
 
     Raises:
         ConfigError: a servo missing or of another model, an unknown joint in ``invert``, or a joint whose
@@ -58,6 +58,8 @@ def calibrate(bus: FeetechBus, config: RobotConfig, ids: list[int], invert: set[
     offsets = {i: bus.read(i, ft.PRESENT_POSITION) - ft.CENTER_STEP for i in ids}
     for servo_id, offset in offsets.items():
         bus.write(servo_id, ft.HOMING_OFFSET, offset)
+    swept = threading.Event()
+    threading.Thread(target=sweep, args=(swept,), daemon=True).start()
     low, high = _sweep(bus, ids, swept)
     joints = {}
     for k, (name, servo_id) in enumerate(servos.items()):
@@ -105,16 +107,17 @@ def run(args: argparse.Namespace) -> int:
     names = joint_names(config)
     ids = [int(i) for i in args.ids.split(",")] if args.ids else list(range(1, len(names) + 1))
     invert = {n for n in args.invert.split(",") if n}
-    swept = threading.Event()
 
     def at_zero() -> None:
         input(f"Torque is off. Put {config.name} at its zero pose (URDF zero, gripper closed), then press Enter: ")
-        threading.Thread(target=lambda: (input("Move every joint through its full travel, then press Enter: "),
-                                         swept.set()), daemon=True).start()
+
+    def sweep(done: threading.Event) -> None:
+        input("Move every joint through its full travel, then press Enter: ")
+        done.set()
 
     bus = FeetechBus(args.port, args.baud, args.timeout_ms)
     try:
-        result = calibrate(bus, config, ids, invert, at_zero, swept)
+        result = calibrate(bus, config, ids, invert, at_zero, sweep)
     finally:
         bus.close()
     result.save(args.out)

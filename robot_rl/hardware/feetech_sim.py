@@ -52,7 +52,8 @@ class SimulatedServo:
     _overload_s: float = 0.0
 
     def __post_init__(self) -> None:
-        defaults = {ft.FIRMWARE_MAJOR: self.firmware[0], ft.FIRMWARE_MINOR: self.firmware[1], ft.MODEL_NUMBER: self.model,
+        defaults = {ft.FIRMWARE_MAJOR: self.firmware[0], ft.FIRMWARE_MINOR: self.firmware[1],
+                    ft.MODEL_NUMBER: self.model,
                     ft.ID: self.servo_id, ft.MAX_POSITION_LIMIT: ft.STEPS_PER_TURN - 1, ft.MAX_TEMPERATURE_LIMIT: 70,
                     ft.MAX_TORQUE_LIMIT: 1000, ft.TORQUE_LIMIT: 1000, ft.PROTECTION_TIME: 20, ft.OVERLOAD_TORQUE: 80,
                     ft.RETURN_DELAY: 0}
@@ -92,7 +93,7 @@ class SimulatedServo:
         self.update_registers()
 
     def step(self, dt: float) -> None:
-        """Advance the servo by ``dt`` s (steps of a few ms at most); the registers follow at :meth:`update_registers`."""
+        """Advance the servo by ``dt`` s (steps of a few ms at most); registers follow at :meth:`update_registers`."""
         before = self.actual
         error = 0.0
         if self.torque_enabled:

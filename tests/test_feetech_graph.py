@@ -42,7 +42,7 @@ def test_control_node_drives_the_so101_servos_and_latches_an_overheat(tmp_path, 
         with GraphRunner(control_only(tmp_path, **params), tmp_path, env=ros_env) as graph, RosProbe() as probe:
             states = probe.collect(JointState, topics.JOINT_STATES)
             diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
-            wait_for(lambda: len(states) > 100, timeout=60)
+            wait_for(lambda: len(states) > 100, timeout=90)  # the node loads its robot model first
             assert list(states[-1][1].name) == list(names) + ["gripper"]
             np.testing.assert_allclose(latest_position(states, names), SO101.default_pose, atol=0.005)
             target = SO101.default_pose + np.array([0.3, -0.2, 0.2, -0.3, 0.5])

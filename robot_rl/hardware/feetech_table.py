@@ -20,7 +20,6 @@ FIRMWARE_MAJOR = (0, 1)
 FIRMWARE_MINOR = (1, 1)
 MODEL_NUMBER = (3, 2)
 ID = (5, 1)
-BAUD_RATE = (6, 1)
 RETURN_DELAY = (7, 1)                # 2 us units
 MIN_POSITION_LIMIT = (9, 2)
 MAX_POSITION_LIMIT = (11, 2)
@@ -31,7 +30,6 @@ OPERATING_MODE = (33, 1)             # 0 = position servo
 PROTECTION_TIME = (35, 1)            # 10 ms units: overload held this long trips the servo
 OVERLOAD_TORQUE = (36, 1)            # percent of maximum torque
 TORQUE_ENABLE = (40, 1)
-ACCELERATION = (41, 1)
 GOAL_POSITION = (42, 2)
 TORQUE_LIMIT = (48, 2)               # per mille
 LOCK = (55, 1)                       # 1: EEPROM writes locked
@@ -40,7 +38,6 @@ PRESENT_VELOCITY = (58, 2)
 PRESENT_LOAD = (60, 2)
 PRESENT_VOLTAGE = (62, 1)
 PRESENT_TEMPERATURE = (63, 1)
-STATUS = (65, 1)
 MOVING = (66, 1)
 
 TABLE_SIZE = 86

@@ -179,6 +179,10 @@ class FeetechHardware:
                     self._trip(f"bus: {failures} cycles failed in a row, last: {exc}")
                 if self.fault:
                     self._torque_off()
+            except Exception as exc:  # a bug here: leave the arm limp and named, then stop (read() goes stale)
+                self._trip(f"bus thread stopped: {exc!r}")
+                self._torque_off()
+                raise
             deadline = max(deadline + period, time.monotonic() - period)  # never a burst of catch-up cycles
             self._stop.wait(max(0.0, deadline - time.monotonic()))
 

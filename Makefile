@@ -13,7 +13,7 @@ $(STAMP): setup.py requirements/*.txt .ci/system-deps.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[sim,learn,ros,test,camera,teleop]'
+	$(PY) -m pip install --quiet -e '.[sim,learn,ros,test,camera,teleop,feetech]'
 	$(PY) -c 'from robot_rl.safety.kernels import warm_up; warm_up()'  # compile the safety kernels once (cached)
 	touch $(STAMP)
 

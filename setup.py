@@ -73,6 +73,7 @@ setup(
         "test": _requirements("test"),
         "camera": _requirements("camera"),
         "teleop": _requirements("teleop"),
+        "feetech": _requirements("feetech"),
     },
     zip_safe=False,
     entry_points={

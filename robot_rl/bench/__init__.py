@@ -17,6 +17,7 @@ BENCH_MODULES = [
     "robot_rl.bench.safety_torque",
     "robot_rl.bench.stop",
     "robot_rl.bench.hil",
+    "robot_rl.bench.feetech",
 ]
 
 

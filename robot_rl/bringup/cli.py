@@ -18,10 +18,13 @@ def register(subparsers) -> None:
     """Add the ``bringup`` subcommand."""
     p = subparsers.add_parser("bringup", help="start the node graph (control, safety filter, command source)")
     p.add_argument("--robot", default="panda", help="shipped robot name or robot YAML path")
-    p.add_argument("--hardware", default="mujoco", help="hardware interface of the control node (mujoco, serial)")
+    p.add_argument("--hardware", default="mujoco",
+                   help="hardware interface of the control node (mujoco, serial, feetech)")
     p.add_argument("--hardware-port", default="", help="serial device of --hardware serial, e.g. /dev/ttyACM0")
     p.add_argument("--hardware-key-file", default="", help="firmware link key of --hardware serial "
                    "(robot-rl firmware provision)")
+    p.add_argument("--hardware-calibration", default="", help="servo calibration YAML of --hardware feetech "
+                   "(robot-rl calibrate feetech)")
     p.add_argument("--policy", default=None, help="ONNX policy; the policy node becomes the command source")
     p.add_argument("--source", choices=SOURCES, default=None, help="command source (default: policy or demo)")
     p.add_argument("--teleop", choices=TELEOP_DEVICES, default=None,
@@ -46,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="robot_rl_bringup_"))
     log_dir.mkdir(parents=True, exist_ok=True)
     specs = bringup_graph(args.robot, args.hardware, args.policy, args.source,
-                          overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS)},
+                          overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS),
+                                                      "hardware_calibration": args.hardware_calibration},
                                      **({"recorder": {"image_period_s": args.record_image_period}}
                                         if args.record else {})},
                           hardware_port=args.hardware_port, hardware_key_file=args.hardware_key_file,

@@ -1,5 +1,8 @@
 """The control core: one tick = read hardware, follow the command, impedance law, last-line limits, write.
 
+Hardware whose ``command_mode`` is ``"position"`` (servos closing their own loop) gets the limited reference
+position instead of the impedance torques; the same last-line limits clamp it first.
+
 Pure (no rclpy): the control node calls :meth:`ControlCore.submit` from its
 subscription and :meth:`ControlCore.tick` from its fixed-rate loop thread.
 """
@@ -21,6 +24,8 @@ from robot_rl.hardware.base import HardwareInterface, JointStateSample
 from robot_rl.robot.model import RobotModel
 
 
+COMMAND_MODES = ("torque", "position")
+"""What a hardware's ``write`` takes: torques from the impedance law, or the reference position (servos)."""
 OVERSPEED_DAMPING_GAIN = 5.0
 """Braking damping of an overspeeding joint, as a multiple of its impedance damping kd."""
 
@@ -68,6 +73,10 @@ class ControlCore:
         if tuple(hardware.joint_names) != model.joint_names:
             raise ConfigError(f"hardware joints {hardware.joint_names} differ from robot joints {model.joint_names}")
         self.model, self.hardware, self.clock = model, hardware, clock
+        self.command_mode = getattr(hardware, "command_mode", "torque")
+        if self.command_mode not in COMMAND_MODES:
+            raise ConfigError(f"hardware {type(hardware).__name__}: command_mode {self.command_mode!r} is not one of "
+                              f"{COMMAND_MODES}")
         self.config = config or ControlCoreConfig()
         self.limits = LastLineLimits(model.limits, hard_velocity=np.array(model.model.velocityLimit),
                                      damping=OVERSPEED_DAMPING_GAIN * model.config.kd)
@@ -157,10 +166,15 @@ class ControlCore:
                 self._stale = True
         q_ref, v_ref, a_ref = self.follower.step(now)
         q_ref, v_ref = self.limits.reference(q_ref, v_ref)
-        tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)
-        tau = self.limits.overspeed(tau, state.velocity, lambda: self._holding_torque(state))
-        tau = self.limits.torque(tau)
-        self.hardware.write(tau)
+        if self.command_mode == "position":  # the servo closes the loop: send it the limited reference
+            q_ref, v_ref = self.limits.overspeed_position(q_ref, v_ref, state.position, state.velocity)
+            self.hardware.write_position(q_ref, v_ref)
+            tau = state.effort
+        else:
+            tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)
+            tau = self.limits.overspeed(tau, state.velocity, lambda: self._holding_torque(state))
+            tau = self.limits.torque(tau)
+            self.hardware.write(tau)
         self.last_state, self.last_torque, self.last_tick_time = state, tau, now
         return state
 

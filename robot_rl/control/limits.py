@@ -79,3 +79,13 @@ class LastLineLimits:
         brake = hold() - np.sign(velocity) * self.damping * np.maximum(excess, 0.0)
         limited = np.where(velocity > 0, np.minimum(tau, brake), np.maximum(tau, brake))
         return np.where(excess > 0, limited, tau)
+
+    def overspeed_position(self, q_ref: np.ndarray, v_ref: np.ndarray, position: np.ndarray,
+                           velocity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The position-mode counterpart of :meth:`overspeed`: a joint measured faster than ``speed_cap`` gets its
+        measured position (rad) and zero velocity as reference, so the servo's own loop brakes it; (n,) each."""
+        over = np.abs(velocity) > self.speed_cap
+        if not np.any(over):
+            return q_ref, v_ref
+        self.counts.overspeed += 1
+        return np.where(over, position, q_ref), np.where(over, 0.0, v_ref)

@@ -46,6 +46,9 @@ class HardwareInterface(Protocol):
     - ``diagnostics() -> dict``: health of the device (flags, counters), published on /diagnostics
       (nested dicts flattened); a non-empty ``"fault"`` entry (str) names a latched fault.
     - ``clear_fault() -> None``: clear a latched fault (the control node's ``~/clear_fault`` service).
+    - ``command_mode: str``: ``"torque"`` (the default when absent: ``write`` takes torques) or ``"position"``
+      for servos that close their own loop (hardware ``feetech``): the control core then calls
+      ``write_position(position (n,) rad, velocity (n,) rad/s)`` with its limited reference instead of ``write``.
     """
 
     joint_names: tuple[str, ...]
@@ -73,6 +76,7 @@ def loop_catch_up(hardware: HardwareInterface) -> float:
 _REGISTRY: dict[str, str] = {
     "mujoco": "robot_rl_sim.hardware:MujocoHardware",
     "serial": "robot_rl.hardware.serial_firmware:SerialFirmwareHardware",
+    "feetech": "robot_rl.hardware.feetech:FeetechHardware",
 }
 """Hardware name -> "module:factory"; factories take (RobotConfig, **options)."""
 
@@ -83,7 +87,7 @@ def hardware_names() -> list[str]:
 
 
 def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 0, rt_priority: int = 0,
-                     key_file: str = "") -> dict:
+                     key_file: str = "", calibration: str = "") -> dict:
     """Options for :func:`create_hardware` from the control node's parameters.
 
     Args:
@@ -92,10 +96,16 @@ def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 
         task, seed: MuJoCo only: simulated task (``""`` for the plain scene) and its reset seed.
         rt_priority: the control loop's SCHED_FIFO priority; ``serial`` reads its port at the same priority.
         key_file: the firmware link's key file (``hardware_key_file``): required by ``serial``, refused by the others.
+        calibration: the servo calibration YAML (``hardware_calibration``): required by ``feetech``, refused by the
+            others. ``feetech`` also requires ``port`` (its servo bus) and reads it at ``rt_priority``.
 
     Raises:
         ConfigError: naming the parameter that does not fit ``hardware``.
     """
+    if hardware == "feetech":
+        return _feetech_options(port, task, key_file, calibration, rt_priority)
+    if calibration:
+        raise ConfigError(f"parameter hardware_calibration ({calibration!r}) is for hardware 'feetech' only")
     if hardware == "serial":
         if not port:
             raise ConfigError("hardware 'serial' needs parameter hardware_port: the firmware's serial device "
@@ -113,6 +123,20 @@ def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 
         raise ConfigError(f"parameter hardware_port ({port!r}) is for hardware 'serial' only; "
                           f"hardware {hardware!r} takes no serial port")
     return {"task": task, "seed": seed} if task else {}
+
+
+def _feetech_options(port: str, task: str, key_file: str, calibration: str, rt_priority: int) -> dict:
+    """Options of hardware ``feetech`` (see :func:`hardware_options`)."""
+    if not port:
+        raise ConfigError("hardware 'feetech' needs parameter hardware_port: the servo bus device (e.g. "
+                          "/dev/ttyACM0, or the pty path the simulated bus prints)")
+    if not calibration:
+        raise ConfigError("hardware 'feetech' needs parameter hardware_calibration: the servo calibration YAML "
+                          "(make one with `robot-rl calibrate feetech`)")
+    if task or key_file:
+        raise ConfigError(f"parameters task ({task!r}) and hardware_key_file ({key_file!r}) are not for "
+                          f"hardware 'feetech'")
+    return {"port": port, "calibration": calibration, "rt_priority": rt_priority}
 
 
 def create_hardware(name: str, config: RobotConfig, **options) -> HardwareInterface:

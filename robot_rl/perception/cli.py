@@ -20,10 +20,11 @@ import yaml
 
 from robot_rl.atomic import write_atomic
 from robot_rl.errors import ConfigError
+from robot_rl.hardware.feetech_calibrate import register_calibrate
 
 
 def register(subparsers) -> None:
-    """Add ``calibrate camera``."""
+    """Add ``calibrate camera`` (and ``calibrate feetech``, robot_rl/hardware/feetech_calibrate.py)."""
     p = subparsers.add_parser("calibrate", help="calibrations")
     sub = p.add_subparsers(dest="calibrate_command", required=True)
     c = sub.add_parser("camera", help="hand-eye calibration (cv2.calibrateHandEye) -> camera extrinsics YAML")
@@ -33,6 +34,7 @@ def register(subparsers) -> None:
     c.add_argument("--out", type=Path, help="extrinsics YAML to write")
     c.add_argument("--suggest", action="store_true", help="print joint positions to move through, then exit")
     c.set_defaults(func=run)
+    register_calibrate(sub)
 
 
 def _samples(path: Path, model) -> tuple[list[np.ndarray], list[np.ndarray]]:

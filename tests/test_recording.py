@@ -125,8 +125,9 @@ def recorded_session(tmp_path_factory):
             with RosProbe() as probe:
                 diagnostics = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
                 wait_for(lambda: {"control_node", "safety_filter"} <= {s.name for _, m in diagnostics
-                                                                       for s in m.status},
-                         timeout=90)  # every node spins (a SIGINT while one starts up is no clean stop)
+                                                                       for s in m.status if s.message != "starting"},
+                         timeout=180)  # every node runs (a SIGINT while one starts up is no clean stop; a filter
+                # still starting, compiling its kernels on a loaded machine, would drop the human's commands)
                 _publish(probe, n)
                 published.update({topic: n for topic in PUBLISHED})
                 _teleop_session(probe, published)
@@ -200,6 +201,26 @@ def test_dataset_from_mcap_turns_the_teleop_session_into_demos_train_bc_accepts(
                  "--steps", "2", "--batch-size", "4", "--horizon", "4", "--n-action-steps", "2", "--obs-history", "1",
                  "--threads", "1", "--warmup", "1", "--checkpoint-every", "2", "--log-every", "1"]) == 0
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
+
+
+@pytest.mark.ros
+def test_hil_seed_from_mcap_turns_the_teleop_session_into_learner_transitions(recorded_session, tmp_path, capsys):
+    from robot_rl.hil.replay import load_transitions
+
+    out = tmp_path / "hil"
+    base = os.path.join(os.path.dirname(__file__), "data", "panda_reach_small", "policy.onnx")  # 10 Hz panda-reach
+    # no "start" in this session: each episode follows the last outcome; the control node holds the human's last
+    # target through the 0.5 s pause before the outcome: a 2 s command timeout labels those steps with it
+    assert _cli(["hil", "seed-from-mcap", str(recorded_session[0]), "--base", base, "--out-dir", str(out),
+                 "--auto-start", "--command-timeout", "2.0"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    stored = load_transitions(out / "transitions")
+    assert summary["episodes"] == 2 and summary["successes"] == 1, summary
+    assert len(stored["reward"]) == summary["transitions"] == summary["store_transitions"]
+    assert stored["reward"][stored["done"]].tolist() == [1.0, 0.0]
+    human = stored["intervened"]  # 40 commands at 25 Hz per takeover: >= 1.6 s at 10 Hz (longer under load)
+    assert 20 <= human.sum() <= 2 * 60, human.sum()
+    assert np.abs(stored["action"][human]).max() > 0.1  # the human's corrections, in residual units
 
 
 @pytest.mark.ros

@@ -156,8 +156,34 @@ def test_bringup_record_counts_every_published_message(recorded_session):
     assert {c.message_encoding for c in summary.channels.values()} == {"cdr"}
     goals = [msg.data for _, msg in recording.decoded(topics.GOAL)]
     assert goals == [[0.5, 0.0, float(i)] for i in range(25)]
+    _other_readers_agree(path, counts, goals)
     states = recording.decoded(topics.JOINT_STATES)
     assert list(states[-1][1].name)[:1] == ["panda_joint1"]
+
+
+def _other_readers_agree(path, counts: Counter, goals: list) -> None:
+    """The file read as Foxglove or ros2 bag would: mcap's own indexed reader decoding with mcap_ros2, and
+    the independent ``rosbags`` reader (rosbag2's MCAP storage layout, QoS metadata, its own CDR decoder
+    built from the file's schema text): same messages per topic, same goals."""
+    from mcap_ros2.decoder import DecoderFactory
+    from rosbags.highlevel import AnyReader
+
+    with open(path, "rb") as f:
+        decoded = Counter(channel.topic for _, channel, _, _ in
+                          make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages())
+    assert decoded == counts
+    with AnyReader([path]) as reader:
+        assert {c.topic: c.msgcount for c in reader.connections if c.msgcount} == dict(counts)  # + silent topics
+        latched = {c.topic for c in reader.connections
+                   if c.ext.offered_qos_profiles[0].durability.name == "TRANSIENT_LOCAL"}
+        assert {topics.GOAL, topics.INTERVENTION} <= latched
+        by_topic = Counter()
+        for connection, _, raw in reader.messages():
+            message = reader.deserialize(raw, connection.msgtype)  # every message, every type
+            by_topic[connection.topic] += 1
+            if connection.topic == topics.GOAL:
+                assert list(message.data) == goals[by_topic[topics.GOAL] - 1]
+    assert by_topic == counts
 
 
 @pytest.mark.ros

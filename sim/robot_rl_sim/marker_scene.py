@@ -20,6 +20,8 @@ from robot_rl_sim.tasks import get_task
 from robot_rl_sim.tasks.env import task_logic
 
 TEXTURE_PX = 256
+CAMERA_POS, LOOK_AT, FOVY_DEG = (0.85, 0.1, 0.35), (0.5, 0.0, 0.0), 42.0
+"""The default camera: m in the robot base frame, D435-like vertical field of view (deg)."""
 STICKER_HALF_THICKNESS = 0.0005  # m
 
 
@@ -33,6 +35,14 @@ def marker_texture(dictionary: str, marker_id: int, pixels: int = TEXTURE_PX) ->
     return np.repeat(image[..., None], 3, axis=2)
 
 
+def render_intrinsics(width: int, height: int, fovy_deg: float) -> CameraIntrinsics:
+    """OpenCV intrinsics (no distortion) of a MuJoCo camera with vertical field of view ``fovy_deg`` rendering
+    ``width`` x ``height`` px: square pixels, principal point at the image centre (pixel-centre convention)."""
+    f = height / 2 / np.tan(np.radians(fovy_deg) / 2)
+    k = np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]])
+    return CameraIntrinsics(k, np.zeros(5), width, height)
+
+
 def _look_at(camera_pos, look_at) -> np.ndarray:
     """(3, 3) rotation of the OpenCV optical frame (x right, y down, z forward) in the world."""
     z = np.asarray(look_at, float) - np.asarray(camera_pos, float)
@@ -40,6 +50,11 @@ def _look_at(camera_pos, look_at) -> np.ndarray:
     x = np.cross(z, [0.0, 0.0, 1.0])
     x = x / np.linalg.norm(x) if np.linalg.norm(x) > 1e-6 else np.array([1.0, 0.0, 0.0])
     return np.column_stack([x, np.cross(z, x), z])
+
+
+def base_from_camera(camera_pos, look_at) -> np.ndarray:
+    """(4, 4) pose of the OpenCV optical frame of a camera at ``camera_pos`` looking at ``look_at`` (m, base)."""
+    return transform(_look_at(camera_pos, look_at), camera_pos)
 
 
 class MarkerScene:
@@ -75,7 +90,9 @@ class MarkerScene:
         self.width, self.height, self.fovy = width, height, fovy_deg
         joint = self.model.joint(f"{task.object.name}_joint")
         self._qpos = int(joint.qposadr[0])
-        self.base_from_camera = transform(self.camera_rotation, camera_pos)
+        self._joint_qpos = {self.model.joint(j).name: int(self.model.jnt_qposadr[j]) for j in range(self.model.njnt)
+                            if self.model.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE)}
+        self.base_from_camera = base_from_camera(camera_pos, look_at)
 
     @staticmethod
     def _add_hand_plate(spec, config, dictionary: str, marker_id: int, camera_pos) -> np.ndarray:
@@ -113,11 +130,18 @@ class MarkerScene:
         self.data.qpos[self._qpos:self._qpos + 3] = [3.0, 3.0, self.half]
         return self._render()
 
+    def render_state(self, joints: dict[str, float], object_pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Render the arm at ``joints`` (name -> position, rad or m; unknown names ignored) and the cube at
+        ``object_pose`` (7,) [x, y, z m, qw, qx, qy, qz]: color (H, W, 3) uint8, depth (H, W) float32 m."""
+        for name, value in joints.items():
+            if name in self._joint_qpos:
+                self.data.qpos[self._joint_qpos[name]] = value
+        self.data.qpos[self._qpos:self._qpos + 7] = object_pose
+        return self._render()
+
     def intrinsics(self) -> CameraIntrinsics:
         """OpenCV intrinsics of the rendered images (no distortion)."""
-        f = self.height / 2 / np.tan(np.radians(self.fovy) / 2)
-        k = np.array([[f, 0, (self.width - 1) / 2], [0, f, (self.height - 1) / 2], [0, 0, 1]])
-        return CameraIntrinsics(k, np.zeros(5), self.width, self.height)
+        return render_intrinsics(self.width, self.height, self.fovy)
 
     def render(self, position, yaw: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Place the cube at ``position`` (m, its centre) turned by ``yaw`` (rad); return color (H, W, 3) uint8,

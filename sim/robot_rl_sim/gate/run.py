@@ -79,8 +79,10 @@ def gate_graph(config: GateConfig, log_dir: Path, control_task: str = "") -> tup
     return specs, safety.parameters["watchdog_timeout"]
 
 
-def run_gate(config: GateConfig, log_dir: str | Path) -> dict:
-    """Run the gate; return the report (``passed`` False with ``reasons`` when criteria fail)."""
+def run_gate(config: GateConfig, log_dir: str | Path, camera: bool = False) -> dict:
+    """Run the gate; return the report (``passed`` False with ``reasons`` when criteria fail). ``camera``: the
+    policy observes the object pose from the camera pipeline, not the simulator (:mod:`robot_rl_sim.gate.camera`;
+    success is still judged on the simulator's pose)."""
     contract, _ = read_contract(config.policy)
     model = load_robot_model(config.robot)
     task = GateTask(contract.provenance.task, model.config)
@@ -93,12 +95,19 @@ def run_gate(config: GateConfig, log_dir: str | Path) -> dict:
     env = isolated_ros_env()
     os.environ.update(env)
     from robot_rl.bringup.runner import GraphRunner
+    from robot_rl_sim.gate import camera as cam
     from robot_rl_sim.gate.observer import GateObserver
 
-    with GraphRunner(specs, log_dir, env=env) as runner, GateObserver(model.joint_names, watchdog_s) as observer:
+    specs, object_topic = cam.camera_graph(specs, log_dir) if camera else (specs, cam.topics.OBJECT_POSE)
+    probe = cam.PoseErrorProbe() if camera else None
+    with GraphRunner(specs, log_dir, env=env) as runner, \
+            GateObserver(model.joint_names, watchdog_s, object_topic) as observer:
+        if probe is not None:
+            probe.attach(observer.node)
         episodes = observer.run_episodes(runner, goals, task, model, config, episode_s)
         diag, latencies = observer.diagnostics, list(observer.latencies_ms)
     report = _report(config, contract, episodes, diag, str(log_dir))
+    report["perception"] = probe.summary(diag) if probe is not None else None
     report["episode_s"], report["safety_watchdog_timeout_s"] = episode_s, watchdog_s
     report["inference_latency_ms"] = ({**percentiles(latencies),
                                        "max_latency_ms_contract": contract.timing.max_latency_ms}

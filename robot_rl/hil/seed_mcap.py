@@ -45,7 +45,7 @@ from robot_rl.hil.episodes import RESET, START, EpisodeControl
 from robot_rl.hil.labels import command_target
 from robot_rl.policy.observation import ObservationInputs
 from robot_rl.recording import Recording, read_recording
-from robot_rl.recording.streams import TopicStream, pose_vector, trajectory_command
+from robot_rl.recording.streams import TopicStream, observation_inputs, trajectory_command
 
 SEED_LOG = "seeded_recordings.jsonl"
 _TOPICS = (topics.JOINT_STATES, topics.COMMAND, topics.GOAL, topics.OBJECT_POSE, topics.GRIPPER,
@@ -120,15 +120,6 @@ def _events(streams: dict[str, TopicStream]) -> list[tuple[float, str]]:
     return sorted(out, key=lambda e: e[0])
 
 
-def _inputs(streams: dict[str, TopicStream], t: float) -> ObservationInputs:
-    state, goal, pose = (streams[k].at(t) for k in (topics.JOINT_STATES, topics.GOAL, topics.OBJECT_POSE))
-    velocity = state.velocity if len(state.velocity) == len(state.name) else np.zeros(len(state.name))
-    return ObservationInputs(stamp=t, joint_names=tuple(state.name), position=np.asarray(state.position, float),
-                             velocity=np.asarray(velocity, float),
-                             goal=np.asarray(goal.data, float) if goal is not None else None,
-                             object_pose=pose_vector(pose) if pose is not None else None)
-
-
 def _executed(stream: TopicStream, names: tuple[str, ...], t: float, deadline: float, timeout: float,
               path: Path) -> np.ndarray | None:
     """Targets (n,) rad of the newest command at ``deadline`` s; None without one fresher than ``timeout``."""
@@ -178,12 +169,12 @@ def replay_periods(recording: Recording, contract, gripper, config: SeedConfig) 
         if t - states.times[states.index(t)] > config.state_timeout_s:
             continue  # the node takes no step without a fresh joint state
         tick = control.tick()
-        out.append(Period(
-            _inputs(streams, t), _executed(streams[topics.COMMAND], names, t, t + period, config.command_timeout_s,
-                                           recording.path) if tick.record else None,
-            bool(getattr(streams[topics.INTERVENTION].at(t), "data", False)),
-            _gripper_closed(streams[topics.GRIPPER], gripper, t + period), tick.start, tick.end, tick.record,
-            tick.reward, tick.terminal))
+        executed = _executed(streams[topics.COMMAND], names, t, t + period, config.command_timeout_s,
+                             recording.path) if tick.record else None
+        intervention = streams[topics.INTERVENTION].at(t)
+        out.append(Period(observation_inputs(streams, t), executed, bool(intervention and intervention.data),
+                          _gripper_closed(streams[topics.GRIPPER], gripper, t + period), tick.start, tick.end,
+                          tick.record, tick.reward, tick.terminal))
     return out
 
 

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl import topics
 from robot_rl.command import JointTrajectoryCommand
+from robot_rl.policy.observation import ObservationInputs
 from robot_rl.recording.reader import Recording
 
 
@@ -53,3 +55,14 @@ def pose_vector(msg: Any) -> np.ndarray:
     """A decoded geometry_msgs/PoseStamped -> (7,) [x, y, z, qw, qx, qy, qz] (m, unit quaternion)."""
     p, q = msg.pose.position, msg.pose.orientation
     return np.array([p.x, p.y, p.z, q.w, q.x, q.y, q.z])
+
+
+def observation_inputs(streams: dict[str, TopicStream], t: float) -> ObservationInputs:
+    """What a policy observed at ``t`` s: the newest /joint_states, goal and object pose (streams by topic, the
+    joint states' at least one message at or before ``t``), stamped ``t``."""
+    state, goal, pose = (streams[k].at(t) for k in (topics.JOINT_STATES, topics.GOAL, topics.OBJECT_POSE))
+    velocity = state.velocity if len(state.velocity) == len(state.name) else np.zeros(len(state.name))
+    return ObservationInputs(stamp=t, joint_names=tuple(state.name), position=np.asarray(state.position, float),
+                             velocity=np.asarray(velocity, float),
+                             goal=np.asarray(goal.data, float) if goal is not None else None,
+                             object_pose=pose_vector(pose) if pose is not None else None)

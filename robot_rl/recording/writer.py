@@ -20,7 +20,7 @@ from robot_rl.errors import ConfigError
 from robot_rl.recording.schemas import schema_text
 
 
-_INFINITE = "\n    sec: 9223372036\n    nsec: 854775807"  # RMW_DURATION_INFINITE, as rosbag2 (Jazzy and later) writes it
+_INFINITE = "\n    sec: 9223372036\n    nsec: 854775807"  # RMW_DURATION_INFINITE, as rosbag2 (Jazzy on) writes it
 _DEFAULT_QOS_TIMES = (f"  deadline:{_INFINITE}\n  lifespan:{_INFINITE}\n  liveliness: automatic\n"
                       f"  liveliness_lease_duration:{_INFINITE}\n  avoid_ros_namespace_conventions: false\n")
 """The rest of a rosbag2 ``offered_qos_profiles`` entry: rclpy's defaults (readers such as rosbags require

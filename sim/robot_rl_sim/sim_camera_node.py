@@ -8,8 +8,8 @@ Subscribes:  /joint_states (read when a frame is rendered), /robot_rl/sim/object
              perception pipeline's)
 Publishes:   what the camera node publishes (/robot_rl/camera/color|depth/image_raw, camera_info, /diagnostics)
 
-A render thread draws the arm (by joint name) and the cube from a fixed camera
-(:data:`robot_rl_sim.marker_scene.CAMERA_POS`, looking at ``LOOK_AT``, ``FOVY_DEG``), at most once per
+A render thread draws the arm (by joint name) and the cube, with the markers of :data:`RENDERED_OBJECT`, from
+a fixed camera (:data:`robot_rl_sim.marker_scene.CAMERA_POS`, looking at ``LOOK_AT``, ``FOVY_DEG``), at most once per
 ``RENDER_PERIOD_S``, and pushes each pair twice (the syncer releases a set when the next frames arrive).
 CPU rendering (EGL) takes 0.3-1.4 s per frame on the loaded 2-core machine: the frame rate is that.
 Rendering waits until the policy node reports on /diagnostics (:data:`WAIT_FOR_STATUS`).
@@ -37,6 +37,9 @@ from robot_rl.nodes.main import run_node  # noqa: E402
 TRUTH_TOPIC = "/robot_rl/sim/object_pose"
 WIDTH, HEIGHT, FPS = 640, 480, 30
 RENDER_PERIOD_S = 0.1
+RENDERED_OBJECT = "cube_sides"
+"""The rendered cube's markers (config/objects): one on the top and one on each side face; object_pose_node
+uses those its own object YAML names (``cube``: the top one only)."""
 WAIT_FOR_STATUS = "policy_node"
 """Rendering starts when this node's status appears on /diagnostics: the renderer takes a core, and the policy
 node's start-up latency check (its inference within the budget) must not measure next to it."""
@@ -74,7 +77,8 @@ class SimCameraNode(CameraNode):
     def _render_loop(self) -> None:
         from robot_rl_sim.marker_scene import CAMERA_POS, FOVY_DEG, LOOK_AT, MarkerScene
 
-        scene = MarkerScene(WIDTH, HEIGHT, CAMERA_POS, LOOK_AT, FOVY_DEG)  # its GL context: this thread's
+        # built here: its GL context belongs to this thread
+        scene = MarkerScene(WIDTH, HEIGHT, CAMERA_POS, LOOK_AT, FOVY_DEG, object_markers=RENDERED_OBJECT)
         try:
             self._render(scene)
         finally:

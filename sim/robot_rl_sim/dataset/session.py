@@ -26,7 +26,7 @@ from robot_rl.hil.labels import command_target, raw_from_targets
 from robot_rl.learning.contract_map import PolicyShape, contract_for
 from robot_rl.policy.observation import ObservationAssembler, ObservationInputs
 from robot_rl.recording import Recording
-from robot_rl.recording.streams import TopicStream, pose_vector, trajectory_command
+from robot_rl.recording.streams import TopicStream, observation_inputs, trajectory_command
 from robot_rl.robot.model import load_robot_model
 from robot_rl_sim.tasks.spec import TaskSpec
 
@@ -67,7 +67,7 @@ def session_steps(recording: Recording, spec: TaskSpec) -> list[SessionStep]:
     end = streams[topics.JOINT_STATES].times[-1]
     steps = []
     for t in np.arange(start, end - spec.policy_dt, spec.policy_dt):
-        inputs = _inputs(streams, float(t))
+        inputs = observation_inputs(streams, float(t))
         try:
             flat = assembler.frame(inputs)
             action = _raw_action(streams, assembler, spec, inputs, float(t))
@@ -77,17 +77,6 @@ def session_steps(recording: Recording, spec: TaskSpec) -> list[SessionStep]:
         steps.append(SessionStep(float(t), _split(flat, spec), action, bool(intervention and intervention.data)))
         assembler.set_last_action(action)
     return steps
-
-
-def _inputs(streams: dict[str, TopicStream], t: float) -> ObservationInputs:
-    state, goal, pose = (streams[k].at(t) for k in (topics.JOINT_STATES, topics.GOAL, topics.OBJECT_POSE))
-    velocity = state.velocity if len(state.velocity) == len(state.name) else np.zeros(len(state.name))
-    object_pose = None
-    if pose is not None:
-        object_pose = pose_vector(pose)
-    return ObservationInputs(stamp=t, joint_names=tuple(state.name), position=np.asarray(state.position, float),
-                             velocity=np.asarray(velocity, float),
-                             goal=np.asarray(goal.data, float) if goal is not None else None, object_pose=object_pose)
 
 
 def _raw_action(streams: dict[str, TopicStream], assembler: ObservationAssembler, spec: TaskSpec,

@@ -3,8 +3,10 @@ perception pipeline publishes, not the simulator's truth.
 
 Graph changes (:func:`camera_graph`): the control node's simulated cube pose goes to
 :data:`robot_rl_sim.sim_camera_node.TRUTH_TOPIC` instead of /robot_rl/object_pose; the simulated RealSense
-(:mod:`robot_rl_sim.sim_camera_node`: MuJoCo renders of that scene through ``rs.software_device`` into the
-camera node) and ``object_pose_node`` (with the camera's known extrinsics) are added; /robot_rl/object_pose,
+(:mod:`robot_rl_sim.sim_camera_node`: MuJoCo renders of that scene, the cube with a marker on its top and each
+side, config/objects/cube_sides.yaml, through ``rs.software_device`` into the camera node) and
+``object_pose_node`` (object YAML ``cube``, the top marker, unless told ``cube_sides``; the camera's known
+extrinsics) are added; /robot_rl/object_pose,
 which the policy node reads, is then the pipeline's. The gate still judges success on the simulator's pose.
 The policy node's ``object_pose_timeout_s`` is raised to :data:`POSE_TIMEOUT_S`: the CPU renderer gives one
 or two frames per second on the loaded machine (0.5-1.4 s per frame), so a pose is that old before the next
@@ -34,8 +36,9 @@ from robot_rl_sim.sim_camera_node import FPS, HEIGHT, TRUTH_TOPIC, WIDTH
 
 POSE_TIMEOUT_S = 2.0
 """The policy node's object_pose_timeout_s in the camera gate, s (default 0.5 s)."""
-STATIC_MM = 1.0
-"""An estimate counts as of a resting cube when the truth moved less than this over the preceding second, mm."""
+STATIC_MM, STATIC_S = 1.0, 3.0
+"""An estimate counts as of a resting cube when the truth moved less than STATIC_MM mm over the STATIC_S s before
+its image's stamp (longer than a render: the image shows the pose of up to ~1.4 s before its stamp)."""
 
 
 def write_extrinsics(path: Path) -> Path:
@@ -48,8 +51,10 @@ def write_extrinsics(path: Path) -> Path:
     return path
 
 
-def camera_graph(specs: list[NodeSpec], log_dir: Path) -> tuple[list[NodeSpec], str]:
-    """(``specs`` with the camera pipeline, the topic of the simulator's object pose); see the module docstring."""
+def camera_graph(specs: list[NodeSpec], log_dir: Path, obj: str = "cube") -> tuple[list[NodeSpec], str]:
+    """(``specs`` with the camera pipeline, the topic of the simulator's object pose); see the module docstring.
+    ``obj``: the object YAML object_pose_node uses: ``cube`` the top marker only, ``cube_sides`` all five
+    rendered markers."""
     out = []
     for spec in specs:
         if spec.name == "control_node":
@@ -61,7 +66,7 @@ def camera_graph(specs: list[NodeSpec], log_dir: Path) -> tuple[list[NodeSpec], 
                       parameters={"width": WIDTH, "height": HEIGHT, "fps": FPS, "frame_timeout_s": 2.0},
                       param_file="camera")
     extrinsics = write_extrinsics(Path(log_dir) / "camera_extrinsics.yaml")
-    return out + [camera, node_spec("object_pose", {"extrinsics_path": str(extrinsics)})], TRUTH_TOPIC
+    return out + [camera, node_spec("object_pose", {"extrinsics_path": str(extrinsics), "object": obj})], TRUTH_TOPIC
 
 
 def _pose(msg: PoseStamped) -> np.ndarray:
@@ -94,7 +99,7 @@ class PoseErrorProbe:
             return
         times = np.array([t for t, _ in truth])
         nearest = truth[int(np.argmin(np.abs(times - stamp)))][1]
-        before = [p for t, p in truth if stamp - 1.0 <= t <= stamp]
+        before = [p for t, p in truth if stamp - STATIC_S <= t <= stamp]
         static = len(before) > 1 and max(np.linalg.norm(p[:3] - nearest[:3]) for p in before) < STATIC_MM / 1000
         rotation = rotation_angle_deg(quat_wxyz_to_matrix(estimate[3:]), quat_wxyz_to_matrix(nearest[3:]))
         self.errors.append((1000 * float(np.linalg.norm(estimate[:3] - nearest[:3])), float(rotation), static,

@@ -26,8 +26,10 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report", default="", help="write the JSON report here")
     p.add_argument("--log-dir", default="", help="node logs (default: a temporary directory)")
-    p.add_argument("--camera", action="store_true", help="the policy observes the object pose from the camera "
-                   "pipeline (simulated RealSense, object_pose_node), not the simulator (docs/perception.md)")
+    p.add_argument("--camera", nargs="?", const="cube", default="", metavar="OBJECT",
+                   help="the policy observes the object pose from the camera pipeline (simulated RealSense, "
+                        "object_pose_node with the object YAML OBJECT: cube, the top marker, by default; "
+                        "cube_sides: also the side markers), not the simulator (docs/perception.md)")
     p.set_defaults(func=run)
 
 

@@ -79,10 +79,10 @@ def gate_graph(config: GateConfig, log_dir: Path, control_task: str = "") -> tup
     return specs, safety.parameters["watchdog_timeout"]
 
 
-def run_gate(config: GateConfig, log_dir: str | Path, camera: bool = False) -> dict:
-    """Run the gate; return the report (``passed`` False with ``reasons`` when criteria fail). ``camera``: the
-    policy observes the object pose from the camera pipeline, not the simulator (:mod:`robot_rl_sim.gate.camera`;
-    success is still judged on the simulator's pose)."""
+def run_gate(config: GateConfig, log_dir: str | Path, camera: str = "") -> dict:
+    """Run the gate; return the report (``passed`` False with ``reasons`` when criteria fail). ``camera``: an
+    object YAML name: the policy observes that object's pose from the camera pipeline, not the simulator
+    (:mod:`robot_rl_sim.gate.camera`; success is still judged on the simulator's pose)."""
     contract, _ = read_contract(config.policy)
     model = load_robot_model(config.robot)
     task = GateTask(contract.provenance.task, model.config)
@@ -98,7 +98,7 @@ def run_gate(config: GateConfig, log_dir: str | Path, camera: bool = False) -> d
     from robot_rl_sim.gate import camera as cam
     from robot_rl_sim.gate.observer import GateObserver
 
-    specs, object_topic = cam.camera_graph(specs, log_dir) if camera else (specs, cam.topics.OBJECT_POSE)
+    specs, object_topic = cam.camera_graph(specs, log_dir, camera) if camera else (specs, cam.topics.OBJECT_POSE)
     probe = cam.PoseErrorProbe() if camera else None
     with GraphRunner(specs, log_dir, env=env) as runner, \
             GateObserver(model.joint_names, watchdog_s, object_topic) as observer:

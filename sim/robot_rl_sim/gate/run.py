@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rl import topics
 from robot_rl.bringup.session import isolated_ros_env
 from robot_rl.control.loop import percentiles
 from robot_rl.errors import ConfigError
@@ -95,11 +96,14 @@ def run_gate(config: GateConfig, log_dir: str | Path, camera: str = "") -> dict:
     env = isolated_ros_env()
     os.environ.update(env)
     from robot_rl.bringup.runner import GraphRunner
-    from robot_rl_sim.gate import camera as cam
     from robot_rl_sim.gate.observer import GateObserver
 
-    specs, object_topic = cam.camera_graph(specs, log_dir, camera) if camera else (specs, cam.topics.OBJECT_POSE)
-    probe = cam.PoseErrorProbe() if camera else None
+    object_topic, probe = topics.OBJECT_POSE, None
+    if camera:
+        from robot_rl_sim.gate.camera import PoseErrorProbe, camera_graph
+
+        specs, object_topic = camera_graph(specs, log_dir, camera)
+        probe = PoseErrorProbe()
     with GraphRunner(specs, log_dir, env=env) as runner, \
             GateObserver(model.joint_names, watchdog_s, object_topic) as observer:
         if probe is not None:

@@ -5,59 +5,27 @@ MuJoCo's, everything after them is the real camera path."""
 from __future__ import annotations
 
 import numpy as np
-import pyrealsense2 as rs
 
 from robot_rl.camera import CameraConfig, RealSenseCamera
 from robot_rl.errors import HardwareError
 from robot_rl.perception.geometry import CameraIntrinsics
-from software_camera import DEPTH_UNITS, software_frame
-
-
-
-def _stream(kind, uid: int, fmt, bpp: int, intrinsics: CameraIntrinsics, fps: int) -> rs.video_stream:
-    s = rs.video_stream()
-    s.type, s.index, s.uid, s.fps, s.bpp, s.fmt = kind, 0, uid, fps, bpp, fmt
-    s.width, s.height = intrinsics.width, intrinsics.height
-    intr = rs.intrinsics()
-    k = intrinsics.matrix
-    intr.width, intr.height, intr.fx, intr.fy, intr.ppx, intr.ppy = (intrinsics.width, intrinsics.height,
-                                                                    k[0, 0], k[1, 1], k[0, 2], k[1, 2])
-    intr.model, intr.coeffs = rs.distortion.none, [0.0] * 5
-    s.intrinsics = intr
-    return s
+from robot_rl_sim.rendered_device import RenderedDevice
 
 
 class RenderedCamera:
-    """A software device with color (rgb8) and depth (z16) streams of the scene's intrinsics; :meth:`frames`
-    pushes one rendered pair and returns what RealSenseCamera reads back."""
+    """A :class:`RenderedDevice` read by RealSenseCamera; :meth:`frames` pushes one rendered pair and returns
+    what the camera reads back."""
 
     def __init__(self, intrinsics: CameraIntrinsics, fps: int = 30):
-        self.fps, self.width, self.n = fps, intrinsics.width, 0
-        self.device = rs.software_device()
-        self._color = self.device.add_sensor("RGB Camera")
-        self._depth = self.device.add_sensor("Stereo Module")
-        self.color_profile = self._color.add_video_stream(
-            _stream(rs.stream.color, 0, rs.format.rgb8, 3, intrinsics, fps)).as_video_stream_profile()
-        self.depth_profile = self._depth.add_video_stream(
-            _stream(rs.stream.depth, 1, rs.format.z16, 2, intrinsics, fps)).as_video_stream_profile()
-        self._depth.add_read_only_option(rs.option.depth_units, DEPTH_UNITS)
-        identity = rs.extrinsics()
-        identity.rotation, identity.translation = [1, 0, 0, 0, 1, 0, 0, 0, 1], [0, 0, 0]
-        self.depth_profile.register_extrinsics_to(self.color_profile, identity)
+        self.source = RenderedDevice(intrinsics, fps)
         self.camera = RealSenseCamera(CameraConfig(width=intrinsics.width, height=intrinsics.height, fps=fps,
-                                                   frame_timeout_s=0.2), device=self.device)
-
-    def _frame(self, pixels: np.ndarray, profile, bpp: int) -> rs.software_video_frame:
-        return software_frame(pixels, profile, bpp, self.n, self.fps)
+                                                   frame_timeout_s=0.2), device=self.source.device)
 
     def frames(self, color: np.ndarray, depth_m: np.ndarray):
         """Push one (H, W, 3) uint8 RGB and (H, W) m depth pair; the Frames the camera reads for it."""
-        raw = np.clip(np.round(depth_m / DEPTH_UNITS), 0, 65535).astype(np.uint16)
-        color, first = np.ascontiguousarray(color), self.n + 1
+        first = self.source.n + 1
         for _ in range(50):  # the syncer releases a set once later frames arrive: push this pair again
-            self.n += 1
-            self._color.on_video_frame(self._frame(color, self.color_profile, 3))
-            self._depth.on_video_frame(self._frame(raw, self.depth_profile, 2))
+            self.source.push(color, depth_m)
             try:
                 while True:
                     frames = self.camera.read()
@@ -71,7 +39,7 @@ class RenderedCamera:
         self.camera.close()
 
 
-CAMERA_POS, LOOK_AT, FOVY_DEG = (0.85, 0.1, 0.35), (0.5, 0.0, 0.0), 42.0  # D435-like vertical field of view
+from robot_rl_sim.marker_scene import CAMERA_POS, FOVY_DEG, LOOK_AT  # noqa: E402,F401 - the tests' camera
 
 
 def measure_pose_accuracy(frames: int, seed: int = 0, width: int = 640, height: int = 480, config=None) -> dict:

@@ -10,16 +10,8 @@ import threading
 import numpy as np
 import pyrealsense2 as rs
 
-DEPTH_UNITS = 1e-4  # m per z16 unit
+from robot_rl_sim.rendered_device import DEPTH_UNITS, software_frame  # noqa: F401 - DEPTH_UNITS re-exported
 
-
-def software_frame(pixels: np.ndarray, profile, bpp: int, n: int, fps: float) -> rs.software_video_frame:
-    """Frame number ``n`` of ``pixels`` (H, W[, C]) for a software sensor ``profile``, stamped n / fps s."""
-    f = rs.software_video_frame()
-    f.pixels, f.stride, f.bpp, f.profile = pixels, pixels.shape[1] * bpp, bpp, profile
-    f.timestamp, f.frame_number = n * 1000.0 / fps, n
-    f.domain, f.depth_units = rs.timestamp_domain.hardware_clock, DEPTH_UNITS
-    return f
 DEPTH_RAW = 7500  # z16 value of every depth pixel: 0.75 m
 
 

@@ -58,6 +58,42 @@ def test_pose_through_the_software_device_is_within_5_mm_and_2_deg():
     assert np.percentile(result["rotation_deg"], 95) <= 2.0, result["rotation_deg"]
 
 
+def _inset_px(corners: np.ndarray, projected: np.ndarray) -> float:
+    """Mean distance (px) the corners (4, 2) lie inside the projected true corners (4, 2), towards the centre."""
+    centre = projected.mean(axis=0)
+    return float(np.mean(np.linalg.norm(projected - centre, axis=1) - np.linalg.norm(corners - centre, axis=1)))
+
+
+def test_edge_refined_corners_are_the_true_corners_and_pnp_alone_is_mm_accurate(scene):
+    """The PnP offset's cause: cv2.aruco's subpix corners lie inside the marker; the border edges give the true
+    corners (projected from the simulator's pose), and PnP without depth is then within 2 mm."""
+    import cv2
+
+    from robot_rl.perception.edges import refine_edges
+
+    k, camera_from_base = scene.intrinsics().matrix, np.linalg.inv(scene.base_from_camera)
+    params = cv2.aruco.DetectorParameters()
+    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    detector = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), params)
+    pnp_only = ObjectPoseEstimator(load_object_markers("cube"), CameraExtrinsics(scene.base_from_camera),
+                                   EstimatorConfig(depth_refine=False))
+    rng, subpix_inset, edges_inset = np.random.default_rng(3), [], []
+    for i in range(4):
+        xy = rng.uniform([0.4, -0.15], [0.6, 0.15])
+        color, depth, truth = scene.render([xy[0], xy[1], 0.02], rng.uniform(-0.7, 0.7))
+        gray = cv2.cvtColor(color, cv2.COLOR_RGB2GRAY)
+        corners, _, _ = detector.detectMarkers(gray)
+        model = np.array([[-1, 1], [1, 1], [1, -1], [-1, -1]]) * 0.015  # cv2.aruco's corner order, 30 mm marker
+        points = (camera_from_base @ truth @ np.c_[model, np.full(4, 0.021), np.ones(4)].T)[:3]
+        projected = ((k @ points)[:2] / (k @ points)[2]).T
+        subpix_inset.append(_inset_px(corners[0][0], projected))
+        edges_inset.append(_inset_px(refine_edges(gray, corners[0][0]), projected))
+        estimate = pnp_only.estimate(color, None, scene.intrinsics(), float(i))
+        pnp_only.last = None  # each frame on its own (no jump gate between random poses)
+        assert 1000 * np.linalg.norm(estimate.base_from_object[:3, 3] - truth[:3, 3]) < 2.0
+    assert np.mean(subpix_inset) > 0.1 and abs(np.mean(edges_inset)) < 0.05, (subpix_inset, edges_inset)
+
+
 def test_a_jump_is_rejected_until_consistent_frames_show_the_object_moved(scene):
     estimator = ObjectPoseEstimator(load_object_markers("cube"), CameraExtrinsics(scene.base_from_camera),
                                     EstimatorConfig(max_speed_mps=1.0, reacquire_after=3))

@@ -125,8 +125,9 @@ def recorded_session(tmp_path_factory):
             with RosProbe() as probe:
                 diagnostics = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
                 wait_for(lambda: {"control_node", "safety_filter"} <= {s.name for _, m in diagnostics
-                                                                       for s in m.status},
-                         timeout=90)  # every node spins (a SIGINT while one starts up is no clean stop)
+                                                                       for s in m.status if s.message != "starting"},
+                         timeout=180)  # every node runs (a SIGINT while one starts up is no clean stop; a filter
+                # still starting, compiling its kernels on a loaded machine, would drop the human's commands)
                 _publish(probe, n)
                 published.update({topic: n for topic in PUBLISHED})
                 _teleop_session(probe, published)
@@ -155,8 +156,34 @@ def test_bringup_record_counts_every_published_message(recorded_session):
     assert {c.message_encoding for c in summary.channels.values()} == {"cdr"}
     goals = [msg.data for _, msg in recording.decoded(topics.GOAL)]
     assert goals == [[0.5, 0.0, float(i)] for i in range(25)]
+    _other_readers_agree(path, counts, goals)
     states = recording.decoded(topics.JOINT_STATES)
     assert list(states[-1][1].name)[:1] == ["panda_joint1"]
+
+
+def _other_readers_agree(path, counts: Counter, goals: list) -> None:
+    """The file read as Foxglove or ros2 bag would: mcap's own indexed reader decoding with mcap_ros2, and
+    the independent ``rosbags`` reader (rosbag2's MCAP storage layout, QoS metadata, its own CDR decoder
+    built from the file's schema text): same messages per topic, same goals."""
+    from mcap_ros2.decoder import DecoderFactory
+    from rosbags.highlevel import AnyReader
+
+    with open(path, "rb") as f:
+        decoded = Counter(channel.topic for _, channel, _, _ in
+                          make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages())
+    assert decoded == counts
+    with AnyReader([path]) as reader:
+        assert {c.topic: c.msgcount for c in reader.connections if c.msgcount} == dict(counts)  # + silent topics
+        latched = {c.topic for c in reader.connections
+                   if c.ext.offered_qos_profiles[0].durability.name == "TRANSIENT_LOCAL"}
+        assert {topics.GOAL, topics.INTERVENTION} <= latched
+        by_topic = Counter()
+        for connection, _, raw in reader.messages():
+            message = reader.deserialize(raw, connection.msgtype)  # every message, every type
+            by_topic[connection.topic] += 1
+            if connection.topic == topics.GOAL:
+                assert list(message.data) == goals[by_topic[topics.GOAL] - 1]
+    assert by_topic == counts
 
 
 @pytest.mark.ros
@@ -200,6 +227,26 @@ def test_dataset_from_mcap_turns_the_teleop_session_into_demos_train_bc_accepts(
                  "--steps", "2", "--batch-size", "4", "--horizon", "4", "--n-action-steps", "2", "--obs-history", "1",
                  "--threads", "1", "--warmup", "1", "--checkpoint-every", "2", "--log-every", "1"]) == 0
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
+
+
+@pytest.mark.ros
+def test_hil_seed_from_mcap_turns_the_teleop_session_into_learner_transitions(recorded_session, tmp_path, capsys):
+    from robot_rl.hil.replay import load_transitions
+
+    out = tmp_path / "hil"
+    base = os.path.join(os.path.dirname(__file__), "data", "panda_reach_small", "policy.onnx")  # 10 Hz panda-reach
+    # no "start" in this session: each episode follows the last outcome; the control node holds the human's last
+    # target through the 0.5 s pause before the outcome: a 2 s command timeout labels those steps with it
+    assert _cli(["hil", "seed-from-mcap", str(recorded_session[0]), "--base", base, "--out-dir", str(out),
+                 "--auto-start", "--command-timeout", "2.0"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    stored = load_transitions(out / "transitions")
+    assert summary["episodes"] == 2 and summary["successes"] == 1, summary
+    assert len(stored["reward"]) == summary["transitions"] == summary["store_transitions"]
+    assert stored["reward"][stored["done"]].tolist() == [1.0, 0.0]
+    human = stored["intervened"]  # 40 commands at 25 Hz per takeover: >= 1.6 s at 10 Hz (longer under load)
+    assert 20 <= human.sum() <= 2 * 60, human.sum()
+    assert np.abs(stored["action"][human]).max() > 0.1  # the human's corrections, in residual units
 
 
 @pytest.mark.ros

@@ -27,13 +27,16 @@ import numpy as np
 
 from robot_rl.errors import ConfigError
 from robot_rl.perception.config import CameraExtrinsics, ObjectMarkers
+from robot_rl.perception.edges import refine_edges
 from robot_rl.perception.geometry import CameraIntrinsics, matrix_to_quat_wxyz, rotation_angle_deg, transform
 
 
-CORNER_REFINEMENTS = {"subpix": cv2.aruco.CORNER_REFINE_SUBPIX, "contour": cv2.aruco.CORNER_REFINE_CONTOUR,
-                      "apriltag": cv2.aruco.CORNER_REFINE_APRILTAG, "none": cv2.aruco.CORNER_REFINE_NONE}
-"""cv2.aruco corner refinements. On rendered frames (docs/perception.md) contour beat subpix on the cube (rotation
-p95 0.43 vs 1.10 deg) and lost badly on the calibration plate (3.3 vs 0.15 deg residual): subpix is the default."""
+CORNER_REFINEMENTS = {"edges": cv2.aruco.CORNER_REFINE_SUBPIX, "subpix": cv2.aruco.CORNER_REFINE_SUBPIX,
+                      "contour": cv2.aruco.CORNER_REFINE_CONTOUR, "apriltag": cv2.aruco.CORNER_REFINE_APRILTAG,
+                      "none": cv2.aruco.CORNER_REFINE_NONE}
+"""Corner refinements: cv2.aruco's, and ``edges`` (the default): subpix detection, then each corner from the two
+border edges located at sub-pixel precision (:mod:`robot_rl.perception.edges`). cv2.aruco's own corners lie
+0.25-0.7 px inside the marker (apriltag: shifted ~0.44 px), which made PnP alone mm too far (docs/perception.md)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class EstimatorConfig:
     max_angular_speed_dps: float = 720.0
     reacquire_after: int = 3
     depth_plane: bool = True
-    corner_refinement: str = "subpix"
+    corner_refinement: str = "edges"
     min_plane_points: int = 30
     max_plane_rms_m: float = 0.001
     max_tilt_correction_deg: float = 10.0
@@ -113,7 +116,10 @@ class ObjectPoseEstimator:
         for quad, marker_id in zip(corners, [] if ids is None else ids.reshape(-1)):
             spec = self.markers.marker(int(marker_id))
             if spec is not None:
-                candidates.append(self._marker_pose(quad.reshape(4, 2), spec, depth_m, intrinsics, stamp))
+                quad = quad.reshape(4, 2)
+                if self.config.corner_refinement == "edges":
+                    quad = refine_edges(gray, quad)
+                candidates.append(self._marker_pose(quad, spec, depth_m, intrinsics, stamp))
         if not candidates:
             self.rejected["no_marker"] += 1
             return None

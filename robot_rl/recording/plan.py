@@ -36,6 +36,7 @@ RECORDED_TOPICS: tuple[RecordedTopic, ...] = (
     RecordedTopic(topics.TELEOP_INTERVENING, "std_msgs/msg/Bool", latched=True),
     RecordedTopic(topics.INTERVENTION, "std_msgs/msg/Bool", latched=True),
     RecordedTopic(topics.EPISODE_OUTCOME, "std_msgs/msg/Bool"),
+    RecordedTopic(topics.EPISODE_CONTROL, "std_msgs/msg/String"),
     RecordedTopic(topics.GOAL, "std_msgs/msg/Float64MultiArray", latched=True),
     RecordedTopic(topics.OBJECT_POSE, "geometry_msgs/msg/PoseStamped"),
     RecordedTopic(topics.POLICY_LATENCY, "std_msgs/msg/Float64"),

@@ -20,6 +20,12 @@ from robot_rl.errors import ConfigError
 from robot_rl.recording.schemas import schema_text
 
 
+_INFINITE = "\n    sec: 9223372036\n    nsec: 854775807"  # RMW_DURATION_INFINITE, as rosbag2 (Jazzy on) writes it
+_DEFAULT_QOS_TIMES = (f"  deadline:{_INFINITE}\n  lifespan:{_INFINITE}\n  liveliness: automatic\n"
+                      f"  liveliness_lease_duration:{_INFINITE}\n  avoid_ros_namespace_conventions: false\n")
+"""The rest of a rosbag2 ``offered_qos_profiles`` entry: rclpy's defaults (readers such as rosbags require
+every key)."""
+
 @dataclass(frozen=True)
 class RecorderConfig:
     """Recorder settings.
@@ -72,7 +78,7 @@ class McapRecorder:
                 name=type_name, encoding="ros2msg", data=schema_text(type_name).encode())
         durability = "transient_local" if latched else "volatile"
         qos = (f"- history: keep_last\n  depth: {1 if latched else 10}\n  reliability: reliable\n"
-               f"  durability: {durability}\n")
+               f"  durability: {durability}\n{_DEFAULT_QOS_TIMES}")
         self._channels[topic] = self._writer.register_channel(
             topic=topic, message_encoding="cdr", schema_id=self._schemas[type_name],
             metadata={"offered_qos_profiles": qos})

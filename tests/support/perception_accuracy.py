@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--corner-refinement", default="subpix", help="subpix, contour, apriltag or none")
+    parser.add_argument("--corner-refinement", default="edges", help="edges, subpix, contour, apriltag or none")
     parser.add_argument("--no-depth", action="store_true", help="PnP only")
     parser.add_argument("--no-depth-plane", action="store_true", help="depth sets the distance only")
     args = parser.parse_args()

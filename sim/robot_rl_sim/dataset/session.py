@@ -16,18 +16,17 @@ Steps before the first joint state and command are not produced.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 
 import numpy as np
 
 from robot_rl import topics
-from robot_rl.command import JointTrajectoryCommand
 from robot_rl.errors import DataError, RobotRLError
 from robot_rl.hil.labels import command_target, raw_from_targets
 from robot_rl.learning.contract_map import PolicyShape, contract_for
 from robot_rl.policy.observation import ObservationAssembler, ObservationInputs
 from robot_rl.recording import Recording
+from robot_rl.recording.streams import TopicStream, observation_inputs, trajectory_command
 from robot_rl.robot.model import load_robot_model
 from robot_rl_sim.tasks.spec import TaskSpec
 
@@ -49,36 +48,13 @@ class SessionStep:
     intervening: bool
 
 
-class _Stream:
-    """Messages of one topic by log time (s): the newest at or before a time."""
-
-    def __init__(self, recording: Recording, topic: str):
-        decoded = recording.decoded(topic)
-        self.times = [t * 1e-9 for t, _ in decoded]
-        self.messages = [m for _, m in decoded]
-
-    def at(self, t: float):
-        i = bisect.bisect_right(self.times, t)
-        return self.messages[i - 1] if i else None
-
-
-def _command(msg, receive_time: float) -> JointTrajectoryCommand:
-    """A decoded JointTrajectory -> JointTrajectoryCommand (zero stamp: starts at ``receive_time`` s)."""
-    stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-    points = list(msg.points)
-    return JointTrajectoryCommand(
-        joint_names=tuple(msg.joint_names), stamp=stamp if stamp > 0 else receive_time,
-        times=np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in points]),
-        positions=np.array([list(p.positions) for p in points], dtype=float).reshape(len(points), -1))
-
-
 def session_steps(recording: Recording, spec: TaskSpec) -> list[SessionStep]:
     """The session at ``spec``'s policy rate (see the module docstring).
 
     Raises:
         DataError: naming the missing topic, or the joints the recording lacks for this task.
     """
-    streams = {topic: _Stream(recording, topic) for topic in (topics.JOINT_STATES, topics.COMMAND, topics.GOAL,
+    streams = {topic: TopicStream(recording, topic) for topic in (topics.JOINT_STATES, topics.COMMAND, topics.GOAL,
                                                               topics.OBJECT_POSE, topics.GRIPPER, topics.INTERVENTION)}
     for topic in (topics.JOINT_STATES, topics.COMMAND):
         if not streams[topic].times:
@@ -91,7 +67,7 @@ def session_steps(recording: Recording, spec: TaskSpec) -> list[SessionStep]:
     end = streams[topics.JOINT_STATES].times[-1]
     steps = []
     for t in np.arange(start, end - spec.policy_dt, spec.policy_dt):
-        inputs = _inputs(streams, float(t))
+        inputs = observation_inputs(streams, float(t))
         try:
             flat = assembler.frame(inputs)
             action = _raw_action(streams, assembler, spec, inputs, float(t))
@@ -103,23 +79,11 @@ def session_steps(recording: Recording, spec: TaskSpec) -> list[SessionStep]:
     return steps
 
 
-def _inputs(streams: dict[str, _Stream], t: float) -> ObservationInputs:
-    state, goal, pose = (streams[k].at(t) for k in (topics.JOINT_STATES, topics.GOAL, topics.OBJECT_POSE))
-    velocity = state.velocity if len(state.velocity) == len(state.name) else np.zeros(len(state.name))
-    object_pose = None
-    if pose is not None:
-        p, q = pose.pose.position, pose.pose.orientation
-        object_pose = np.array([p.x, p.y, p.z, q.w, q.x, q.y, q.z])
-    return ObservationInputs(stamp=t, joint_names=tuple(state.name), position=np.asarray(state.position, float),
-                             velocity=np.asarray(velocity, float),
-                             goal=np.asarray(goal.data, float) if goal is not None else None, object_pose=object_pose)
-
-
-def _raw_action(streams: dict[str, _Stream], assembler: ObservationAssembler, spec: TaskSpec,
+def _raw_action(streams: dict[str, TopicStream], assembler: ObservationAssembler, spec: TaskSpec,
                 inputs: ObservationInputs, t: float) -> np.ndarray:
     stream = streams[topics.COMMAND]
-    i = bisect.bisect_right(stream.times, t)
-    command = _command(stream.messages[i - 1], stream.times[i - 1])
+    i = stream.index(t)
+    command = trajectory_command(stream.messages[i], stream.times[i])
     names = tuple(spec.action.joint_names)
     targets = command_target(command, names, t + spec.policy_dt)
     q_obs = assembler.joint_values(inputs, names, "position")

@@ -26,6 +26,10 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report", default="", help="write the JSON report here")
     p.add_argument("--log-dir", default="", help="node logs (default: a temporary directory)")
+    p.add_argument("--camera", nargs="?", const="cube", default="", metavar="OBJECT",
+                   help="the policy observes the object pose from the camera pipeline (simulated RealSense, "
+                        "object_pose_node with the object YAML OBJECT: cube, the top marker, by default; "
+                        "cube_sides: also the side markers), not the simulator (docs/perception.md)")
     p.set_defaults(func=run)
 
 
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         config = GateConfig(policy=args.policy, robot=args.robot, episodes=args.episodes,
                             episode_s=args.episode_s, latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
                             position_noise=args.position_noise, velocity_noise=args.velocity_noise, seed=args.seed)
-        report = run_gate(config, log_dir)
+        report = run_gate(config, log_dir, camera=args.camera)
     except RobotRLError as exc:
         print(f"gate could not run: {exc}", file=sys.stderr)
         return 2

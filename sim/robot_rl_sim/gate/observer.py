@@ -42,8 +42,8 @@ POLL_S = 0.01
 class GateObserver:
     """Context manager owning rclpy and one node spun on a background thread."""
 
-    def __init__(self, joint_names: tuple[str, ...], watchdog_s: float = 0.2):
-        self.joint_names = joint_names
+    def __init__(self, joint_names: tuple[str, ...], watchdog_s: float = 0.2, object_topic: str = topics.OBJECT_POSE):
+        self.joint_names, self.object_topic = joint_names, object_topic  # the pose success is judged from
         self.rest_s = watchdog_s + BRAKE_S  # policy off -> the filter's plan is at rest
         self.diagnostics: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
@@ -61,7 +61,7 @@ class GateObserver:
         self.node.create_subscription(JointTrajectory, topics.COMMAND, self._on_command, 10)
         self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, 10)
         self.goal_pub = self.node.create_publisher(Float64MultiArray, topics.GOAL, GOAL_QOS)
-        self.node.create_subscription(PoseStamped, topics.OBJECT_POSE, self._on_object, 10)
+        self.node.create_subscription(PoseStamped, self.object_topic, self._on_object, 10)
         self.node.create_subscription(Float64, topics.POLICY_LATENCY, lambda m: self.latencies_ms.append(m.data), 10)
         self.reset_client = self.node.create_client(Trigger, RESET_SERVICE)
         self.safety_reset_client = self.node.create_client(Trigger, SAFETY_RESET_SERVICE)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rl import topics
 from robot_rl.bringup.session import isolated_ros_env
 from robot_rl.control.loop import percentiles
 from robot_rl.errors import ConfigError
@@ -79,8 +80,10 @@ def gate_graph(config: GateConfig, log_dir: Path, control_task: str = "") -> tup
     return specs, safety.parameters["watchdog_timeout"]
 
 
-def run_gate(config: GateConfig, log_dir: str | Path) -> dict:
-    """Run the gate; return the report (``passed`` False with ``reasons`` when criteria fail)."""
+def run_gate(config: GateConfig, log_dir: str | Path, camera: str = "") -> dict:
+    """Run the gate; return the report (``passed`` False with ``reasons`` when criteria fail). ``camera``: an
+    object YAML name: the policy observes that object's pose from the camera pipeline, not the simulator
+    (:mod:`robot_rl_sim.gate.camera`; success is still judged on the simulator's pose)."""
     contract, _ = read_contract(config.policy)
     model = load_robot_model(config.robot)
     task = GateTask(contract.provenance.task, model.config)
@@ -95,10 +98,20 @@ def run_gate(config: GateConfig, log_dir: str | Path) -> dict:
     from robot_rl.bringup.runner import GraphRunner
     from robot_rl_sim.gate.observer import GateObserver
 
-    with GraphRunner(specs, log_dir, env=env) as runner, GateObserver(model.joint_names, watchdog_s) as observer:
+    object_topic, probe = topics.OBJECT_POSE, None
+    if camera:
+        from robot_rl_sim.gate.camera import PoseErrorProbe, camera_graph
+
+        specs, object_topic = camera_graph(specs, log_dir, camera)
+        probe = PoseErrorProbe()
+    with GraphRunner(specs, log_dir, env=env) as runner, \
+            GateObserver(model.joint_names, watchdog_s, object_topic) as observer:
+        if probe is not None:
+            probe.attach(observer.node)
         episodes = observer.run_episodes(runner, goals, task, model, config, episode_s)
         diag, latencies = observer.diagnostics, list(observer.latencies_ms)
     report = _report(config, contract, episodes, diag, str(log_dir))
+    report["perception"] = probe.summary(diag) if probe is not None else None
     report["episode_s"], report["safety_watchdog_timeout_s"] = episode_s, watchdog_s
     report["inference_latency_ms"] = ({**percentiles(latencies),
                                        "max_latency_ms_contract": contract.timing.max_latency_ms}

@@ -44,6 +44,9 @@ def register(subparsers) -> None:
     from robot_rl_sim.hil.classifier_data import register as register_classifier
 
     register_classifier(sub)
+    from robot_rl_sim.hil.seed_cli import register as register_seed
+
+    register_seed(sub)
 
 
 def run_sim(args: argparse.Namespace) -> int:

@@ -155,7 +155,7 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
                     overrides)
     p = control.parameters
     hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"],  # the control node's own check
-                     key_file=p["hardware_key_file"])
+                     key_file=p["hardware_key_file"], config=p["hardware_config"])
     nodes = [control, safety_filter]
     routed = {"command_topic": topics.POLICY_COMMAND} if teleop else {}
     if source == "demo":

@@ -96,6 +96,9 @@ class ControlCore:
         self.last_state: JointStateSample = hardware.read()
         self.last_torque = np.zeros(model.dof)
         self.last_tick_time = float("nan")  # s: the clock at the start of the last tick (when last_state was read)
+        # Hardware in position mode (a servo or vendor controller closes the loop) takes the reference itself.
+        self.position_mode = getattr(hardware, "command_mode", "torque") == "position"
+        self._plan: tuple[tuple | None, JointTrajectoryCommand | None] = (None, None)  # (followed, as limited)
 
     def submit(self, command: JointTrajectoryCommand) -> JointTrajectoryCommand:
         """Queue ``command`` for the next tick (thread-safe); a newer command replaces an unapplied one.
@@ -157,6 +160,10 @@ class ControlCore:
                 self._stale = True
         q_ref, v_ref, a_ref = self.follower.step(now)
         q_ref, v_ref = self.limits.reference(q_ref, v_ref)
+        if self.position_mode:
+            self.hardware.write_reference(now, q_ref, v_ref, a_ref, self._limited_plan())
+            self.last_state, self.last_tick_time = state, now
+            return state
         tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)
         tau = self.limits.overspeed(tau, state.velocity, lambda: self._holding_torque(state))
         tau = self.limits.torque(tau)
@@ -175,6 +182,18 @@ class ControlCore:
         if new:
             self._horizon, self.last_command_time = end, now
             self._watching, self._stale = self.config.command_timeout > 0, False
+
+    def _limited_plan(self) -> JointTrajectoryCommand | None:
+        """The plan the reference is on, clipped by the last-line limits (one object per plan), or None."""
+        followed = self.follower.followed_plan
+        if followed is not self._plan[0]:
+            limited = None
+            if followed is not None:
+                stamp, times, positions, velocities = followed
+                positions, velocities = self.limits.reference(positions, velocities)
+                limited = JointTrajectoryCommand(self.model.joint_names, stamp, times, positions, velocities, "plan")
+            self._plan = (followed, limited)
+        return self._plan[1]
 
     def _holding_torque(self, state: JointStateSample) -> np.ndarray:
         """Torques (n,) Nm that keep the measured velocity: gravity and Coriolis, rnea(q, v, 0)."""

@@ -73,6 +73,7 @@ def loop_catch_up(hardware: HardwareInterface) -> float:
 _REGISTRY: dict[str, str] = {
     "mujoco": "robot_rl_sim.hardware:MujocoHardware",
     "serial": "robot_rl.hardware.serial_firmware:SerialFirmwareHardware",
+    "ros2_control": "robot_rl.nodes.ros2_control_link:create_ros2_control_hardware",
 }
 """Hardware name -> "module:factory"; factories take (RobotConfig, **options)."""
 
@@ -83,7 +84,7 @@ def hardware_names() -> list[str]:
 
 
 def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 0, rt_priority: int = 0,
-                     key_file: str = "") -> dict:
+                     key_file: str = "", config: str = "") -> dict:
     """Options for :func:`create_hardware` from the control node's parameters.
 
     Args:
@@ -92,10 +93,21 @@ def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 
         task, seed: MuJoCo only: simulated task (``""`` for the plain scene) and its reset seed.
         rt_priority: the control loop's SCHED_FIFO priority; ``serial`` reads its port at the same priority.
         key_file: the firmware link's key file (``hardware_key_file``): required by ``serial``, refused by the others.
+        config: the bridge's YAML (``hardware_config``): required by ``ros2_control``, refused by the others.
 
     Raises:
         ConfigError: naming the parameter that does not fit ``hardware``.
     """
+    if hardware == "ros2_control":
+        if not config:
+            raise ConfigError("hardware 'ros2_control' needs parameter hardware_config: the bridge's YAML "
+                              "(config/hardware/*.yaml, docs/ros2_control.md)")
+        if task or port or key_file:
+            raise ConfigError("hardware 'ros2_control' takes none of the parameters task, hardware_port, "
+                              "hardware_key_file")
+        return {"config_path": config}
+    if config:
+        raise ConfigError(f"parameter hardware_config ({config!r}) is for hardware 'ros2_control' only")
     if hardware == "serial":
         if not port:
             raise ConfigError("hardware 'serial' needs parameter hardware_port: the firmware's serial device "

@@ -1,0 +1,160 @@
+"""Hardware ros2_control over real ROS 2 processes (Fast DDS), against the STAND-IN vendor driver
+(sim/robot_rl_sim/vendor_driver.py: the MuJoCo Panda behind a JTC-like controller; no vendor code runs here).
+
+- The control node refuses a vendor /robot_description that differs from robot_rl's URDF, naming the joint and the
+  limit, before it commands anything.
+- The demo source, through the safety filter and the control node, drives the simulated Panda through the bridge and
+  the stand-in JointTrajectoryController (every plan accepted by the controller's validation).
+- A stalled vendor /joint_states stops the arm: the bridge sends its stop, reports the fault on /diagnostics and
+  sends nothing more while the command sources keep commanding; ~/clear_fault with fresh states resumes.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from ros_probe import RosProbe, wait_for
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool, Trigger
+
+from robot_rl import topics
+from robot_rl.bringup.graph import bringup_graph
+from robot_rl.bringup.runner import GraphRunner
+from robot_rl.paths import config_dir
+from robot_rl.robot import load_robot_config
+from robot_rl_sim.vendor_driver import STATUS_NAME, TRUTH_TOPIC
+
+pytestmark = pytest.mark.ros
+
+ROBOT = load_robot_config("panda")
+BRIDGE_STATUS = "control_node: hardware ros2_control"
+REST_SPEED = 1e-3  # rad/s
+
+
+class VendorDriver:
+    """The stand-in vendor driver as a child process (its log in ``log``)."""
+
+    def __init__(self, log, *args: str):
+        self.process = subprocess.Popen([sys.executable, "-m", "robot_rl_sim.vendor_driver", *args],
+                                        stdout=log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> int:
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def bridge_config(tmp_path, **changes) -> str:
+    """The stand-in JTC config (config/hardware/standin_panda_jtc.yaml) with ``changes``, as a file."""
+    text = (config_dir() / "hardware" / "standin_panda_jtc.yaml").read_text()
+    text += "".join(f"{key}: {value}\n" for key, value in changes.items())
+    path = tmp_path / "bridge.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def status_values(diags: list, name: str) -> tuple[bytes, str, dict[str, str]] | None:
+    """(level, message, values) of the newest status ``name`` on /diagnostics."""
+    for _, msg in reversed(list(diags)):
+        for status in msg.status:
+            if status.name == name:
+                return status.level, status.message, {kv.key: kv.value for kv in status.values}
+    return None
+
+
+def test_a_mismatched_robot_description_is_refused_by_name(tmp_path, ros_env):
+    urdf = ROBOT.urdf_path.read_text()
+    mismatched = re.sub(r'(<joint name="panda_joint4".*?velocity=")2.175"', r'\g<1>1.5"', urdf, flags=re.S)
+    assert mismatched != urdf
+    (tmp_path / "vendor.urdf").write_text(mismatched)
+    with open(tmp_path / "vendor.log", "w") as log:
+        vendor = VendorDriver(log, "--urdf", str(tmp_path / "vendor.urdf"))
+        try:
+            control = bringup_graph("panda", "ros2_control", overrides={"control_node": {
+                "hardware_config": bridge_config(tmp_path, startup_timeout=60.0)}})[:1]
+            with GraphRunner(control, tmp_path / "graph", env=ros_env) as node:
+                wait_for(lambda: node.exited(), timeout=90)
+                assert node.exited() == {"control_node": 2}, node.log("control_node")
+                assert ("the vendor's /robot_description differs from robot_rl's URDF" in node.log("control_node")
+                        and "joint panda_joint4: velocity limit 2.175 rad/s here, 1.5 on the vendor"
+                        in node.log("control_node")), node.log("control_node")
+        finally:
+            assert vendor.stop() == 0
+
+
+def test_the_demo_drives_the_panda_through_the_stand_in_jtc_and_a_stalled_joint_states_stops_it(tmp_path, ros_env):
+    with open(tmp_path / "vendor.log", "w") as log:
+        vendor = VendorDriver(log, "--controller", "joint_trajectory")
+        try:
+            specs = bringup_graph("panda", "ros2_control", overrides={"control_node": {
+                "hardware_config": bridge_config(tmp_path, startup_timeout=60.0)}})
+            with RosProbe() as probe, GraphRunner(specs, tmp_path / "graph", env=ros_env) as graph:
+                truth = probe.collect(JointState, TRUTH_TOPIC)
+                diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
+                drive_and_stall(probe, truth, diags, graph)
+                assert graph.exited() == {}
+            assert graph.stop() == {s.name: 0 for s in specs}, [graph.log(s.name)[-2000:] for s in specs]
+        finally:
+            assert vendor.stop() == 0, (tmp_path / "vendor.log").read_text()[-3000:]
+
+
+def arm(truth: list, since: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, velocities), each (messages, 7), of the simulated arm's true states received after ``since``."""
+    rows = [(m.position[:7], m.velocity[:7]) for t, m in list(truth) if t > since]
+    return np.array([r[0] for r in rows]).reshape(-1, 7), np.array([r[1] for r in rows]).reshape(-1, 7)
+
+
+def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunner) -> None:
+    # The demo moves the arm (the safety filter's first start may take a minute on a loaded machine).
+    wait_for(lambda: len(truth) > 0 and np.ptp(arm(truth)[0], axis=0).max() > 0.2, timeout=150)
+    wait_for(lambda: int(status_values(diags, BRIDGE_STATUS)[2]["plans_sent"]) > 10, timeout=15)  # 1 Hz status
+    _, _, bridge = status_values(diags, BRIDGE_STATUS)
+    _, _, vendor = status_values(diags, STATUS_NAME)
+    assert bridge["fault"] == "" and int(bridge["plans_sent"]) > 10, bridge
+    assert int(vendor["accepted"]) > 10 and vendor["refused"] == "0", vendor  # the JTC's validation took them all
+    assert graph.exited() == {}
+
+    # The vendor's /joint_states stall while the sources keep commanding: the bridge stops the arm and says so.
+    wait_for(lambda: np.abs(arm(truth, time.time() - 0.2)[1]).max() > 0.1, timeout=30)  # while it moves
+    reply = probe.call(SetBool, "/vendor_driver/stall_joint_states", SetBool.Request(data=True))
+    assert reply.success, reply.message
+    stalled_at = time.time()
+    wait_for(lambda: (s := status_values(diags, BRIDGE_STATUS)) is not None and s[0] == DiagnosticStatus.ERROR,
+             timeout=15)
+    level, message, values = status_values(diags, BRIDGE_STATUS)
+    assert message.startswith("latched: vendor joint states stale: none on /joint_states for "), message
+    assert values["stale_stops"] == "1"
+    wait_for(lambda: np.abs(arm(truth, time.time() - 0.3)[1]).max() < REST_SPEED, timeout=15)
+    rest_at = time.time()
+    accepted = status_values(diags, STATUS_NAME)[2]["accepted"]
+    commanded = control_value(diags, "last_command_time")
+    time.sleep(2.5)
+    positions, velocities = arm(truth, rest_at)
+    assert np.abs(velocities).max() < REST_SPEED and np.ptp(positions, axis=0).max() < 1e-3  # it stays at rest ...
+    assert float(control_value(diags, "last_command_time")) > float(commanded)  # ... while commands still come
+    assert status_values(diags, STATUS_NAME)[2]["accepted"] == accepted  # the bridge sends the vendor nothing more
+    assert rest_at - stalled_at < 10.0
+
+    # Fresh states and ~/clear_fault: the bridge follows the plans again.
+    assert probe.call(SetBool, "/vendor_driver/stall_joint_states", SetBool.Request(data=False)).success
+    time.sleep(0.3)
+    reply = probe.call(Trigger, "/control_node/clear_fault", Trigger.Request())
+    assert reply.success, reply.message
+    cleared_at = time.time()
+    wait_for(lambda: len(arm(truth, cleared_at)[0]) > 1 and np.ptp(arm(truth, cleared_at)[0], axis=0).max() > 0.05,
+             timeout=30)
+    assert status_values(diags, BRIDGE_STATUS)[2]["fault"] == ""
+
+
+def control_value(diags: list, key: str) -> str:
+    """``key`` of the newest "control_node" status."""
+    return status_values(diags, "control_node")[2][key]

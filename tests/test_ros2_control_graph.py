@@ -79,8 +79,8 @@ def test_a_mismatched_robot_description_is_refused_by_name(tmp_path, ros_env):
     with open(tmp_path / "vendor.log", "w") as log:
         vendor = VendorDriver(log, "--urdf", str(tmp_path / "vendor.urdf"))
         try:
-            control = bringup_graph("panda", "ros2_control", overrides={"control_node": {
-                "hardware_config": bridge_config(tmp_path, startup_timeout=60.0)}})[:1]
+            control = bringup_graph("panda", "ros2_control",
+                                    hardware_config=bridge_config(tmp_path, startup_timeout=60.0))[:1]
             with GraphRunner(control, tmp_path / "graph", env=ros_env) as node:
                 wait_for(lambda: node.exited(), timeout=90)
                 assert node.exited() == {"control_node": 2}, node.log("control_node")
@@ -95,8 +95,7 @@ def test_the_demo_drives_the_panda_through_the_stand_in_jtc_and_a_stalled_joint_
     with open(tmp_path / "vendor.log", "w") as log:
         vendor = VendorDriver(log, "--controller", "joint_trajectory")
         try:
-            specs = bringup_graph("panda", "ros2_control", overrides={"control_node": {
-                "hardware_config": bridge_config(tmp_path, startup_timeout=60.0)}})
+            specs = bringup_graph("panda", "ros2_control", hardware_config=bridge_config(tmp_path, startup_timeout=60.0))
             with RosProbe() as probe, GraphRunner(specs, tmp_path / "graph", env=ros_env) as graph:
                 truth = probe.collect(JointState, TRUTH_TOPIC)
                 diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)

@@ -15,7 +15,7 @@ from robot_rl.command import JointTrajectoryCommand
 from robot_rl.control import ControlCore, ControlCoreConfig
 from robot_rl.errors import ConfigError, HardwareError
 from robot_rl.hardware import hardware_options
-from robot_rl.hardware.ros2_control import Ros2ControlHardware, VendorJointState, stop_trajectory
+from robot_rl.hardware.ros2_control import MIN_REMAINING_S, Ros2ControlHardware, VendorJointState, stop_trajectory
 from robot_rl.hardware.ros2_control_config import (Ros2ControlConfig, description_differences,
                                                    load_ros2_control_config)
 from robot_rl.paths import config_dir
@@ -172,6 +172,14 @@ def test_jtc_gets_the_filters_plan_once_clipped_by_the_last_line_limits_and_endi
     assert sent.joint_names == JOINTS and sent.stamp == command.stamp
     np.testing.assert_allclose(sent.positions[-1], command.positions[-1])
     np.testing.assert_array_equal(sent.velocities[-1], 0.0)
+    # a plan that ends soon is held at its end for MIN_REMAINING_S, so it does not arrive ended
+    run(core, transport, clock, 1.0)
+    short = plan(core.follower.reference[0], clock.now, offset=0.01, duration=0.1)
+    core.submit(short)
+    run(core, transport, clock, 0.01)
+    sent = transport.trajectories[-1]
+    assert sent.stamp + sent.times[-1] == pytest.approx(clock.now - 0.009 + MIN_REMAINING_S)
+    np.testing.assert_allclose(sent.positions[-1], short.positions[-1])
     # a plan beyond the soft limit is clipped by the core's last-line limits before it is sent
     far = plan(ROBOT.default_pose, clock.now, offset=10.0, duration=40.0)
     core.submit(JointTrajectoryCommand(JOINTS, far.stamp, far.times[:30], far.positions[:30], far.velocities[:30]))
@@ -229,3 +237,6 @@ def test_stop_trajectory_stays_within_the_limits_and_ends_at_rest():
     assert times[0] > 0 and np.all(np.diff(times) > 0) and np.all(velocities[-1] == 0.0)
     assert times[-1] <= float(np.max(np.abs(v0) / limits.acceleration + limits.acceleration / limits.jerk)) + 0.01
     assert np.all(np.abs(velocities) <= np.abs(v0) + 1e-9)
+    for scale in np.linspace(0.01, 1.0, 60):  # durations near a multiple of the spacing: strictly increasing times
+        times = stop_trajectory(ROBOT.default_pose, scale * v0, np.zeros(7), limits)[0]
+        assert np.all(np.diff(times) >= 0.005 - 1e-12), times

@@ -40,6 +40,11 @@ from robot_rl.topics import JOINT_STATES
 
 STOP_SAMPLE_S = 0.01
 """s: spacing of the points of a stop trajectory sent to a JTC."""
+ON_RECEIPT = 0.0
+"""Header stamp of the stop and hold trajectories: a JTC starts a zero-stamped trajectory when it receives it (one
+stamped "now" and lasting one sample would end before it arrives on a loaded machine, and be refused)."""
+MIN_REMAINING_S = 0.5
+"""s: a plan sent to a JTC ends at least this long after it is sent (held at its rest point to then)."""
 REST_SPEED = 1e-6
 """rad/s: a reference slower than this on every joint is at rest (the JTC is sent one hold point)."""
 
@@ -91,7 +96,7 @@ def stop_trajectory(position: np.ndarray, velocity: np.ndarray, acceleration: np
     if Ruckig(n).calculate(inp, trajectory) not in (Result.Working, Result.Finished):
         raise HardwareError(f"ros2_control: no stop within the limits from velocity {velocity.tolist()} rad/s")
     duration = trajectory.duration
-    times = np.append(np.arange(spacing, duration, spacing), max(duration, spacing))
+    times = np.append(np.arange(spacing, duration - 0.5 * spacing, spacing), max(duration, spacing))  # gaps >= h/2
     samples = [trajectory.at_time(min(t, duration)) for t in times]
     positions = np.array([s[0] for s in samples])
     velocities = np.array([s[1] for s in samples])
@@ -128,6 +133,7 @@ class Ros2ControlHardware:
         self._state: JointStateSample | None = None
         self._received = float("-inf")  # s (clock): when the newest state arrived
         self._rejection = ""
+        self.max_state_gap = 0.0  # s: the longest time between two vendor states taken (polled every tick)
         self.counts = {"plans_sent": 0, "stream_messages": 0, "stale_stops": 0, "states_rejected": 0}
         self._fault = ""
         self._sent_plan: JointTrajectoryCommand | None = None
@@ -165,7 +171,10 @@ class Ros2ControlHardware:
             order = [index[name] for name in self._vendor]
             self._state = JointStateSample(message.stamp, message.position[order], message.velocity[order],
                                            message.effort[order])
-            self._received = self._clock()
+            now = self._clock()
+            if self._received > float("-inf"):
+                self.max_state_gap = max(self.max_state_gap, now - self._received)
+            self._received = now
 
     def read(self) -> JointStateSample:
         """The newest vendor state; a state older than ``state_timeout`` latches a fault and stops the arm."""
@@ -173,7 +182,7 @@ class Ros2ControlHardware:
         now = self._clock()
         age = now - self._received
         if age > self.config.state_timeout and not self._fault:
-            self._latch(now, f"vendor joint states stale: none on {self.config.state_topic} for {age * 1e3:.0f} ms "
+            self._latch(f"vendor joint states stale: none on {self.config.state_topic} for {age * 1e3:.0f} ms "
                              f"(state_timeout {self.config.state_timeout * 1e3:.0f} ms); stopped the arm")
         if self._stop is not None and self.config.controller_type != "joint_trajectory":
             self._stream_stop(now)
@@ -201,7 +210,7 @@ class Ros2ControlHardware:
         if plan is not None:
             if plan is not self._sent_plan:
                 self._sent_plan, self._held = plan, None
-                self._publish_trajectory(*self._ending_at_rest(plan))
+                self._publish_trajectory(*self._ending_at_rest(plan, now))
                 self.counts["plans_sent"] += 1
             return
         self._sent_plan = None
@@ -211,12 +220,15 @@ class Ros2ControlHardware:
         if not at_rest and not self._due(now):
             return
         self._held = position if at_rest else None
-        times, positions, velocities = stop_trajectory(position, velocity, acceleration, self.limits)
-        self._publish_trajectory(now, times, positions, velocities)
+        self._publish_trajectory(ON_RECEIPT, *stop_trajectory(position, velocity, acceleration, self.limits))
         self.counts["stream_messages"] += 1
 
-    def _ending_at_rest(self, plan: JointTrajectoryCommand) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-        """(stamp, times, positions, velocities) of ``plan`` with times >= 0, extended by a stop if it ends moving."""
+    def _ending_at_rest(self, plan: JointTrajectoryCommand, now: float
+                        ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """(stamp, times, positions, velocities) of ``plan`` with times >= 0, extended by a stop if it ends moving,
+        and by a rest point at ``now`` + MIN_REMAINING_S if it ends before (a JTC refuses a trajectory whose end
+        is in the past when it arrives: measured here, delivery under load took longer than a braking plan's
+        last 100 ms)."""
         stamp, times, positions = plan.stamp, plan.times, plan.positions
         velocities = plan.velocities if plan.velocities is not None else np.zeros_like(positions)
         if times[0] < 0:  # the reference point prepended at now, before a plan stamped in the future
@@ -225,6 +237,9 @@ class Ros2ControlHardware:
             t, q, v = stop_trajectory(positions[-1], velocities[-1], np.zeros_like(positions[-1]), self.limits)
             times, positions, velocities = (np.concatenate([times, times[-1] + t]), np.vstack([positions, q]),
                                             np.vstack([velocities, v]))
+        if stamp + times[-1] < now + MIN_REMAINING_S:
+            times = np.append(times, now + MIN_REMAINING_S - stamp)
+            positions, velocities = np.vstack([positions, positions[-1]]), np.vstack([velocities, velocities[-1]])
         return stamp, times, positions, velocities
 
     def _publish_trajectory(self, stamp: float, times: np.ndarray, positions: np.ndarray,
@@ -254,7 +269,7 @@ class Ros2ControlHardware:
         self.counts["stream_messages"] += 1
 
     # ----- faults --------------------------------------------------------------------------------------------
-    def _latch(self, now: float, reason: str) -> None:
+    def _latch(self, reason: str) -> None:
         """Latch ``reason`` and stop from the last reference: a JTC gets the stop trajectory, a forward controller
         the stop streamed (from :meth:`read`), one sample per stream period."""
         self._fault = reason
@@ -262,7 +277,7 @@ class Ros2ControlHardware:
         q, v, a = self._reference
         self._sent_plan, self._held = None, None
         if self.config.controller_type == "joint_trajectory":
-            self._publish_trajectory(now, *stop_trajectory(q, v, a, self.limits))
+            self._publish_trajectory(ON_RECEIPT, *stop_trajectory(q, v, a, self.limits))
         else:
             _, positions, velocities = stop_trajectory(q, v, a, self.limits, 1.0 / self.config.stream_rate_hz)
             self._stop = [0, positions, velocities]
@@ -286,7 +301,8 @@ class Ros2ControlHardware:
         """Health for /diagnostics: the latched fault ("" when none), the vendor state's age and the counters."""
         return {"fault": self._fault, "controller": self.config.controller,
                 "controller_type": self.config.controller_type,
-                "state_age_ms": (self._clock() - self._received) * 1e3, **self.counts,
+                "state_age_ms": (self._clock() - self._received) * 1e3, "max_state_gap_ms": self.max_state_gap * 1e3,
+                **self.counts,
                 "last_state_rejection": self._rejection}
 
     def close(self) -> None:
@@ -298,6 +314,6 @@ class Ros2ControlHardware:
             if self.config.controller_type != "joint_trajectory":
                 self._publish_forward(q, np.zeros_like(v), feedback=False)
             elif not self._fault:
-                self._publish_trajectory(self._clock(), *stop_trajectory(q, v, a, self.limits))
+                self._publish_trajectory(ON_RECEIPT, *stop_trajectory(q, v, a, self.limits))
         finally:
             self._transport.close()

@@ -240,3 +240,36 @@ def test_stop_trajectory_stays_within_the_limits_and_ends_at_rest():
     for scale in np.linspace(0.01, 1.0, 60):  # durations near a multiple of the spacing: strictly increasing times
         times = stop_trajectory(ROBOT.default_pose, scale * v0, np.zeros(7), limits)[0]
         assert np.all(np.diff(times) >= 0.005 - 1e-12), times
+
+
+# ----- the stand-in vendor controllers (sim/robot_rl_sim/vendor_controllers.py) ------------------------------
+def test_stand_in_jtc_validates_like_the_jtc_and_follows_from_its_desired_state():
+    from robot_rl_sim.vendor_controllers import StandInTrajectoryController
+
+    hold = ROBOT.default_pose
+    jtc = StandInTrajectoryController(JOINTS, hold)
+    names, now = list(reversed(JOINTS)), 50.0
+    moving_end = np.ones((2, 7))
+    assert not jtc.receive(names[:6], 0.0, np.array([0.1]), np.zeros((1, 6)), None, now)
+    assert not jtc.receive(names, 0.0, np.array([0.1, 0.1]), np.zeros((2, 7)), None, now)
+    assert not jtc.receive(names, 0.0, np.array([0.1, 0.2]), np.zeros((2, 7)), moving_end, now)
+    assert not jtc.receive(names, now - 1.0, np.array([0.1, 0.2]), np.zeros((2, 7)), None, now)
+    assert [r.split(" ")[0] for r in jtc.rejections] == ["joints", "time_from_start", "velocity", "trajectory"]
+    target = hold[::-1] + 0.1  # in the message's (reversed) joint order
+    assert jtc.receive(names, 0.0, np.array([1.0]), target[None, :], None, now)  # stamp 0: from receipt
+    np.testing.assert_allclose(jtc.desired(now + 0.5, 0.002)[0], hold + 0.05)  # linear from the desired state
+    np.testing.assert_allclose(jtc.desired(now + 2.0, 0.002)[0], hold + 0.1)
+
+
+def test_stand_in_forward_controllers_hold_or_integrate_and_refuse_a_wrong_size():
+    from robot_rl_sim.vendor_controllers import StandInForwardController
+
+    velocity = StandInForwardController(JOINTS, "velocity", ROBOT.default_pose)
+    assert not velocity.receive([1.0] * 6) and velocity.rejections
+    assert velocity.receive([1.0] * 7)
+    for _ in range(10):
+        q, v = velocity.desired(0.0, 0.01)
+    np.testing.assert_allclose(q, ROBOT.default_pose + 0.1)
+    position = StandInForwardController(JOINTS, "position", ROBOT.default_pose)
+    assert position.receive(list(ROBOT.default_pose + 0.2))
+    np.testing.assert_allclose(position.desired(0.0, 0.01)[0], ROBOT.default_pose + 0.2)

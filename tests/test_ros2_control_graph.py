@@ -66,9 +66,11 @@ def bridge_config(tmp_path, name: str = "standin_panda_jtc", **changes) -> str:
     return str(path)
 
 
-def status_values(diags: list, name: str) -> tuple[bytes, str, dict[str, str]] | None:
-    """(level, message, values) of the newest status ``name`` on /diagnostics."""
-    for _, msg in reversed(list(diags)):
+def status_values(diags: list, name: str, since: float = 0.0) -> tuple[bytes, str, dict[str, str]] | None:
+    """(level, message, values) of the newest status ``name`` on /diagnostics received after ``since`` (s)."""
+    for received, msg in reversed(list(diags)):
+        if received <= since:
+            return None
         for status in msg.status:
             if status.name == name:
                 return status.level, status.message, {kv.key: kv.value for kv in status.values}
@@ -157,12 +159,14 @@ def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunne
     stalled_at = time.time()
     wait_for(lambda: (s := status_values(diags, BRIDGE_STATUS)) is not None and s[0] == DiagnosticStatus.ERROR,
              timeout=15)
+    reported_at = time.time()
     level, message, values = status_values(diags, BRIDGE_STATUS)
     assert message.startswith("latched: vendor joint states stale: none on /joint_states for "), message
     assert values["stale_stops"] == "1"
     wait_for(lambda: np.abs(arm(truth, time.time() - 0.3)[1]).max() < REST_SPEED, timeout=15)
     rest_at = time.time()
-    accepted = status_values(diags, STATUS_NAME)[2]["accepted"]
+    wait_for(lambda: status_values(diags, STATUS_NAME, rest_at) is not None, timeout=5)  # 1 Hz statuses
+    accepted = status_values(diags, STATUS_NAME, rest_at)[2]["accepted"]
     commanded = control_value(diags, "last_command_time")
     time.sleep(2.5)
     positions, velocities = arm(truth, rest_at)
@@ -170,6 +174,9 @@ def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunne
     assert float(control_value(diags, "last_command_time")) > float(commanded)  # ... while commands still come
     assert status_values(diags, STATUS_NAME)[2]["accepted"] == accepted  # the bridge sends the vendor nothing more
     assert rest_at - stalled_at < 10.0
+    print(f"stall -> fault on /diagnostics (1 Hz) {reported_at - stalled_at:.2f} s, -> arm at rest "
+          f"{rest_at - stalled_at:.2f} s (state_timeout 0.5 s); largest vendor state gap before the stall "
+          f"{float(bridge['max_state_gap_ms']):.1f} ms")
 
     # Fresh states and ~/clear_fault: the bridge follows the plans again.
     assert probe.call(SetBool, "/vendor_driver/stall_joint_states", SetBool.Request(data=False)).success

@@ -58,7 +58,8 @@ def _nodes(context):
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         DeclareLaunchArgument("robot", default_value="panda", description="robot name or robot YAML path"),
-        DeclareLaunchArgument("hardware", default_value="mujoco", description="hardware interface (mujoco | serial | ros2_control)"),
+        DeclareLaunchArgument("hardware", default_value="mujoco",
+                              description="hardware interface (mujoco | serial | ros2_control)"),
         DeclareLaunchArgument("hardware_port", default_value="",
                               description="serial device of hardware serial, e.g. /dev/ttyACM0"),
         DeclareLaunchArgument("hardware_key_file", default_value="",

@@ -56,6 +56,10 @@ class ControlCoreConfig:
 class ControlCore:
     """Trajectory following + joint impedance on one hardware interface.
 
+    Hardware with ``command_mode = "position"`` (a vendor's controller, hardware ``ros2_control``) closes the loop
+    itself: each tick it is handed the limited reference and, while the reference is on a plan with velocities,
+    that plan clipped by the same last-line limits (``write_reference(now, q, v, a, plan)``), instead of torques.
+
     Args:
         model: pinocchio model (used only from the loop thread).
         hardware: the robot.

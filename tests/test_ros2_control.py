@@ -273,3 +273,16 @@ def test_stand_in_forward_controllers_hold_or_integrate_and_refuse_a_wrong_size(
     position = StandInForwardController(JOINTS, "position", ROBOT.default_pose)
     assert position.receive(list(ROBOT.default_pose + 0.2))
     np.testing.assert_allclose(position.desired(0.0, 0.01)[0], ROBOT.default_pose + 0.2)
+
+
+def test_joint_map_renames_joints_on_the_wire_both_ways():
+    joint_map = {name: name.replace("panda_", "fr3_") for name in JOINTS}
+    vendor = tuple(joint_map[name] for name in JOINTS)
+    hardware, transport, clock, core = bridge(joint_map=joint_map, names=vendor + ("fr3_finger_joint1",))
+    np.testing.assert_array_equal(hardware.read().position, ROBOT.default_pose)  # read by the vendor's names
+    transport.names = vendor
+    core.submit(plan(ROBOT.default_pose, clock.now, offset=0.2))
+    run(core, transport, clock, 0.05)
+    assert transport.trajectories[-1].joint_names == vendor  # sent with the vendor's names
+    with pytest.raises(ConfigError, match=r"joint_map names joints \['panda_joint8'\] the robot does not have"):
+        bridge(joint_map={"panda_joint8": "j8"})

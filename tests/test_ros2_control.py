@@ -268,7 +268,7 @@ def test_stand_in_forward_controllers_hold_or_integrate_and_refuse_a_wrong_size(
     assert not velocity.receive([1.0] * 6) and velocity.rejections
     assert velocity.receive([1.0] * 7)
     for _ in range(10):
-        q, v = velocity.desired(0.0, 0.01)
+        q, v, _ = velocity.desired(0.0, 0.01)
     np.testing.assert_allclose(q, ROBOT.default_pose + 0.1)
     position = StandInForwardController(JOINTS, "position", ROBOT.default_pose)
     assert position.receive(list(ROBOT.default_pose + 0.2))

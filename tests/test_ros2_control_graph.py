@@ -23,10 +23,13 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from ros_probe import RosProbe, wait_for
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 from robot_rl import topics
 from robot_rl.bringup.graph import bringup_graph
 from robot_rl.bringup.runner import GraphRunner
+from robot_rl.control.trajectory import hermite
+from robot_rl.nodes.conversions import stamp_to_seconds, trajectory_from_msg
 from robot_rl.paths import config_dir
 from robot_rl.robot import load_robot_config
 from robot_rl_sim.vendor_driver import STATUS_NAME, TRUTH_TOPIC
@@ -105,7 +108,8 @@ def test_the_demo_drives_the_panda_through_the_stand_in_jtc_and_a_stalled_joint_
             with RosProbe() as probe, GraphRunner(specs, tmp_path / "graph", env=ros_env) as graph:
                 truth = probe.collect(JointState, TRUTH_TOPIC)
                 diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
-                drive_and_stall(probe, truth, diags, graph)
+                plans = probe.collect(JointTrajectory, topics.SAFE_COMMAND)
+                drive_and_stall(probe, truth, diags, graph, plans)
                 assert graph.exited() == {}
             assert graph.stop() == {s.name: 0 for s in specs}, [graph.log(s.name)[-2000:] for s in specs]
         finally:
@@ -141,7 +145,7 @@ def arm(truth: list, since: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     return np.array([r[0] for r in rows]).reshape(-1, 7), np.array([r[1] for r in rows]).reshape(-1, 7)
 
 
-def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunner) -> None:
+def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunner, plans: list) -> None:
     # The demo moves the arm (the safety filter's first start may take a minute on a loaded machine).
     wait_for(lambda: len(truth) > 0 and np.ptp(arm(truth)[0], axis=0).max() > 0.2, timeout=150)
     wait_for(lambda: int(status_values(diags, BRIDGE_STATUS)[2]["plans_sent"]) > 10
@@ -151,6 +155,11 @@ def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunne
     assert bridge["fault"] == "" and int(bridge["plans_sent"]) > 10, bridge
     assert int(vendor["accepted"]) > 10 and vendor["refused"] == "0", vendor  # the JTC's validation took them all
     assert graph.exited() == {}
+    time.sleep(3.0)  # 300 true states on the demo's plans
+    error = plan_tracking_error(plans, truth)
+    assert np.percentile(error, 99) < 0.05, np.percentile(error, [50, 99])  # rad: on the filter's plans, in time
+    print(f"true arm vs the filter's plans: |error| p50 {np.percentile(error, 50):.4f} rad, "
+          f"p99 {np.percentile(error, 99):.4f} rad, max {error.max():.4f} rad over {error.size} samples")
 
     # The vendor's /joint_states stall while the sources keep commanding: the bridge stops the arm and says so.
     wait_for(lambda: np.abs(arm(truth, time.time() - 0.2)[1]).max() > 0.1, timeout=30)  # while it moves
@@ -188,6 +197,25 @@ def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunne
              timeout=30)
     wait_for(lambda: status_values(diags, BRIDGE_STATUS)[2]["fault"] == "", timeout=5)  # the 1 Hz status
     assert status_values(diags, STATUS_NAME)[2]["refused"] == "0"  # the JTC's validation took every trajectory
+
+
+def plan_tracking_error(plans: list, truth: list) -> np.ndarray:
+    """|true position - the newest safety-filter plan's position at the same time| (samples,) rad, over the true
+    states stamped while a plan that started before them had not yet ended (robot_rl's clock = the stand-in's)."""
+    commands = [trajectory_from_msg(m, 0.0).in_order(ROBOT.joints) for _, m in list(plans)]
+    errors = []
+    for _, msg in list(truth):
+        t = stamp_to_seconds(msg.header.stamp)
+        started = [c for c in commands if c.stamp <= t <= c.stamp + c.times[-1]]
+        if not started:
+            continue
+        c = started[-1]
+        i = min(max(int(np.searchsorted(c.times, t - c.stamp, side="right")), 1), len(c.times) - 1)
+        q, _, _ = hermite(c.times[i - 1], c.times[i], c.positions[i - 1], c.positions[i], c.velocities[i - 1],
+                          c.velocities[i], t - c.stamp)
+        errors.append(np.abs(np.asarray(msg.position[:7]) - q).max())
+    assert len(errors) > 100, len(errors)
+    return np.array(errors)
 
 
 def control_value(diags: list, key: str) -> str:

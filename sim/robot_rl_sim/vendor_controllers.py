@@ -27,7 +27,8 @@ class StandInTrajectoryController:
 
     def __init__(self, joints: tuple[str, ...], hold: np.ndarray):
         self.joints = tuple(joints)
-        self._desired = (np.asarray(hold, float).copy(), np.zeros(len(joints)))
+        zero = np.zeros(len(joints))
+        self._desired = (np.asarray(hold, float).copy(), zero, zero)
         self._trajectory: tuple[float, np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self.accepted = 0
         self.rejections: list[str] = []
@@ -48,7 +49,7 @@ class StandInTrajectoryController:
         times, positions = times[keep], positions[keep]
         velocities = None if velocities is None else velocities[keep]
         if times[0] > now - start:  # from the desired state at receipt
-            q, v = self._desired
+            q, v, _ = self._desired
             times = np.concatenate([[now - start], times])
             positions = np.vstack([q, positions])
             velocities = None if velocities is None else np.vstack([v, velocities])
@@ -70,22 +71,22 @@ class StandInTrajectoryController:
             return f"trajectory with non-zero start time ({stamp:.3f}) ends in the past ({stamp + times[-1]:.3f})"
         return ""
 
-    def desired(self, now: float, dt: float) -> tuple[np.ndarray, np.ndarray]:
-        """Desired (position, velocity) at ``now`` (s); ``dt`` (s, the update period) unused."""
+    def desired(self, now: float, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Desired (position, velocity, acceleration) at ``now`` (s); ``dt`` (s, the update period) unused."""
         if self._trajectory is not None:
             start, times, positions, velocities = self._trajectory
             t = now - start
+            zero = np.zeros(len(self.joints))
             if t >= times[-1] or len(times) == 1:
-                self._desired = (positions[-1].copy(), np.zeros(len(self.joints)))
+                self._desired = (positions[-1].copy(), zero, zero)
             elif t >= times[0]:
                 i = int(np.searchsorted(times, t, side="right"))
                 if velocities is None:
                     v = (positions[i] - positions[i - 1]) / (times[i] - times[i - 1])
-                    self._desired = (positions[i - 1] + v * (t - times[i - 1]), v)
+                    self._desired = (positions[i - 1] + v * (t - times[i - 1]), v, zero)
                 else:
-                    q, v, _ = hermite(times[i - 1], times[i], positions[i - 1], positions[i], velocities[i - 1],
-                                      velocities[i], t)
-                    self._desired = (q, v)
+                    self._desired = hermite(times[i - 1], times[i], positions[i - 1], positions[i], velocities[i - 1],
+                                            velocities[i], t)
         return self._desired
 
 
@@ -109,9 +110,11 @@ class StandInForwardController:
         self.accepted += 1
         return True
 
-    def desired(self, now: float, dt: float) -> tuple[np.ndarray, np.ndarray]:
-        """Desired (position, velocity); a velocity command is integrated over ``dt`` (s) each call."""
+    def desired(self, now: float, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Desired (position, velocity, acceleration 0); a velocity command is integrated over ``dt`` (s) each
+        call."""
+        zero = np.zeros(len(self.joints))
         if self.interface == "position":
-            return self._command, np.zeros(len(self.joints))
+            return self._command, zero, zero
         self._position = self._position + self._command * dt
-        return self._position, self._command
+        return self._position, self._command, zero

@@ -9,8 +9,8 @@ controller manager, joint_state_broadcaster and robot_state_publisher do:
 - the active controller (``--controller``, see vendor_controllers.py): ``/joint_trajectory_controller/
   joint_trajectory``, ``/forward_position_controller/commands`` or ``/forward_velocity_controller/commands``.
 
-The "vendor's" joint servo: MuJoCo torques tau = bias(q, v) + kp (q_d - q) + kd (v_d - v) (gravity and Coriolis
-compensated, the robot YAML's gains) at ``--rate`` Hz. Stand-in extras for tests: ``~/stall_joint_states``
+The "vendor's" joint servo: MuJoCo torques tau = rnea(q, v, a_d) + kp (q_d - q) + kd (v_d - v) (computed torque:
+inertia, gravity and Coriolis from pinocchio, the robot YAML's gains) at ``--rate`` Hz. Stand-in extras for tests: ``~/stall_joint_states``
 (std_srvs/SetBool: true stops /joint_states, as a hung driver would, while the arm keeps being servoed),
 ``/vendor_driver/true_joint_states`` (the simulated arm's state, every 5 updates, stalled or not) and a 1 Hz
 /diagnostics status "vendor_driver (stand-in)" with the controller's accepted and refused command counts.
@@ -62,7 +62,7 @@ class VendorDriver(Node):
         self.robot, self.options = robot, options
         self.period = 1.0 / options.rate
         self.sim = MujocoHardware(robot, model=_scene(robot, self.period), control_period=self.period)
-        self.dynamics = RobotModel(robot)  # the servo's gravity and Coriolis compensation, rnea(q, v, 0)
+        self.dynamics = RobotModel(robot)  # the servo's computed-torque feedforward, rnea(q, v, a_d)
         self.controller = _controller(options.controller, robot.joints, robot.default_pose)
         urdf = open(options.urdf).read() if options.urdf else robot.urdf_path.read_text()
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
@@ -88,9 +88,9 @@ class VendorDriver(Node):
         for msg in self._commands.take_all():
             self._receive(msg, now)
         state = self.sim.read()
-        q_d, v_d = self.controller.desired(now, self.period)
-        bias = self.dynamics.inverse_dynamics(state.position, state.velocity, np.zeros_like(q_d))
-        self.sim.write(bias + self.robot.kp * (q_d - state.position) + self.robot.kd * (v_d - state.velocity))
+        q_d, v_d, a_d = self.controller.desired(now, self.period)
+        feedforward = self.dynamics.inverse_dynamics(state.position, state.velocity, a_d)
+        self.sim.write(feedforward + self.robot.kp * (q_d - state.position) + self.robot.kd * (v_d - state.velocity))
         self._ticks += 1
         fingers = self.sim.gripper_state()
         if not self.stalled.is_set():

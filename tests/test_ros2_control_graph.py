@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from ros_probe import RosProbe, wait_for
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -112,6 +114,37 @@ def test_the_demo_drives_the_panda_through_the_stand_in_jtc_and_a_stalled_joint_
                 drive_and_stall(probe, truth, diags, graph, plans)
                 assert graph.exited() == {}
             assert graph.stop() == {s.name: 0 for s in specs}, [graph.log(s.name)[-2000:] for s in specs]
+        finally:
+            assert vendor.stop() == 0, (tmp_path / "vendor.log").read_text()[-3000:]
+
+
+def test_an_onnx_policy_drives_the_panda_to_its_goal_through_the_stand_in_jtc(tmp_path, ros_env):
+    from policy_helpers import write_joint_target_policy
+
+    write_joint_target_policy(tmp_path / "policy.onnx")  # action = the goal joints (a real ONNX network)
+    goal = ROBOT.default_pose + np.array([0.3, -0.2, 0.3, 0.3, -0.3, 0.3, 0.3])
+    with open(tmp_path / "vendor.log", "w") as log:
+        vendor = VendorDriver(log, "--controller", "joint_trajectory")
+        try:
+            specs = bringup_graph("panda", "ros2_control", policy=str(tmp_path / "policy.onnx"),
+                                  hardware_config=bridge_config(tmp_path))
+            assert [s.name for s in specs] == ["control_node", "safety_filter", "policy_node"]
+            with RosProbe() as probe, GraphRunner(specs, tmp_path / "graph", env=ros_env) as graph:
+                truth = probe.collect(JointState, TRUTH_TOPIC)
+                diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
+                latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)  # as the policy reads it
+                probe.node.create_publisher(Float64MultiArray, topics.GOAL, latched).publish(
+                    Float64MultiArray(data=goal.tolist()))
+
+                def at_goal() -> bool:
+                    positions = arm(truth, time.time() - 0.2)[0]
+                    return len(positions) > 0 and np.abs(positions - goal).max() < 0.01
+
+                wait_for(at_goal, timeout=150, interval=0.2)
+                wait_for(lambda: int(status_values(diags, BRIDGE_STATUS)[2]["plans_sent"]) > 0, timeout=5)
+                assert status_values(diags, STATUS_NAME)[2]["refused"] == "0"
+                assert graph.exited() == {}
+            assert graph.stop() == {s.name: 0 for s in specs}
         finally:
             assert vendor.stop() == 0, (tmp_path / "vendor.log").read_text()[-3000:]
 

@@ -79,7 +79,8 @@ class VendorDriver(Node):
         self.create_service(SetBool, "~/stall_joint_states", self._on_stall)
         self.create_timer(1.0, self._publish_status)
         self._ticks = 0
-        self.loop = FixedRateLoop(self.period, self._update, catch_up=loop_catch_up(self.sim)).start()
+        self.loop = FixedRateLoop(self.period, self._update, catch_up=loop_catch_up(self.sim),
+                                  rt_priority=options.rt_priority).start()
         self.get_logger().info(f"stand-in vendor driver: {robot.name} in MuJoCo, {name} active, "
                                f"{options.rate:g} Hz")
 
@@ -154,6 +155,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--controller", choices=sorted(CONTROLLERS), default="joint_trajectory",
                         help="the active controller")
     parser.add_argument("--rate", type=float, default=500.0, help="update rate, Hz (the controller manager's)")
+    parser.add_argument("--rt-priority", type=int, default=50,
+                        help="SCHED_FIFO priority of the update loop when allowed (ros2_control_node's default: 50)")
     parser.add_argument("--urdf", default="", help="serve this URDF on /robot_description instead of the robot's")
     return parser.parse_args(argv)
 

@@ -5,8 +5,11 @@
   limit, before it commands anything.
 - The demo source, through the safety filter and the control node, drives the simulated Panda through the bridge and
   the stand-in JointTrajectoryController (every plan accepted by the controller's validation).
+- The true arm follows the filter's plans in time (median error at equal stamps).
 - A stalled vendor /joint_states stops the arm: the bridge sends its stop, reports the fault on /diagnostics and
   sends nothing more while the command sources keep commanding; ~/clear_fault with fresh states resumes.
+- An ONNX policy (policy node) drives the arm to its goal through the stand-in JTC; the demo drives it through the
+  stand-in forward position and velocity controllers.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -44,20 +48,22 @@ REST_SPEED = 1e-3  # rad/s
 STATE_TIMEOUT = 2.0  # s, see bridge_config
 
 
-class VendorDriver:
-    """The stand-in vendor driver as a child process (its log in ``log``)."""
-
-    def __init__(self, log, *args: str):
-        self.process = subprocess.Popen([sys.executable, "-m", "robot_rl_sim.vendor_driver", *args],
-                                        stdout=log, stderr=subprocess.STDOUT)
-
-    def stop(self) -> int:
-        self.process.terminate()
+@contextmanager
+def vendor_driver(tmp_path, *args: str):
+    """The stand-in vendor driver as a child process (log: vendor.log) for the ``with`` block; it must exit 0."""
+    with open(tmp_path / "vendor.log", "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "robot_rl_sim.vendor_driver", *args], stdout=log,
+                                   stderr=subprocess.STDOUT)
         try:
-            return self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+            yield process
+        finally:
+            process.terminate()
+            try:
+                code = process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                code = process.wait()
+    assert code == 0, (tmp_path / "vendor.log").read_text()[-3000:]
 
 
 def bridge_config(tmp_path, name: str = "standin_panda_jtc", **changes) -> str:
@@ -88,35 +94,27 @@ def test_a_mismatched_robot_description_is_refused_by_name(tmp_path, ros_env):
     mismatched = re.sub(r'(<joint name="panda_joint4".*?velocity=")2.175"', r'\g<1>1.5"', urdf, flags=re.S)
     assert mismatched != urdf
     (tmp_path / "vendor.urdf").write_text(mismatched)
-    with open(tmp_path / "vendor.log", "w") as log:
-        vendor = VendorDriver(log, "--urdf", str(tmp_path / "vendor.urdf"))
-        try:
-            control = bringup_graph("panda", "ros2_control",
-                                    hardware_config=bridge_config(tmp_path))[:1]
-            with GraphRunner(control, tmp_path / "graph", env=ros_env) as node:
-                wait_for(lambda: node.exited(), timeout=90)
-                assert node.exited() == {"control_node": 2}, node.log("control_node")
-                assert ("the vendor's /robot_description differs from robot_rl's URDF" in node.log("control_node")
-                        and "joint panda_joint4: velocity limit 2.175 rad/s here, 1.5 on the vendor"
-                        in node.log("control_node")), node.log("control_node")
-        finally:
-            assert vendor.stop() == 0
+    with vendor_driver(tmp_path, "--urdf", str(tmp_path / "vendor.urdf")):
+        control = bringup_graph("panda", "ros2_control",
+                                hardware_config=bridge_config(tmp_path))[:1]
+        with GraphRunner(control, tmp_path / "graph", env=ros_env) as node:
+            wait_for(lambda: node.exited(), timeout=90)
+            assert node.exited() == {"control_node": 2}, node.log("control_node")
+            assert ("the vendor's /robot_description differs from robot_rl's URDF" in node.log("control_node")
+                    and "joint panda_joint4: velocity limit 2.175 rad/s here, 1.5 on the vendor"
+                    in node.log("control_node")), node.log("control_node")
 
 
 def test_the_demo_drives_the_panda_through_the_stand_in_jtc_and_a_stalled_joint_states_stops_it(tmp_path, ros_env):
-    with open(tmp_path / "vendor.log", "w") as log:
-        vendor = VendorDriver(log, "--controller", "joint_trajectory")
-        try:
-            specs = bringup_graph("panda", "ros2_control", hardware_config=bridge_config(tmp_path))
-            with RosProbe() as probe, GraphRunner(specs, tmp_path / "graph", env=ros_env) as graph:
-                truth = probe.collect(JointState, TRUTH_TOPIC)
-                diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
-                plans = probe.collect(JointTrajectory, topics.SAFE_COMMAND)
-                drive_and_stall(probe, truth, diags, graph, plans)
-                assert graph.exited() == {}
-            assert graph.stop() == {s.name: 0 for s in specs}, [graph.log(s.name)[-2000:] for s in specs]
-        finally:
-            assert vendor.stop() == 0, (tmp_path / "vendor.log").read_text()[-3000:]
+    with vendor_driver(tmp_path, "--controller", "joint_trajectory"):
+        specs = bringup_graph("panda", "ros2_control", hardware_config=bridge_config(tmp_path))
+        with RosProbe() as probe, GraphRunner(specs, tmp_path / "graph", env=ros_env) as graph:
+            truth = probe.collect(JointState, TRUTH_TOPIC)
+            diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
+            plans = probe.collect(JointTrajectory, topics.SAFE_COMMAND)
+            drive_and_stall(probe, truth, diags, graph, plans)
+            assert graph.exited() == {}
+        assert graph.stop() == {s.name: 0 for s in specs}, [graph.log(s.name)[-2000:] for s in specs]
 
 
 def test_an_onnx_policy_drives_the_panda_to_its_goal_through_the_stand_in_jtc(tmp_path, ros_env):
@@ -124,53 +122,45 @@ def test_an_onnx_policy_drives_the_panda_to_its_goal_through_the_stand_in_jtc(tm
 
     write_joint_target_policy(tmp_path / "policy.onnx")  # action = the goal joints (a real ONNX network)
     goal = ROBOT.default_pose + np.array([0.3, -0.2, 0.3, 0.3, -0.3, 0.3, 0.3])
-    with open(tmp_path / "vendor.log", "w") as log:
-        vendor = VendorDriver(log, "--controller", "joint_trajectory")
-        try:
-            specs = bringup_graph("panda", "ros2_control", policy=str(tmp_path / "policy.onnx"),
-                                  hardware_config=bridge_config(tmp_path))
-            assert [s.name for s in specs] == ["control_node", "safety_filter", "policy_node"]
-            with RosProbe() as probe, GraphRunner(specs, tmp_path / "graph", env=ros_env) as graph:
-                truth = probe.collect(JointState, TRUTH_TOPIC)
-                diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
-                latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)  # as the policy reads it
-                probe.node.create_publisher(Float64MultiArray, topics.GOAL, latched).publish(
-                    Float64MultiArray(data=goal.tolist()))
+    with vendor_driver(tmp_path, "--controller", "joint_trajectory"):
+        specs = bringup_graph("panda", "ros2_control", policy=str(tmp_path / "policy.onnx"),
+                              hardware_config=bridge_config(tmp_path))
+        assert [s.name for s in specs] == ["control_node", "safety_filter", "policy_node"]
+        with RosProbe() as probe, GraphRunner(specs, tmp_path / "graph", env=ros_env) as graph:
+            truth = probe.collect(JointState, TRUTH_TOPIC)
+            diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
+            latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)  # as the policy reads it
+            probe.node.create_publisher(Float64MultiArray, topics.GOAL, latched).publish(
+                Float64MultiArray(data=goal.tolist()))
 
-                def at_goal() -> bool:
-                    positions = arm(truth, time.time() - 0.2)[0]
-                    return len(positions) > 0 and np.abs(positions - goal).max() < 0.01
+            def at_goal() -> bool:
+                positions = arm(truth, time.time() - 0.2)[0]
+                return len(positions) > 0 and np.abs(positions - goal).max() < 0.01
 
-                wait_for(at_goal, timeout=150, interval=0.2)
-                wait_for(lambda: int(status_values(diags, BRIDGE_STATUS)[2]["plans_sent"]) > 0, timeout=5)
-                assert status_values(diags, STATUS_NAME)[2]["refused"] == "0"
-                assert graph.exited() == {}
-            assert graph.stop() == {s.name: 0 for s in specs}
-        finally:
-            assert vendor.stop() == 0, (tmp_path / "vendor.log").read_text()[-3000:]
+            wait_for(at_goal, timeout=150, interval=0.2)
+            wait_for(lambda: int(status_values(diags, BRIDGE_STATUS)[2]["plans_sent"]) > 0, timeout=5)
+            assert status_values(diags, STATUS_NAME)[2]["refused"] == "0"
+            assert graph.exited() == {}
+        assert graph.stop() == {s.name: 0 for s in specs}
 
 
 @pytest.mark.parametrize("controller", ["forward_position", "forward_velocity"])
 def test_the_demo_drives_the_panda_through_a_stand_in_forward_controller(tmp_path, ros_env, controller):
     path = bridge_config(tmp_path, "standin_panda_forward_position", controller_type=controller,
                          controller=f"/{controller}_controller")
-    with open(tmp_path / "vendor.log", "w") as log:
-        vendor = VendorDriver(log, "--controller", controller)
-        try:
-            specs = bringup_graph("panda", "ros2_control", hardware_config=path)
-            with RosProbe() as probe, GraphRunner(specs, tmp_path / "graph", env=ros_env) as graph:
-                truth = probe.collect(JointState, TRUTH_TOPIC)
-                diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
-                wait_until_moved(truth, diags)
-                wait_for(lambda: int(status_values(diags, STATUS_NAME)[2]["accepted"]) > 250, timeout=15)
-                _, _, vendor_status = status_values(diags, STATUS_NAME)
-                assert vendor_status["refused"] == "0", vendor_status
-                _, _, bridge = status_values(diags, BRIDGE_STATUS)
-                assert bridge["fault"] == "" and bridge["controller_type"] == controller, bridge
-                assert graph.exited() == {}
-            assert graph.stop() == {s.name: 0 for s in specs}
-        finally:
-            assert vendor.stop() == 0, (tmp_path / "vendor.log").read_text()[-3000:]
+    with vendor_driver(tmp_path, "--controller", controller):
+        specs = bringup_graph("panda", "ros2_control", hardware_config=path)
+        with RosProbe() as probe, GraphRunner(specs, tmp_path / "graph", env=ros_env) as graph:
+            truth = probe.collect(JointState, TRUTH_TOPIC)
+            diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
+            wait_until_moved(truth, diags)
+            wait_for(lambda: int(status_values(diags, STATUS_NAME)[2]["accepted"]) > 250, timeout=15)
+            _, _, vendor_status = status_values(diags, STATUS_NAME)
+            assert vendor_status["refused"] == "0", vendor_status
+            _, _, bridge = status_values(diags, BRIDGE_STATUS)
+            assert bridge["fault"] == "" and bridge["controller_type"] == controller, bridge
+            assert graph.exited() == {}
+        assert graph.stop() == {s.name: 0 for s in specs}
 
 
 def arm(truth: list, since: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

@@ -163,6 +163,7 @@ def urdf_joints(text: str, what: str) -> dict[str, UrdfJoint]:
 
 
 LIMIT_UNITS = {"lower": "rad", "upper": "rad", "velocity": "rad/s", "effort": "Nm"}
+PRISMATIC_UNITS = {"lower": "m", "upper": "m", "velocity": "m/s", "effort": "N"}
 
 
 def description_differences(ours: str, vendor: str, joints: tuple[str, ...], joint_map: dict[str, str],
@@ -191,7 +192,8 @@ def description_differences(ours: str, vendor: str, joints: tuple[str, ...], joi
         for key in keys:
             x, y = getattr(a, key), getattr(b, key)
             if not _close(x, y, tolerance):
-                differences.append(f"joint {label}: {key} limit {x:g} {LIMIT_UNITS[key]} here, {y:g} on the vendor")
+                unit = (PRISMATIC_UNITS if a.type == "prismatic" else LIMIT_UNITS)[key]
+                differences.append(f"joint {label}: {key} limit {x:g} {unit} here, {y:g} on the vendor")
     return differences
 
 

@@ -63,6 +63,7 @@ setup(
         (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
         (f"share/{PACKAGE}/config/nodes", glob("config/nodes/*.yaml")),
         (f"share/{PACKAGE}/config/objects", glob("config/objects/*.yaml")),
+        (f"share/{PACKAGE}/config/hardware", glob("config/hardware/*.yaml")),
     ],
     python_requires=">=3.10",
     install_requires=_requirements("core"),

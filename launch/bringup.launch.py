@@ -7,7 +7,13 @@ On the joint-controller firmware (firmware/README.md) instead of MuJoCo:
 
     ros2 launch robot_rl bringup.launch.py robot:=panda hardware:=serial hardware_port:=/dev/ttyACM0
 
-Arguments: robot, hardware (mujoco | serial), hardware_port (serial device, hardware serial only),
+On a vendor's ros2_control stack (docs/ros2_control.md):
+
+    ros2 launch robot_rl bringup.launch.py robot:=ur5 hardware:=ros2_control \
+        hardware_config:=config/hardware/ur_ros2_driver.yaml
+
+Arguments: robot, hardware (mujoco | serial | feetech | ros2_control), hardware_port (serial device, hardware
+serial and feetech), hardware_config (the bridge's YAML, hardware ros2_control only),
 policy (ONNX path; empty: the demo motion), source (demo | policy | none), teleop (keyboard | spacemouse |
 gamepad: adds the teleop node and the command mux), teleop_device (the keyboard's terminal, e.g. /dev/pts/3; a
 SpaceMouse's hidraw or a gamepad's event device, empty: the first found; docs/teleop.md), hil_out (a
@@ -37,6 +43,7 @@ def _nodes(context):
         policy=policy, source=source,
         hardware_port=LaunchConfiguration("hardware_port").perform(context),
         hardware_key_file=LaunchConfiguration("hardware_key_file").perform(context),
+        hardware_config=LaunchConfiguration("hardware_config").perform(context),
         teleop=LaunchConfiguration("teleop").perform(context) or None,
         teleop_device=LaunchConfiguration("teleop_device").perform(context),
         hil_out=LaunchConfiguration("hil_out").perform(context),
@@ -52,11 +59,14 @@ def _nodes(context):
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         DeclareLaunchArgument("robot", default_value="panda", description="robot name or robot YAML path"),
-        DeclareLaunchArgument("hardware", default_value="mujoco", description="hardware interface (mujoco | serial)"),
+        DeclareLaunchArgument("hardware", default_value="mujoco",
+                              description="hardware interface (mujoco | serial | ros2_control)"),
         DeclareLaunchArgument("hardware_port", default_value="",
                               description="serial device of hardware serial, e.g. /dev/ttyACM0"),
         DeclareLaunchArgument("hardware_key_file", default_value="",
                               description="firmware link key of hardware serial (robot-rl firmware provision)"),
+        DeclareLaunchArgument("hardware_config", default_value="",
+                              description="the bridge's YAML of hardware ros2_control (docs/ros2_control.md)"),
         DeclareLaunchArgument("policy", default_value="", description="ONNX policy (empty: demo motion)"),
         DeclareLaunchArgument("source", default_value="", description="demo | policy | none (default: by policy)"),
         DeclareLaunchArgument("teleop", default_value="",

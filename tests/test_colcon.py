@@ -43,7 +43,7 @@ def test_executables_are_where_ros2_run_looks(install, monkeypatch):
         assert exe.is_file() and os.access(exe, os.X_OK), name
     share = Path(get_package_share_directory("robot_rl"))
     assert (share / "launch" / "bringup.launch.py").is_file() and (share / "package.xml").is_file()
-    for folder in ("config/robots", "config/nodes"):
+    for folder in ("config/robots", "config/nodes", "config/hardware"):
         assert sorted(p.name for p in (share / folder).glob("*.yaml")) == \
             sorted(p.name for p in (ROOT / folder).glob("*.yaml"))
 

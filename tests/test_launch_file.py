@@ -50,7 +50,7 @@ def _stand_in_modules() -> dict[str, types.ModuleType]:
 
 
 NO_EXTRAS = {"policy": "", "source": "", "teleop": "", "teleop_device": "", "hil_out": "", "hardware_key_file": "",
-             "record": ""}
+             "record": "", "hardware_config": ""}
 
 
 def test_launch_file_starts_the_human_in_the_loop_graph(monkeypatch, tmp_path):
@@ -82,7 +82,7 @@ def test_launch_file_declares_robot_hardware_policy_and_starts_the_bringup_graph
     description = _load_launch_file(monkeypatch).generate_launch_description()
     declared = {a.args[0]: a.kwargs["default_value"] for a in description[:-1]}
     assert declared == {"robot": "panda", "hardware": "mujoco", "hardware_port": "", "hardware_key_file": "",
-                        "policy": "", "source": "",
+                        "hardware_config": "", "policy": "", "source": "",
                         "teleop": "", "teleop_device": "", "hil_out": "", "record": ""}
     opaque = description[-1]
     nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "ur5", "hardware": "mujoco", "hardware_port": ""})
@@ -125,3 +125,10 @@ def test_the_hil_learner_needs_a_policy_and_a_teleop_device(tmp_path):
     for kwargs in ({}, {"policy": str(tmp_path / "policy.onnx")}, {"teleop": "keyboard"}):
         with pytest.raises(ConfigError, match="needs a policy .* and a teleop device"):
             bringup_graph(hil_out=str(tmp_path / "hil"), **kwargs)
+
+
+def test_launch_file_passes_the_ros2_control_bridge_config_to_the_control_node(monkeypatch):
+    opaque = _load_launch_file(monkeypatch).generate_launch_description()[-1]
+    nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "ur5", "hardware": "ros2_control", "hardware_port": "",
+                                       "hardware_config": "/etc/ur.yaml"})
+    assert nodes[0].kwargs["parameters"][0]["hardware_config"] == "/etc/ur.yaml"

@@ -19,7 +19,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("bringup", help="start the node graph (control, safety filter, command source)")
     p.add_argument("--robot", default="panda", help="shipped robot name or robot YAML path")
     p.add_argument("--hardware", default="mujoco",
-                   help="hardware interface of the control node (mujoco, serial, feetech)")
+                   help="hardware interface of the control node (mujoco, serial, feetech, ros2_control)")
+    p.add_argument("--hardware-config", default="", help="the bridge's YAML of --hardware ros2_control "
+                   "(config/hardware/*.yaml, docs/ros2_control.md)")
     p.add_argument("--hardware-port", default="", help="serial device of --hardware serial, e.g. /dev/ttyACM0")
     p.add_argument("--hardware-key-file", default="", help="firmware link key of --hardware serial "
                    "(robot-rl firmware provision)")
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
                                      **({"recorder": {"image_period_s": args.record_image_period}}
                                         if args.record else {})},
                           hardware_port=args.hardware_port, hardware_key_file=args.hardware_key_file,
+                          hardware_config=args.hardware_config,
                           teleop=args.teleop,
                           teleop_device=_teleop_device(args), hil_out=args.hil_out,
                           record=args.record)

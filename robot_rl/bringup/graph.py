@@ -102,7 +102,8 @@ def node_spec(name: str, parameters: dict[str, Any] | None = None,
 def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | None = None,
                   source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
                   hardware_port: str = "", teleop: str | None = None, teleop_device: str = "",
-                  hil_out: str = "", hardware_key_file: str = "", record: str = "") -> list[NodeSpec]:
+                  hil_out: str = "", hardware_key_file: str = "", record: str = "", hardware_config: str = ""
+                  ) -> list[NodeSpec]:
     """Nodes (with parameters) of the robot_rl graph.
 
     With a policy source the safety filter's ``watchdog_timeout`` follows the policy's rate
@@ -117,6 +118,7 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         overrides: extra parameters per node name, e.g. ``{"control_node": {"realtime": False}}``.
         hardware_port: serial device of hardware ``serial`` (e.g. ``/dev/ttyACM0``); ``""`` for the others.
         hardware_key_file: the firmware link's key file, hardware ``serial`` only.
+        hardware_config: the bridge's YAML, hardware ``ros2_control`` only (docs/ros2_control.md).
         teleop: a teleop device of :data:`TELEOP_DEVICES`, or None. Adds the command mux and the teleop node;
             the source (demo or policy) then publishes on /robot_rl/policy/command.
         teleop_device: where the teleop device is (the teleop node's ``device`` parameter): the keyboard's
@@ -153,11 +155,13 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
     f = safety_filter.parameters  # the control node's watchdog backs up the filter's (robot_rl/control/stop.py)
     command_timeout = control_command_timeout_s(f["watchdog_timeout"], f["output_dt"])
     control = _node("control_node", {"robot": robot, "hardware": hardware, "hardware_port": hardware_port,
-                                     "hardware_key_file": hardware_key_file, "command_timeout": command_timeout},
+                                     "hardware_key_file": hardware_key_file, "hardware_config": hardware_config,
+                                     "command_timeout": command_timeout},
                     overrides)
     p = control.parameters
     hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"],  # the control node's own check
-                     key_file=p["hardware_key_file"], calibration=p["hardware_calibration"])
+                     key_file=p["hardware_key_file"], calibration=p["hardware_calibration"],
+                     config=p["hardware_config"])
     nodes = [control, safety_filter]
     routed = {"command_topic": topics.POLICY_COMMAND} if teleop else {}
     if source == "demo":

@@ -61,6 +61,10 @@ class ControlCoreConfig:
 class ControlCore:
     """Trajectory following + joint impedance on one hardware interface.
 
+    Hardware with ``command_mode = "position"`` (a vendor's controller, hardware ``ros2_control``) closes the loop
+    itself: each tick it is handed the limited reference and, while the reference is on a plan with velocities,
+    that plan clipped by the same last-line limits (``write_reference(now, q, v, a, plan)``), instead of torques.
+
     Args:
         model: pinocchio model (used only from the loop thread).
         hardware: the robot.
@@ -105,6 +109,7 @@ class ControlCore:
         self.last_state: JointStateSample = hardware.read()
         self.last_torque = np.zeros(model.dof)
         self.last_tick_time = float("nan")  # s: the clock at the start of the last tick (when last_state was read)
+        self._plan: tuple[tuple | None, JointTrajectoryCommand | None] = (None, None)  # (followed, as limited)
 
     def submit(self, command: JointTrajectoryCommand) -> JointTrajectoryCommand:
         """Queue ``command`` for the next tick (thread-safe); a newer command replaces an unapplied one.
@@ -166,9 +171,12 @@ class ControlCore:
                 self._stale = True
         q_ref, v_ref, a_ref = self.follower.step(now)
         q_ref, v_ref = self.limits.reference(q_ref, v_ref)
-        if self.command_mode == "position":  # the servo closes the loop: send it the limited reference
+        if self.command_mode == "position":  # a servo or vendor controller closes the loop: send the reference
             q_ref, v_ref = self.limits.overspeed_position(q_ref, v_ref, state.position, state.velocity)
-            self.hardware.write_position(q_ref, v_ref)
+            if hasattr(self.hardware, "write_reference"):  # a vendor controller also takes the plan it is on
+                self.hardware.write_reference(now, q_ref, v_ref, a_ref, self._limited_plan())
+            else:
+                self.hardware.write_position(q_ref, v_ref)
             tau = state.effort
         else:
             tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)
@@ -189,6 +197,18 @@ class ControlCore:
         if new:
             self._horizon, self.last_command_time = end, now
             self._watching, self._stale = self.config.command_timeout > 0, False
+
+    def _limited_plan(self) -> JointTrajectoryCommand | None:
+        """The plan the reference is on, clipped by the last-line limits (one object per plan), or None."""
+        followed = self.follower.followed_plan
+        if followed is not self._plan[0]:
+            limited = None
+            if followed is not None:
+                stamp, times, positions, velocities = followed
+                positions, velocities = self.limits.reference(positions, velocities)
+                limited = JointTrajectoryCommand(self.model.joint_names, stamp, times, positions, velocities, "plan")
+            self._plan = (followed, limited)
+        return self._plan[1]
 
     def _holding_torque(self, state: JointStateSample) -> np.ndarray:
         """Torques (n,) Nm that keep the measured velocity: gravity and Coriolis, rnea(q, v, 0)."""

@@ -115,6 +115,13 @@ class TrajectoryFollower:
         self._segment = None  # cached spline segment of this command: ((command id, index), HermiteSegment)
 
     @property
+    def followed_plan(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(stamp s, times (k,) s, positions (k, n), velocities (k, n)) of the plan with velocities the reference is
+        on (from the reference at the command's arrival), or None while it holds, brakes or chases; the same tuple
+        object for as long as it follows one command."""
+        return self._command if self._path_time is not None else None
+
+    @property
     def reference(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Current reference (position rad, velocity rad/s, acceleration rad/s^2), each (n,)."""
         inp = self._inp

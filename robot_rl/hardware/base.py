@@ -77,6 +77,7 @@ _REGISTRY: dict[str, str] = {
     "mujoco": "robot_rl_sim.hardware:MujocoHardware",
     "serial": "robot_rl.hardware.serial_firmware:SerialFirmwareHardware",
     "feetech": "robot_rl.hardware.feetech:FeetechHardware",
+    "ros2_control": "robot_rl.nodes.ros2_control_link:create_ros2_control_hardware",
 }
 """Hardware name -> "module:factory"; factories take (RobotConfig, **options)."""
 
@@ -87,7 +88,7 @@ def hardware_names() -> list[str]:
 
 
 def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 0, rt_priority: int = 0,
-                     key_file: str = "", calibration: str = "") -> dict:
+                     key_file: str = "", calibration: str = "", config: str = "") -> dict:
     """Options for :func:`create_hardware` from the control node's parameters.
 
     Args:
@@ -98,10 +99,21 @@ def hardware_options(hardware: str, port: str = "", task: str = "", seed: int = 
         key_file: the firmware link's key file (``hardware_key_file``): required by ``serial``, refused by the others.
         calibration: the servo calibration YAML (``hardware_calibration``): required by ``feetech``, refused by the
             others. ``feetech`` also requires ``port`` (its servo bus) and reads it at ``rt_priority``.
+        config: the bridge's YAML (``hardware_config``): required by ``ros2_control``, refused by the others.
 
     Raises:
         ConfigError: naming the parameter that does not fit ``hardware``.
     """
+    if hardware == "ros2_control":
+        if not config:
+            raise ConfigError("hardware 'ros2_control' needs parameter hardware_config: the bridge's YAML "
+                              "(config/hardware/*.yaml, docs/ros2_control.md)")
+        if task or port or key_file or calibration:
+            raise ConfigError("hardware 'ros2_control' takes none of the parameters task, hardware_port, "
+                              "hardware_key_file, hardware_calibration")
+        return {"config_path": config}
+    if config:
+        raise ConfigError(f"parameter hardware_config ({config!r}) is for hardware 'ros2_control' only")
     if hardware == "feetech":
         return _feetech_options(port, task, key_file, calibration, rt_priority)
     if calibration:

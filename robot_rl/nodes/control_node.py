@@ -2,7 +2,8 @@
 
 Subscribes:  command_topic (trajectory_msgs/JointTrajectory; taken by the loop thread each tick, see
              command_intake.py), /robot_rl/gripper (std_msgs/Float64)
-Publishes:   /joint_states (sensor_msgs/JointState), /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz),
+Publishes:   /joint_states (sensor_msgs/JointState; not when the hardware's vendor driver publishes it: hardware
+             ros2_control on the vendor's /joint_states), /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz),
              /robot_rl/object_pose (geometry_msgs/PoseStamped, every 10 ticks) when the hardware simulates a
              task with an object (parameter ``task``)
              Hardware with a ``diagnostics()`` (hardware ``serial``: firmware status flags, applied command
@@ -58,7 +59,7 @@ class ControlNode(Node):
         sys.setswitchinterval(p["switch_interval_ms"] * 1e-3)
         robot = load_robot_config(p["robot"])
         options = hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"], p["rt_priority"],
-                                   p["hardware_key_file"], p["hardware_calibration"])
+                                   p["hardware_key_file"], calibration=p["hardware_calibration"], config=p["hardware_config"])
         self.hardware = create_hardware(p["hardware"], robot, **options)
         self._hardware_diagnostics = getattr(self.hardware, "diagnostics", None)
         # A lockstep simulator runs on the loop's schedule (a late or catch-up tick keeps its own slot), so the
@@ -71,7 +72,9 @@ class ControlNode(Node):
         self.params = p
         self.rejected = 0
         self._tick = 0
-        self._state_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
+        # A vendor driver that publishes /joint_states itself is their one source (ros2_control bridge).
+        own_states = getattr(self.hardware, "publishes_joint_states", False)
+        self._state_pub = None if own_states else self.create_publisher(JointState, topics.JOINT_STATES, 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self._object_pub = (self.create_publisher(PoseStamped, topics.OBJECT_POSE, 10)
                             if getattr(self.hardware, "has_object", lambda: False)() else None)
@@ -114,7 +117,7 @@ class ControlNode(Node):
             return []
 
     def _publish_state(self, state) -> None:
-        if not self.context.ok():  # shutting down: the loop keeps the robot held until stopped
+        if self._state_pub is None or not self.context.ok():  # none (vendor's), or shutting down: the loop holds on
             return
         try:
             gripper = self.hardware.gripper_state() if hasattr(self.hardware, "gripper_state") else None

@@ -59,7 +59,8 @@ class ControlNode(Node):
         sys.setswitchinterval(p["switch_interval_ms"] * 1e-3)
         robot = load_robot_config(p["robot"])
         options = hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"], p["rt_priority"],
-                                   p["hardware_key_file"], calibration=p["hardware_calibration"], config=p["hardware_config"])
+                                   p["hardware_key_file"], calibration=p["hardware_calibration"],
+                                   config=p["hardware_config"])
         self.hardware = create_hardware(p["hardware"], robot, **options)
         self._hardware_diagnostics = getattr(self.hardware, "diagnostics", None)
         # A lockstep simulator runs on the loop's schedule (a late or catch-up tick keeps its own slot), so the

@@ -61,4 +61,20 @@ def test_installed_entry_point_runs_from_the_install(install, tmp_path):
 
 def test_safety_kernels_are_compiled_at_install(install):
     cache = next((install / "lib").glob("python3*/site-packages")) / "robot_rl" / "safety" / "__pycache__"
-    assert any(cache.glob("kernels.*.nbi")) and any(cache.glob("kernels.*.nbc")), sorted(cache.iterdir())
+    for module in ("kernels", "torque_bound", "interval_rnea"):  # plan kernels and the torque bound's
+        assert any(cache.glob(f"{module}.*.nbi")) and any(cache.glob(f"{module}.*.nbc")), sorted(cache.iterdir())
+
+
+def test_installed_safety_filter_starts_and_forwards_commands(install, tmp_path, ros_env):
+    """`robot-rl bench first-start` on the fresh install: the installed filter reports ready on /diagnostics and
+    forwards the probe's hold commands to /robot_rl/safe_command (the times are the benchmark's, not asserted)."""
+    import json
+
+    from robot_rl.cli import main as robot_rl_main
+
+    with pytest.raises(SystemExit) as done:
+        robot_rl_main(["bench", "first-start", "--install", str(install), "--timeout", "240",
+                       "--json", str(tmp_path / "first_start.json")])
+    result = json.loads((tmp_path / "first_start.json").read_text())
+    assert done.value.code == 0, result
+    assert result["ready_s"] is not None and result["first_command_forwarded_s"] is not None, result

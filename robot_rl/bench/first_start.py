@@ -8,7 +8,9 @@ running graph: it publishes the robot's default pose on /joint_states and a comm
 lost, as they would be). Measured, in wall seconds from the process start:
 
 * ``ready_s``: the filter's first state other than ``starting`` on /diagnostics;
-* ``first_command_forwarded_s``: its first message on /robot_rl/safe_command (what the control node would get).
+* ``first_command_forwarded_s``: its first message on /robot_rl/safe_command (what the control node would get);
+* ``node_cpu_s_at_first_forward``: the CPU time (user + system, s) the node had used by then, which a loaded
+  machine stretches into wall time but does not change.
 
 ``--cold`` points NUMBA_CACHE_DIR at an empty directory, so the node compiles its kernels as it would without
 the install-time compilation.
@@ -42,7 +44,17 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _node_env(install: Path, cache: str | None) -> dict[str, str]:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time (s) process ``pid`` has used so far (Linux /proc), None where unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+def node_env(install: Path, cache: str | None) -> dict[str, str]:
+    """Environment of a node run from the colcon install ``install`` (``cache``: its NUMBA_CACHE_DIR, if given)."""
     site = next((install / "lib").glob("python3*/site-packages"))
     env = {**os.environ, "PYTHONPATH": str(site), "AMENT_PREFIX_PATH": str(install)}
     if cache is not None:
@@ -54,7 +66,7 @@ class _Probe:
     """rclpy node standing in for the control node (joint states) and a policy (hold commands); records when the
     filter is first ready and first forwards, s after ``start`` (monotonic)."""
 
-    def __init__(self, robot: str, start: float):
+    def __init__(self, robot: str, start: float, pid: int):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import JointState
@@ -64,11 +76,13 @@ class _Probe:
         from robot_rl.robot.config import load_robot_config
 
         config = load_robot_config(robot)
-        self.names, self.pose, self.start = config.joints, np.asarray(config.default_pose, float), start
+        self.names, self.pose = config.joints, np.asarray(config.default_pose, float)
+        self.start, self.pid = start, pid
         self.node = rclpy.create_node("first_start_probe")
         self.reported: set[str] = set()
         self.ready_s: float | None = None
         self.forwarded_s: float | None = None
+        self.cpu_at_forward_s: float | None = None
         self.sent = 0
         self._states = self.node.create_publisher(JointState, topics.JOINT_STATES, 10)
         self._commands = self.node.create_publisher(JointTrajectory, topics.COMMAND, 10)
@@ -87,7 +101,7 @@ class _Probe:
 
     def _on_forwarded(self, _msg) -> None:
         if self.forwarded_s is None:
-            self.forwarded_s = self._elapsed()
+            self.forwarded_s, self.cpu_at_forward_s = self._elapsed(), cpu_seconds(self.pid)
 
     def send(self) -> None:
         """One joint state at the default pose (stamped now) and one command holding it (stamp 0: now)."""
@@ -113,20 +127,25 @@ def run(args: argparse.Namespace) -> int:
         start = time.monotonic()
         node = subprocess.Popen([str(args.install / "lib" / "robot_rl" / "safety_filter_node"),
                                  "--ros-args", "-p", f"robot:={args.robot}"],
-                                env=_node_env(args.install, cache if args.cold else None),
+                                env=node_env(args.install, cache if args.cold else None),
                                 stdout=log, stderr=subprocess.STDOUT)
-        probe, next_send = _Probe(args.robot, start), start
+        probe, next_send = _Probe(args.robot, start, node.pid), start
         while time.monotonic() - start < args.timeout and (probe.ready_s is None or probe.forwarded_s is None):
             if time.monotonic() >= next_send:
                 probe.send()
                 next_send += PERIOD_S
             rclpy.spin_once(probe.node, timeout_sec=max(0.0, next_send - time.monotonic()))
         node.terminate()
-        node.wait(timeout=30)
+        try:
+            node.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # e.g. inside a kernel compilation that does not see the signal
+            node.kill()
+            node.wait()
         log.seek(0)
         node_log = log.read().splitlines()[-10:]
     emit("first-start", {"install": str(args.install), "robot": args.robot, "cold_numba_cache": args.cold,
                          "ready_s": probe.ready_s, "first_command_forwarded_s": probe.forwarded_s,
+                         "node_cpu_s_at_first_forward": probe.cpu_at_forward_s,
                          "commands_sent": probe.sent, "reported": sorted(probe.reported),
                          "load_average_1min": os.getloadavg()[0], "node_log_tail": node_log}, args.json)
     return 0 if probe.ready_s is not None and probe.forwarded_s is not None else 1

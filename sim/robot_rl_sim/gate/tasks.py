@@ -104,7 +104,8 @@ class GateTask:
         """Task quantities of the measured state: q (n,) rad, goal, object pose (7,) (pos m + quat wxyz).
 
         Returns ``success`` (0/1) and ``error``, the distance still to go: max |q - goal| rad (joint-target),
-        EE-goal distance m (reach, also as ``ee_goal_dist``), lift still missing m (pick, with ``lift`` m).
+        EE-goal distance m (reach, also as ``ee_goal_dist``), lift still missing m (pick, with ``lift`` m), the
+        goal body's distance m (ee-pose, with ``orientation_error_rad``).
         """
         if self.pose is not None:
             return self._measure_pose(model, q, goal)

@@ -139,7 +139,9 @@ def obs_term(func: str, params: dict | None = None) -> dict:
 def ee_pose_command(body: str = REACH_BODY) -> dict:
     """Isaac-Reach-Franka's ``UniformPoseCommandCfg`` (to_dict form, visualiser configs left out)."""
     return {"class_type": "isaaclab.envs.mdp.commands.pose_command:UniformPoseCommand",
-            "resampling_time_range": (4.0, 4.0), "debug_vis": True, "cmd_kind": None, "element_names": None,
+            "resampling_time_range": (4.0, 4.0), "debug_vis": True,
+            # UniformPoseCommand.__init__ sets these; Isaac Lab 3's train script dumps env.yaml after creating the env
+            "cmd_kind": "command/body/pose", "element_names": POSE7_ELEMENT_NAMES,
             "asset_name": "robot", "body_name": body, "make_quat_unique": False,
             "ranges": {"pos_x": (0.35, 0.65), "pos_y": (-0.2, 0.2), "pos_z": (0.15, 0.5), "roll": (0.0, 0.0),
                        "pitch": (3.141592653589793, 3.141592653589793), "yaw": (-3.14, 3.14)},
@@ -147,8 +149,10 @@ def ee_pose_command(body: str = REACH_BODY) -> dict:
 
 
 def env_cfg(layout: str, init_joint_pos: dict) -> dict:
-    """``to_dict(env_cfg)`` of a Franka task: ``joint_target`` (7 arm joints observed, no command) or
-    ``reach_franka`` (Isaac-Reach-Franka: all 9 joints observed, ee_pose command, last action)."""
+    """``to_dict(env_cfg)`` of a Franka task: ``joint_target`` (7 arm joints observed, no command, dt 0.01 s,
+    decimation 2) or ``reach_franka`` (Isaac-Reach-Franka: all 9 joints observed, ee_pose command, last action,
+    its dt 1/120 s and decimation 4)."""
+    dt, decimation = (REACH_FRANKA_SIM_DT, REACH_FRANKA_DECIMATION) if layout == "reach_franka" else (0.01, 2)
     arm = scene_entity(["panda_joint.*"]) if layout == "joint_target" else None
     policy = {"concatenate_terms": True, "concatenate_dim": -1, "enable_corruption": True, "history_length": None,
               "flatten_history_dim": True, "history_order": "term",
@@ -159,10 +163,10 @@ def env_cfg(layout: str, init_joint_pos: dict) -> dict:
     policy["actions"] = obs_term("last_action")
     return {
         "viewer": {"eye": (7.5, 7.5, 7.5), "lookat": (0.0, 0.0, 0.0), "origin_type": "world"},
-        "sim": {"physics_prim_path": "/physicsScene", "device": "cuda:0", "dt": 0.01, "render_interval": 2,
+        "sim": {"physics_prim_path": "/physicsScene", "device": "cuda:0", "dt": dt, "render_interval": decimation,
                 "gravity": (0.0, 0.0, -9.81)},
         "ui_window_class_type": "isaaclab.envs.ui.manager_based_rl_env_window:ManagerBasedRLEnvWindow",
-        "seed": 42, "decimation": 2,
+        "seed": 42, "decimation": decimation,
         "scene": {"num_envs": 4096, "env_spacing": 2.5, "robot": {
             "class_type": "isaaclab.assets.articulation.articulation:Articulation",
             "prim_path": "/World/envs/env_.*/Robot",

@@ -189,6 +189,7 @@ def test_reach_franka_layout_imports_unchanged_and_splits_the_observation_right(
         ("joint_pos", "joint_pos", 9), ("joint_vel", "joint_vel", 9), ("pose_command", "goal", 7),
         ("actions", "last_action", 7)]
     assert contract.observations[2].units.endswith("panda_hand in the robot base frame, m: x y z qx qy qz qw")
+    assert contract.timing.decimation == 4 and contract.timing.policy_hz == pytest.approx(30.0)  # dt 1/120 s
     runtime = PolicyRuntime(load_policy(tmp_path / "reach.onnx", robot=panda), robot_model=panda)
     default = np.array([FRANKA_INIT_JOINT_POS[n] for n in panda.joint_names] + [0.04, 0.04])
     rng, last = np.random.default_rng(0), np.zeros(7)

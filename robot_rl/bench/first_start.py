@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         while time.monotonic() - start < args.timeout and (probe.ready_s is None or probe.forwarded_s is None):
             if time.monotonic() >= next_send:
                 probe.send()
-                next_send += PERIOD_S
+                next_send = max(next_send + PERIOD_S, time.monotonic())  # late on a loaded machine: no burst
             rclpy.spin_once(probe.node, timeout_sec=max(0.0, next_send - time.monotonic()))
         node.terminate()
         try:

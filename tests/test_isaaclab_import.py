@@ -134,6 +134,17 @@ def test_leapp_pose_goal_layout_names_its_body_and_is_what_the_gate_sends(reach_
         GateTask(EE_POSE, panda.config, goal_units="command/body/pose: x y z qx qy qz qw")
 
 
+def test_leapp_bundle_imports_from_the_command_line(reach_bundle, tmp_path, panda):
+    from robot_rl.cli import main as robot_rl_main
+
+    with pytest.raises(SystemExit) as done:
+        robot_rl_main(["export", "--leapp-bundle", str(reach_bundle), "--out", str(tmp_path / "reach.onnx"),
+                       "--task", "ee-pose", "--goal-body", REACH_BODY])
+    assert done.value.code == 0
+    contract = load_policy(tmp_path / "reach.onnx", robot=panda).contract
+    assert contract.provenance.task == "ee-pose" and "body panda_hand" in contract.observations[2].units
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda raw, m: m["inputs"][2].update(kind="command/joint/position"),
      r"goal_body 'panda_hand' given, but no input has kind 'command/body/pose'"),

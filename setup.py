@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 from setuptools.command.install import install
@@ -35,16 +36,18 @@ NODES = {
 
 class InstallCompilingKernels(install):
     """``setup.py install`` (what colcon's ament_python build runs), then compile the safety filter's numba
-    kernels into the installed package's cache, so the first start of the filter does not compile them (60 s at
-    load 21 on 2 cores). A failure only warns: the filter then compiles at its first start, as before."""
+    kernels (plan and torque bound) into the installed package's cache, so the first start of the filter does not
+    compile them (60 s at load 21 on 2 cores). A failure only warns: the filter then compiles at its first start."""
 
     def run(self):
         super().run()
-        code = "from robot_rl.safety.kernels import warm_up; warm_up()"
+        code = "import sys; from robot_rl.safety.dynamics import compile_kernels; compile_kernels(sys.argv[1])"
+        robot_yaml = str(Path(__file__).resolve().parent / "config" / "robots" / "panda.yaml")
         path = os.pathsep.join(filter(None, [self.install_lib, os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path}
         # cwd: the installed package, not the source tree (``-c`` puts the cwd first on sys.path)
-        if subprocess.run([sys.executable, "-c", code], env=env, cwd=self.install_lib, check=False).returncode != 0:
+        if subprocess.run([sys.executable, "-c", code, robot_yaml], env=env, cwd=self.install_lib,
+                          check=False).returncode != 0:
             print("robot_rl: safety kernels not compiled at install; the safety filter compiles them at first start")
 
 

@@ -23,6 +23,10 @@ FRANKA_INIT_JOINT_POS = {"panda_joint1": 0.0, "panda_joint2": -0.569, "panda_joi
 FRANKA_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8)) + ("panda_finger_joint1", "panda_finger_joint2")
 POSE7_ELEMENT_NAMES = ["x", "y", "z", "qx", "qy", "qz", "qw"]
 """isaaclab.utils.leapp.leapp_semantics.POSE7_ELEMENT_NAMES: a UniformPoseCommand's element names."""
+REACH_FRANKA_SIM_DT, REACH_FRANKA_DECIMATION = 1.0 / 120.0, 4
+"""Isaac-Reach-Franka's ``sim.dt`` (s) and ``decimation`` (ReachEnvCfg.__post_init__): a 30 Hz policy."""
+REACH_BODY = "panda_hand"
+"""Isaac-Reach-Franka's ``commands.ee_pose.body_name``: the body whose pose the command sets."""
 
 
 class IsaacLabStep(torch.nn.Module):
@@ -30,8 +34,12 @@ class IsaacLabStep(torch.nn.Module):
     Franka joints, the command, last_action), the actor, JointPositionAction's processing (scale 0.5, default
     offset). Returns (processed arm targets (1, 7), raw action (1, 7): the new last action).
 
-    ``joint_goal``: the actor is ``raw = 0.8 * 2 (goal - default) + 0.2 * last_action`` plus a zero-output MLP
-    branch, a low-pass filter whose fixed point drives the arm to the goal. ``ee_pose``: a seeded random MLP.
+    The actor is ``raw = 0.8 * aim + 0.2 * last_action`` plus an MLP branch over the whole observation with a
+    zero last layer: a low-pass filter through the last-action feedback whose fixed point is ``aim``.
+    ``joint_goal``: ``aim = 2 (goal - default)``, the raw action of the goal joints. ``ee_pose``: ``aim`` is the
+    raw action of the joint target :class:`pose_reach.PoseReach` computes for the pose of ``panda_hand``
+    (differential IK from the measured arm joints, the Panda URDF's kinematics): a stand-in for a trained
+    Isaac-Reach-Franka actor.
     """
 
     def __init__(self, command: str, default: torch.Tensor):
@@ -39,15 +47,19 @@ class IsaacLabStep(torch.nn.Module):
         self.command, self.default = command, default
         torch.manual_seed(2)
         self.mlp = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ELU(), torch.nn.Linear(64, 7))
-        if command == "joint_goal":
-            torch.nn.init.zeros_(self.mlp[2].weight)
-            torch.nn.init.zeros_(self.mlp[2].bias)
+        torch.nn.init.zeros_(self.mlp[2].weight)
+        torch.nn.init.zeros_(self.mlp[2].bias)
+        if command == "ee_pose":
+            from pose_reach import PoseReach
+            from robot_rl.robot.model import load_robot_model
+
+            self.reach = PoseReach(load_robot_model("panda"), REACH_BODY)
 
     def forward(self, q, v, command, last):
         goal_rel = command - self.default[:, :7] if self.command == "joint_goal" else command
         raw = self.mlp(torch.cat([q - self.default, v, goal_rel, last], dim=-1))
-        if self.command == "joint_goal":
-            raw = raw + 0.8 * 2.0 * goal_rel + 0.2 * last
+        aim = 2.0 * (goal_rel if self.command == "joint_goal" else self.reach(q[:, :7], command) - self.default[:, :7])
+        raw = raw + 0.8 * aim + 0.2 * last
         return raw * 0.5 + self.default[:, :7], raw
 
 
@@ -83,7 +95,8 @@ def _trace_step(task: str, step: IsaacLabStep, q, v, command, gains: dict) -> No
 
 def make_isaaclab_leapp_bundle(root: Path, command: str = "ee_pose", default=None) -> Path:
     """A LEAPP bundle as ``isaaclab leapp export`` writes it (see :func:`_trace_step`), compiled by the real leapp
-    package with Isaac Lab's graph config (frequency only) after 3 traced steps; returns the bundle directory.
+    package with Isaac Lab's graph config (frequency only: Isaac-Reach-Franka's 30 Hz) after 3 traced steps;
+    returns the bundle directory.
 
     Args:
         command: ``ee_pose`` (Isaac-Reach-Franka: 7-value pose command) or ``joint_goal`` (7 arm joint targets).
@@ -102,7 +115,8 @@ def make_isaaclab_leapp_bundle(root: Path, command: str = "ee_pose", default=Non
         for i in range(3):
             _trace_step(task, step, default + 0.01 * i, torch.zeros(1, 9), goal, {"kp": 400.0, "kd": 80.0})
     leapp.stop()
-    assert leapp.compile_graph(visualize=False, graph_configs=GraphConfigs(frequency=50.0))
+    frequency = 1.0 / (REACH_FRANKA_SIM_DT * REACH_FRANKA_DECIMATION)  # isaaclab_rl export_common.create_graph_configs
+    assert leapp.compile_graph(visualize=False, graph_configs=GraphConfigs(frequency=frequency))
     return root / task
 
 
@@ -122,10 +136,12 @@ def obs_term(func: str, params: dict | None = None) -> dict:
             "history_length": 0, "flatten_history_dim": True}
 
 
-def ee_pose_command(body: str = "panda_hand") -> dict:
+def ee_pose_command(body: str = REACH_BODY) -> dict:
     """Isaac-Reach-Franka's ``UniformPoseCommandCfg`` (to_dict form, visualiser configs left out)."""
     return {"class_type": "isaaclab.envs.mdp.commands.pose_command:UniformPoseCommand",
-            "resampling_time_range": (4.0, 4.0), "debug_vis": True, "cmd_kind": None, "element_names": None,
+            "resampling_time_range": (4.0, 4.0), "debug_vis": True,
+            # UniformPoseCommand.__init__ sets these; Isaac Lab 3's train script dumps env.yaml after creating the env
+            "cmd_kind": "command/body/pose", "element_names": POSE7_ELEMENT_NAMES,
             "asset_name": "robot", "body_name": body, "make_quat_unique": False,
             "ranges": {"pos_x": (0.35, 0.65), "pos_y": (-0.2, 0.2), "pos_z": (0.15, 0.5), "roll": (0.0, 0.0),
                        "pitch": (3.141592653589793, 3.141592653589793), "yaw": (-3.14, 3.14)},
@@ -133,8 +149,10 @@ def ee_pose_command(body: str = "panda_hand") -> dict:
 
 
 def env_cfg(layout: str, init_joint_pos: dict) -> dict:
-    """``to_dict(env_cfg)`` of a Franka task: ``joint_target`` (7 arm joints observed, no command) or
-    ``reach_franka`` (Isaac-Reach-Franka: all 9 joints observed, ee_pose command, last action)."""
+    """``to_dict(env_cfg)`` of a Franka task: ``joint_target`` (7 arm joints observed, no command, dt 0.01 s,
+    decimation 2) or ``reach_franka`` (Isaac-Reach-Franka: all 9 joints observed, ee_pose command, last action,
+    its dt 1/120 s and decimation 4)."""
+    dt, decimation = (REACH_FRANKA_SIM_DT, REACH_FRANKA_DECIMATION) if layout == "reach_franka" else (0.01, 2)
     arm = scene_entity(["panda_joint.*"]) if layout == "joint_target" else None
     policy = {"concatenate_terms": True, "concatenate_dim": -1, "enable_corruption": True, "history_length": None,
               "flatten_history_dim": True, "history_order": "term",
@@ -145,10 +163,10 @@ def env_cfg(layout: str, init_joint_pos: dict) -> dict:
     policy["actions"] = obs_term("last_action")
     return {
         "viewer": {"eye": (7.5, 7.5, 7.5), "lookat": (0.0, 0.0, 0.0), "origin_type": "world"},
-        "sim": {"physics_prim_path": "/physicsScene", "device": "cuda:0", "dt": 0.01, "render_interval": 2,
+        "sim": {"physics_prim_path": "/physicsScene", "device": "cuda:0", "dt": dt, "render_interval": decimation,
                 "gravity": (0.0, 0.0, -9.81)},
         "ui_window_class_type": "isaaclab.envs.ui.manager_based_rl_env_window:ManagerBasedRLEnvWindow",
-        "seed": 42, "decimation": 2,
+        "seed": 42, "decimation": decimation,
         "scene": {"num_envs": 4096, "env_spacing": 2.5, "robot": {
             "class_type": "isaaclab.assets.articulation.articulation:Articulation",
             "prim_path": "/World/envs/env_.*/Robot",

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,4 +63,47 @@ def test_installed_entry_point_runs_from_the_install(install, tmp_path):
 
 def test_safety_kernels_are_compiled_at_install(install):
     cache = next((install / "lib").glob("python3*/site-packages")) / "robot_rl" / "safety" / "__pycache__"
-    assert any(cache.glob("kernels.*.nbi")) and any(cache.glob("kernels.*.nbc")), sorted(cache.iterdir())
+    for module in ("kernels", "torque_bound", "interval_rnea"):  # plan kernels and the torque bound's
+        assert any(cache.glob(f"{module}.*.nbi")) and any(cache.glob(f"{module}.*.nbc")), sorted(cache.iterdir())
+
+
+def test_installed_safety_filter_starts_and_forwards_commands(install, tmp_path, ros_env):
+    """`robot-rl bench first-start` on the fresh install: the installed filter reports ready on /diagnostics and
+    forwards the probe's hold commands to /robot_rl/safe_command (the times are the benchmark's, not asserted)."""
+    import json
+
+    from robot_rl.cli import main as robot_rl_main
+
+    with pytest.raises(SystemExit) as done:
+        robot_rl_main(["bench", "first-start", "--install", str(install), "--timeout", "240",
+                       "--json", str(tmp_path / "first_start.json")])
+    result = json.loads((tmp_path / "first_start.json").read_text())
+    assert done.value.code == 0, result
+    assert result["ready_s"] is not None and result["first_command_forwarded_s"] is not None, result
+
+
+def test_installed_safety_filter_interrupted_while_starting_exits_0(install, tmp_path, ros_env):
+    """SIGINT while the installed filter starts (an empty numba cache: it compiles its kernels), seen by its
+    ``starting`` status on /diagnostics: exit 0 with a message, no traceback."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from robot_rl import topics
+    from robot_rl.bench.first_start import node_env
+
+    proc = subprocess.Popen([str(install / "lib" / "robot_rl" / "safety_filter_node")],
+                            env=node_env(install, str(tmp_path / "empty_cache")), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    with rclpy.init():
+        probe = rclpy.create_node("starting_probe")
+        probe.create_subscription(DiagnosticArray, topics.DIAGNOSTICS,
+                                  lambda m: seen.extend(s.message for s in m.status if s.name == "safety_filter"), 10)
+        deadline = time.monotonic() + 300
+        while "starting" not in seen and proc.poll() is None and time.monotonic() < deadline:
+            rclpy.spin_once(probe, timeout_sec=0.1)
+    assert seen[:1] == ["starting"], (seen, proc.poll())
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "interrupted while starting" in out and "Traceback" not in out, out

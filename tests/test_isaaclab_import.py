@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from isaaclab_exports import (
-    FRANKA_INIT_JOINT_POS, FRANKA_JOINTS, dump_yaml, make_isaaclab_leapp_bundle, make_reach_franka_run,
+    FRANKA_INIT_JOINT_POS, FRANKA_JOINTS, REACH_BODY, dump_yaml, make_isaaclab_leapp_bundle, make_reach_franka_run,
     make_rsl_rl_run, scene_entity,
 )
 from policy_helpers import panda_inputs
@@ -60,7 +60,7 @@ def test_isaaclab_leapp_bundle_imports_unchanged(reach_bundle, tmp_path, panda):
     assert contract.observations[2].units == "command/body/pose: x y z qx qy qz qw"
     assert [(f.output, f.input) for f in contract.feedback] == [("last_action_out", "last_action_in")]
     assert [t.name for t in contract.outputs if t.role == "info"] == ["arm_action_kp_gains", "arm_action_kd_gains"]
-    assert contract.timing.policy_hz == 50.0 and contract.action.type == "joint_pos_abs"
+    assert contract.timing.policy_hz == pytest.approx(30.0) and contract.action.type == "joint_pos_abs"
 
 
 def test_leapp_parity_with_inference_manager_over_120_steps(reach_bundle, tmp_path, panda):
@@ -113,6 +113,49 @@ def test_leapp_refusals_name_the_input_or_output(reach_bundle, tmp_path, edit, m
         import_leapp(_copy_bundle(reach_bundle, tmp_path / "edited", edit), tmp_path / "x.onnx")
 
 
+def test_leapp_pose_goal_layout_names_its_body_and_is_what_the_gate_sends(reach_bundle, tmp_path, panda):
+    """``goal_body`` puts the body (which the bundle does not record) into the goal term's units; the gate's
+    ee-pose task builds goals in that layout (Isaac Lab 3: x y z qx qy qz qw) and judges them by FK."""
+    from robot_rl.policy.pose_goal import parse_pose_goal
+    from robot_rl_sim.gate.tasks import EE_POSE, GateTask
+
+    contract = import_leapp(reach_bundle, tmp_path / "reach.onnx", robot="panda", goal_body=REACH_BODY)
+    units = contract.observations[2].units
+    assert units == "command/body/pose: target pose of body panda_hand in the robot base frame, m: x y z qx qy qz qw"
+    layout = parse_pose_goal(units)
+    task = GateTask(EE_POSE, panda.config, goal_units=units)
+    q = panda.config.default_pose + 0.2
+    goal = layout.values(panda.frame_pose(q, REACH_BODY))
+    assert task.measure(panda, q, goal)["success"] == 1.0 and task.measure(panda, q, goal)["error"] < 1e-9
+    wxyz = np.r_[goal[:3], goal[6], goal[3:6]]  # the 2.x order sent to a 3.x policy: a different rotation
+    assert task.measure(panda, q, wxyz)["orientation_error_rad"] > 0.5
+    assert task.measure(panda, panda.config.default_pose, goal)["success"] == 0.0
+    with pytest.raises(ConfigError, match="needs a goal term whose units state a pose layout"):
+        GateTask(EE_POSE, panda.config, goal_units="command/body/pose: x y z qx qy qz qw")
+
+
+def test_leapp_bundle_imports_from_the_command_line(reach_bundle, tmp_path, panda):
+    from robot_rl.cli import main as robot_rl_main
+
+    with pytest.raises(SystemExit) as done:
+        robot_rl_main(["export", "--leapp-bundle", str(reach_bundle), "--out", str(tmp_path / "reach.onnx"),
+                       "--task", "ee-pose", "--goal-body", REACH_BODY])
+    assert done.value.code == 0
+    contract = load_policy(tmp_path / "reach.onnx", robot=panda).contract
+    assert contract.provenance.task == "ee-pose" and "body panda_hand" in contract.observations[2].units
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda raw, m: m["inputs"][2].update(kind="command/joint/position"),
+     r"goal_body 'panda_hand' given, but no input has kind 'command/body/pose'"),
+    (lambda raw, m: m["inputs"][2].update(element_names=[["x", "y", "z", "roll", "pitch", "yaw", "w"]]),
+     r"inputs\['ee_pose'\]: pose goal of 'panda_hand': element order .* must name each of"),
+])
+def test_leapp_goal_body_refusals_name_the_problem(reach_bundle, tmp_path, edit, message):
+    with pytest.raises(ConfigError, match=message):
+        import_leapp(_copy_bundle(reach_bundle, tmp_path / "edited", edit), tmp_path / "x.onnx", goal_body=REACH_BODY)
+
+
 def test_leapp_bundle_with_modified_model_refused(reach_bundle, tmp_path):
     bad = _copy_bundle(reach_bundle, tmp_path / "bad")
     onnx_file = bad / f"{reach_bundle.name}.onnx"
@@ -157,6 +200,7 @@ def test_reach_franka_layout_imports_unchanged_and_splits_the_observation_right(
         ("joint_pos", "joint_pos", 9), ("joint_vel", "joint_vel", 9), ("pose_command", "goal", 7),
         ("actions", "last_action", 7)]
     assert contract.observations[2].units.endswith("panda_hand in the robot base frame, m: x y z qx qy qz qw")
+    assert contract.timing.decimation == 4 and contract.timing.policy_hz == pytest.approx(30.0)  # dt 1/120 s
     runtime = PolicyRuntime(load_policy(tmp_path / "reach.onnx", robot=panda), robot_model=panda)
     default = np.array([FRANKA_INIT_JOINT_POS[n] for n in panda.joint_names] + [0.04, 0.04])
     rng, last = np.random.default_rng(0), np.zeros(7)

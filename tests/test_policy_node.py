@@ -1,7 +1,8 @@
 """Policy node in the real node graph (separate processes, MuJoCo Panda): Isaac Lab imports drive the robot to
-joint targets; a hot swap to a bad file is refused and the old policy keeps running; a good swap takes over;
-a chunked policy sends a heartbeat every policy period so the safety filter never brakes between chunks, and
-the node exits 0 on SIGINT with a clean log. The pure scheduler (frames, inference, heartbeats) is unit-tested
+pose goals (a LEAPP bundle, its gain outputs on /diagnostics) and joint targets (an rsl_rl run dir); a hot swap
+to a bad file is refused and the old policy keeps running; a good swap takes over; a chunked policy sends a
+heartbeat every policy period so the safety filter never brakes between chunks, and the node exits 0 on SIGINT
+with a clean log. The pure scheduler (frames, inference, heartbeats) is unit-tested
 without ROS."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import rclpy
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
-from isaaclab_exports import make_isaaclab_leapp_bundle, make_rsl_rl_run
+from isaaclab_exports import REACH_BODY, make_isaaclab_leapp_bundle, make_rsl_rl_run
 from policy_helpers import write_joint_target_policy
 from robot_rl.errors import ConfigError
 from robot_rl.policy.chunking import ActionChunk
@@ -26,6 +27,7 @@ from robot_rl.policy.leapp_import import import_leapp
 from robot_rl.robot.model import load_robot_model
 from robot_rl_sim.gate.observer import GateObserver
 from robot_rl_sim.gate.run import GateConfig, gate_graph, run_gate
+from robot_rl_sim.gate.tasks import EE_POSE
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +35,20 @@ def panda():
     return load_robot_model("panda")
 
 
-def test_leapp_bundle_drives_the_panda_through_the_graph(tmp_path, ros_env, panda):
-    policy = tmp_path / "leapp.onnx"
-    bundle = make_isaaclab_leapp_bundle(tmp_path / "bundle", "joint_goal")  # feedback, gains, 9-joint inputs
-    import_leapp(bundle, policy, task="joint-target", robot="panda")
+def test_pose_goal_leapp_bundle_drives_the_panda_through_the_gate_and_reports_its_gains(tmp_path, ros_env, panda):
+    """An Isaac-Reach-Franka-shaped bundle (ee_pose command, last-action feedback, kp/kd gain outputs, inputs over
+    the 9 Franka joints) imported unchanged: the gate sends pose goals of panda_hand (x y z qx qy qz qw, base
+    frame) on /robot_rl/goal, the MuJoCo Panda reaches them, and the policy node reports the bundle's gains (not
+    the robot YAML's) on /diagnostics, read by the gate's observer over ROS."""
+    policy = tmp_path / "reach.onnx"
+    bundle = make_isaaclab_leapp_bundle(tmp_path / "bundle", "ee_pose")
+    import_leapp(bundle, policy, task=EE_POSE, robot="panda", goal_body=REACH_BODY)
     report = run_gate(GateConfig(policy=str(policy), episodes=2, episode_s=4.0), tmp_path / "logs")
-    assert report["passed"], (report["reasons"], report["episodes"], report["log_dir"])
-    assert all(e["final_error"] < 0.05 for e in report["episodes"])
+    assert report["passed"], (report["reasons"], report["episodes"], _log_tails(tmp_path / "logs"))
+    print([(e["final_error"], e["final"]["orientation_error_rad"]) for e in report["episodes"]])
+    diag = report["policy_diagnostics"]
+    assert diag["output.arm_action_kp_gains"] == str([400.0] * 7), diag
+    assert diag["output.arm_action_kd_gains"] == str([80.0] * 7), diag
 
 
 def _log_tails(log_dir, lines: int = 15) -> str:

@@ -30,6 +30,8 @@ def _train_bc(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     if args.rsl_rl_checkpoint is not None:
         return _export_rsl_rl(args)
+    if args.leapp_bundle is not None:
+        return _import_leapp(args)
     from robot_rl.learning.checkpoint import load_checkpoint
     from robot_rl.learning.export import export_policy
     from robot_rl_sim.tasks import get_task
@@ -40,6 +42,17 @@ def _export(args: argparse.Namespace) -> int:
     print(f"wrote {args.out} (+ {args.out}.contract.json): task {contract.provenance.task}, "
           f"{len(contract.golden)} golden vectors, horizon {contract.chunking.horizon}, "
           f"{contract.chunking.denoising_steps} DDIM steps unrolled")
+    return 0
+
+
+def _import_leapp(args: argparse.Namespace) -> int:
+    from robot_rl.policy.leapp_import import import_leapp
+
+    contract = import_leapp(args.leapp_bundle, args.out, task=args.task or "", robot=args.robot,
+                            goal_body=args.goal_body or "")
+    print(f"wrote {args.out} (+ {args.out}.contract.json): LEAPP bundle {args.leapp_bundle}, robot {args.robot}, "
+          f"inputs {[t.name for t in contract.observations]}, action {contract.action_joint_names}, "
+          f"{len(contract.feedback)} feedback state(s), {contract.timing.policy_hz:g} Hz")
     return 0
 
 
@@ -107,6 +120,8 @@ def _register_export(subparsers) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="checkpoint.pt from robot-rl train bc")
     source.add_argument("--rsl-rl-checkpoint", type=Path, help="model_<iter>.pt from rsl_rl (Isaac Lab train script)")
+    source.add_argument("--leapp-bundle", type=Path, help="directory (or YAML) `isaaclab leapp export` wrote; "
+                                                          "--task and --robot apply (docs/isaaclab.md)")
     p.add_argument("--out", required=True, type=Path, help="destination .onnx (sidecar written next to it)")
     p.add_argument("--min-success", type=float, default=0.8, help="gate pass criterion stored in the contract")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the fixed initial DDIM noise")
@@ -120,6 +135,8 @@ def _register_export(subparsers) -> None:
     rsl.add_argument("--golden-dataset", type=Path, help="demo dataset to take golden observations from "
                                                         "(default: MuJoCo env reset states)")
     rsl.add_argument("--sim-backend", default="isaaclab", help="simulator the policy was trained in (provenance)")
+    p.add_argument("--goal-body", help="LEAPP bundles: the body a command/body/pose input sets (the training "
+                                       "env's command body_name, e.g. panda_hand); the bundle does not record it")
     p.set_defaults(func=_export)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 from robot_rl.errors import ConfigError
+from robot_rl.policy.pose_goal import POSE_UNITS
 
 
 class EnvYamlLoader(yaml.SafeLoader):
@@ -106,7 +107,7 @@ class EnvTerm:
 
 _JOINT_FUNCS = {"joint_pos_rel": ("joint_pos", True), "joint_pos": ("joint_pos", False),
                 "joint_vel_rel": ("joint_vel", True), "joint_vel": ("joint_vel", False)}
-_COMMANDS = {"UniformPoseCommand": (7, "target pose of body {body} in the robot base frame, m: {order}")}
+_COMMANDS = {"UniformPoseCommand": (7, POSE_UNITS)}
 """Command term class -> (width, layout) of ``generated_commands``; the layout is what /robot_rl/goal carries."""
 _QUAT_ORDER = ("x y z qw qx qy qz", "x y z qx qy qz qw")
 """Isaac Lab 2.x writes quaternions w first; 3.x (whose command configs carry ``cmd_kind``) w last."""

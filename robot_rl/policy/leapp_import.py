@@ -8,7 +8,8 @@ YAML's ``models.<node>``, one node):
 * inputs by ``kind``: ``state/joint/position`` -> joint_pos, ``state/joint/velocity`` -> joint_vel (their
   ``element_names`` are the observed joints, matched by name: may be more than the action's, e.g. the Franka's
   fingers), ``state/body/position`` -> ee_pos, ``command/*`` -> goal (``/robot_rl/goal`` carries the input's
-  ``element_names`` in order, e.g. ``command/body/pose``: x y z qx qy qz qw); optional extra fields
+  ``element_names`` in order, e.g. ``command/body/pose``: x y z qx qy qz qw, the pose of the body the import's
+  ``goal_body`` names, in the robot base frame); optional extra fields
   ``offset``/``scale``/``clip`` per input (Isaac Lab order, see the contract);
 * feedback states (``pipeline.feedback_flow``, e.g. ``last_action_out`` -> ``last_action_in``) with their
   initial values (``pipeline.initial_values``; zeros without one) are carried across steps by the runtime as
@@ -35,10 +36,12 @@ from robot_rl.policy.contract import (
     ActionSpec, Feedback, ObsTerm, PolicyContract, Provenance, TensorSpec, Timing, write_policy,
 )
 from robot_rl.policy.onnx_edit import merge_inputs
+from robot_rl.policy.pose_goal import PoseGoalLayout
 
 _INPUT_KINDS = {"state/joint/position": ("joint_pos", "rad"), "state/joint/velocity": ("joint_vel", "rad/s"),
                 "state/body/position": ("ee_pos", "m")}
 _OUTPUT_KINDS = {"target/joint/position": "joint_pos_abs", "target/joint/velocity": "joint_vel"}
+POSE_KIND = "command/body/pose"
 
 
 def _bundle(bundle: Path) -> tuple[dict, Path]:
@@ -76,14 +79,28 @@ def _names(item: dict, where: str) -> tuple[str, ...]:
     return tuple(str(n) for n in flat)
 
 
-def _term(item: dict, where: str) -> tuple[ObsTerm, tuple[str, ...] | None]:
+def _command_units(item: dict, kind: str, goal_body: str, where: str) -> str:
+    """A command input's ``units``: its kind and element names; for ``command/body/pose`` with ``goal_body`` (the
+    bundle does not record the body) the pose layout of :mod:`robot_rl.policy.pose_goal`."""
+    if not item.get("element_names"):
+        return kind
+    names = _names(item, where)
+    if kind != POSE_KIND or not goal_body:
+        return f"{kind}: " + " ".join(names)
+    try:
+        return f"{kind}: {PoseGoalLayout(goal_body, names).units}"
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _term(item: dict, where: str, goal_body: str = "") -> tuple[ObsTerm, tuple[str, ...] | None]:
     kind, size = str(item.get("kind") or ""), int(item["shape"][-1])
     if str(item.get("dtype", "float32")) != "float32":
         raise ConfigError(f"{where}: dtype {item['dtype']!r} is not supported (float32 only)")
     if kind in _INPUT_KINDS:
         source, units = _INPUT_KINDS[kind]
     elif kind.startswith("command/"):
-        source, units = "goal", f"{kind}: " + " ".join(_names(item, where)) if item.get("element_names") else kind
+        source, units = "goal", _command_units(item, kind, goal_body, where)
     else:
         raise ConfigError(f"{where}: kind {kind!r} has no robot_rl observation source "
                           f"(supported: {sorted(_INPUT_KINDS)} and command/*)")
@@ -143,11 +160,13 @@ def _outputs(outputs: list[dict], where: str) -> tuple[dict, list[dict]]:
     return action, [o for o in outputs if o is not action]
 
 
-def _observations(inputs: list[dict], where: str) -> tuple[list[ObsTerm], tuple[str, ...] | None]:
+def _observations(inputs: list[dict], where: str, goal_body: str) -> tuple[list[ObsTerm], tuple[str, ...] | None]:
+    if goal_body and not any(str(i.get("kind")) == POSE_KIND for i in inputs):
+        raise ConfigError(f"{where}: goal_body {goal_body!r} given, but no input has kind {POSE_KIND!r}")
     terms, obs_joints = [], None
     for item in inputs:
         here = f"{where}.inputs[{item.get('name')!r}]"
-        term, joints = _term(item, here)
+        term, joints = _term(item, here, goal_body)
         if joints is not None and obs_joints not in (None, joints):
             raise ConfigError(f"{here}: element_names {list(joints)} differ from an earlier joint input's "
                               f"{list(obs_joints)}")
@@ -156,8 +175,12 @@ def _observations(inputs: list[dict], where: str) -> tuple[list[ObsTerm], tuple[
     return terms, obs_joints
 
 
-def import_leapp(bundle: str | Path, out_path: str | Path, task: str = "", robot: str = "") -> PolicyContract:
-    """Convert a LEAPP bundle (directory or its YAML) into ``out_path`` (.onnx + sidecar); return the contract."""
+def import_leapp(bundle: str | Path, out_path: str | Path, task: str = "", robot: str = "",
+                 goal_body: str = "") -> PolicyContract:
+    """Convert a LEAPP bundle (directory or its YAML) into ``out_path`` (.onnx + sidecar); return the contract.
+
+    ``goal_body``: the body a ``command/body/pose`` input sets (the training env's command ``body_name``, e.g.
+    ``panda_hand``), which the bundle does not record; stated in the goal term's units when given."""
     import onnx
 
     raw, yaml_path = _bundle(Path(bundle))
@@ -167,7 +190,7 @@ def import_leapp(bundle: str | Path, out_path: str | Path, task: str = "", robot
     feedback = _feedback(raw.get("pipeline", {}), node, model, yaml_path, where)
     fed_in, fed_out = {f.input for f in feedback}, {f.output for f in feedback}
     all_inputs = model.get("inputs", [])
-    terms, obs_joints = _observations([i for i in all_inputs if i["name"] not in fed_in], where)
+    terms, obs_joints = _observations([i for i in all_inputs if i["name"] not in fed_in], where, goal_body)
     action, infos = _outputs([o for o in model.get("outputs", []) if o["name"] not in fed_out], where)
     action_type = action.get("action_type") or _OUTPUT_KINDS[str(action["kind"])]
     action_joints = _names(action, f"{where}.outputs[{action['name']!r}]")

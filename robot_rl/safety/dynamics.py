@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -92,3 +93,15 @@ class BrakePlanner:
             if self.check.fits(start, tail):
                 return tail
         return None
+
+
+def compile_kernels(robot_yaml: str | Path) -> None:
+    """Compile (or load from numba's cache) every kernel the safety filter runs: the plan kernels
+    (:func:`robot_rl.safety.kernels.warm_up`) and the torque bound's (a :class:`TorqueCheck` of the robot in
+    ``robot_yaml``; their one signature is the same for every robot). ``setup.py install`` (colcon) runs it, so
+    an installed filter's first start compiles nothing."""
+    from robot_rl.robot.config import load_robot_config
+    from robot_rl.safety import kernels
+
+    kernels.warm_up()
+    TorqueCheck(RobotModel(load_robot_config(robot_yaml)), 0.01)

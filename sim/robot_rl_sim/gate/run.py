@@ -86,7 +86,8 @@ def run_gate(config: GateConfig, log_dir: str | Path, camera: str = "") -> dict:
     (:mod:`robot_rl_sim.gate.camera`; success is still judged on the simulator's pose)."""
     contract, _ = read_contract(config.policy)
     model = load_robot_model(config.robot)
-    task = GateTask(contract.provenance.task, model.config)
+    goal_units = next((t.units for t in contract.observations if t.source == "goal"), "")
+    task = GateTask(contract.provenance.task, model.config, goal_units=goal_units)
     rng = np.random.default_rng(config.seed)
     goals = [task.sample_goal(model, rng) for _ in range(config.episodes)]
     episode_s = config.episode_s or task.episode_s or DEFAULT_EPISODE_S

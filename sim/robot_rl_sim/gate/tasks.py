@@ -13,6 +13,11 @@ replica of the task scene (:func:`robot_rl_sim.tasks.env.build_task_scene`, the 
 
 The test task ``joint-target`` (no scene): goal = joint positions (n,) rad near the default pose; success =
 every joint within 0.05 rad of its goal at the episode's END.
+
+The test task ``ee-pose`` (no scene), for pose-goal policies (an Isaac Lab ``UniformPoseCommand``): the goal is
+the pose, in the layout the contract's goal term states (:mod:`robot_rl.policy.pose_goal`: body, element
+order), of that body at joint positions drawn like joint-target's goals, so it is reachable; success = the
+body (pinocchio FK of the measured joints) within 0.01 m and 0.05 rad of the goal pose at the episode's END.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from robot_rl.robot.config import RobotConfig
 
 JOINT_TOLERANCE_RAD = 0.05
 JOINT_TARGET = "joint-target"
+EE_POSE = "ee-pose"
+POSE_TOLERANCE_M, POSE_TOLERANCE_RAD = 0.01, 0.05
 
 
 class GateTask:
@@ -33,16 +40,20 @@ class GateTask:
     Not thread-safe (holds a MuJoCo replica and is used with a pinocchio model from one thread).
     """
 
-    def __init__(self, name: str, config: RobotConfig, spread_rad: float = 0.3):
+    def __init__(self, name: str, config: RobotConfig, spread_rad: float = 0.3, goal_units: str = ""):
+        from robot_rl.policy.pose_goal import parse_pose_goal
         from robot_rl_sim.tasks import get_task, task_names
         from robot_rl_sim.tasks.env import build_task_scene
 
         self.name, self.config, self.spread_rad = name, config, spread_rad
-        self.spec = None
-        if name == JOINT_TARGET:
+        self.spec, self.pose = None, parse_pose_goal(goal_units) if name == EE_POSE else None
+        if name == EE_POSE and self.pose is None:
+            raise ConfigError(f"gate task {EE_POSE!r} needs a goal term whose units state a pose layout "
+                              f"(body and order), got {goal_units!r}: import the policy with its goal body")
+        if name in (JOINT_TARGET, EE_POSE):
             return
         if name not in task_names():
-            raise ConfigError(f"the gate knows tasks {task_names() + [JOINT_TARGET]}, not {name!r} "
+            raise ConfigError(f"the gate knows tasks {task_names() + [JOINT_TARGET, EE_POSE]}, not {name!r} "
                               "(contract provenance.task)")
         self.spec = get_task(name)
         if tuple(self.spec.joint_names) != tuple(config.joints):
@@ -80,8 +91,9 @@ class GateTask:
         """The episode's goal vector for /robot_rl/goal, or None when the task has no goal term."""
         if self.spec is None:
             limits = model.limits
-            return np.clip(model.config.default_pose + rng.uniform(-self.spread_rad, self.spread_rad, model.dof),
-                           limits.soft_lower, limits.soft_upper)
+            q = np.clip(model.config.default_pose + rng.uniform(-self.spread_rad, self.spread_rad, model.dof),
+                        limits.soft_lower, limits.soft_upper)
+            return q if self.pose is None else self.pose.values(model.frame_pose(q, self.pose.body))
         if not any(t.source == "goal" for t in self.spec.obs_terms):
             return None
         self.logic.reset(rng, self.scene, self.data)  # the task's own goal sampler
@@ -92,8 +104,11 @@ class GateTask:
         """Task quantities of the measured state: q (n,) rad, goal, object pose (7,) (pos m + quat wxyz).
 
         Returns ``success`` (0/1) and ``error``, the distance still to go: max |q - goal| rad (joint-target),
-        EE-goal distance m (reach, also as ``ee_goal_dist``), lift still missing m (pick, with ``lift`` m).
+        EE-goal distance m (reach, also as ``ee_goal_dist``), lift still missing m (pick, with ``lift`` m), the
+        goal body's distance m (ee-pose, with ``orientation_error_rad``).
         """
+        if self.pose is not None:
+            return self._measure_pose(model, q, goal)
         if self.spec is None:
             error = float(np.max(np.abs(q - goal)))
             return {"error": error, "success": float(error <= JOINT_TOLERANCE_RAD)}
@@ -108,6 +123,15 @@ class GateTask:
         self._place_object(object_pose)
         lift = self.logic.quantities(self.data, ee_pos)["lift"]
         return {"lift": lift, "error": max(threshold - lift, 0.0), "success": float(lift >= threshold)}
+
+    def _measure_pose(self, model, q: np.ndarray, goal: np.ndarray) -> dict[str, float]:
+        """Position error (m, as ``error``) and rotation angle to the goal (rad) of the goal's body."""
+        pose = model.frame_pose(q, self.pose.body)
+        position, rotation = self.pose.pose(goal)
+        angle = float(np.arccos(np.clip((np.trace(pose[:3, :3].T @ rotation) - 1.0) / 2.0, -1.0, 1.0)))
+        error = float(np.linalg.norm(pose[:3, 3] - position))
+        return {"error": error, "orientation_error_rad": angle,
+                "success": float(error <= POSE_TOLERANCE_M and angle <= POSE_TOLERANCE_RAD)}
 
     def _place_object(self, pose: np.ndarray) -> None:
         body = self.scene.body(self.spec.object.name)

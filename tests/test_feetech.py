@@ -310,3 +310,5 @@ def test_leader_arm_hands_over_without_a_jump_and_the_follower_tracks_it(tmp_pat
         # After the offset has shrunk (0.4 rad at 0.5 rad/s: 0.8 s), the follower mirrors the leader joint for joint.
         np.testing.assert_allclose(final, mirrored, atol=0.01)
         assert leader.poll(time.monotonic()).connected is False  # closed: disconnected for good
+        with pytest.raises(HardwareError, match="lost"):  # the teleop node's ~/takeover answers it as a failure
+            leader.takeover(dict(zip(names, held)), time.monotonic())

@@ -212,6 +212,10 @@ def test_bad_parameters_and_absent_devices_are_config_errors_naming_them(tmp_pat
         open_device("gamepad", f"replay:{tmp_path}/x", PARAMS)
     with pytest.raises(ConfigError, match="replay stream .* cannot be opened"):
         open_device("spacemouse", f"replay:{tmp_path}/missing", {**PARAMS, "device_model": "SpaceNavigator"})
+    leader = {**PARAMS, "robot": "so101", "leader_robot": "", "leader_calibration": "", "leader_offset_rate": 0.2,
+              "leader_timeout_ms": 20.0, "leader_state_timeout_s": 0.25}
+    with pytest.raises(ConfigError, match="teleop leader: set device .* and leader_calibration"):
+        open_device("leader", "/dev/ttyACM1", leader)
     with pytest.raises(ConfigError, match="unknown teleop device kind 'wheel'"):
         open_device("wheel", "", PARAMS)
     with pytest.raises(ConfigError, match="no 3Dconnexion SpaceMouse found; HID devices"):  # none attached here

@@ -33,7 +33,10 @@ def register(subparsers) -> None:
                    help="add a teleop device and the command mux: the human takes over from the source at will")
     p.add_argument("--teleop-device", default=None,
                    help="keyboard: the terminal it reads (default: this command's terminal); spacemouse: a hidraw "
-                        "path, gamepad: an event device (default: the first one found); docs/teleop.md")
+                        "path, gamepad: an event device (default: the first one found); leader: the leader arm's servo "
+                        "port; docs/teleop.md")
+    p.add_argument("--leader-calibration", default="",
+                   help="--teleop leader: the leader arm's calibration YAML (robot-rl calibrate feetech)")
     p.add_argument("--hil-out", default="",
                    help="add the human-in-the-loop learner (needs --policy and --teleop): it stores transitions and "
                         "residuals here and hot-swaps each new residual into the policy node")
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     specs = bringup_graph(args.robot, args.hardware, args.policy, args.source,
                           overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS),
                                                       "hardware_calibration": args.hardware_calibration},
+                                     **({"teleop_node": {"leader_calibration": args.leader_calibration}}
+                                        if args.leader_calibration else {}),
                                      **({"recorder": {"image_period_s": args.record_image_period}}
                                         if args.record else {})},
                           hardware_port=args.hardware_port, hardware_key_file=args.hardware_key_file,

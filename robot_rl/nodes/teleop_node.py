@@ -1,7 +1,9 @@
 """Teleop node: the human's side of the human-in-the-loop workflow, for any teleop device.
 
-Reads:       the device of ``kind`` (keyboard | spacemouse | gamepad, robot_rl.teleop.devices) at ``device``,
-             /joint_states
+Reads:       the device of ``kind`` (keyboard | spacemouse | gamepad | leader, robot_rl.teleop.devices) at
+             ``device``, /joint_states
+Services:    ~/takeover (std_srvs/SetBool; devices without buttons, the leader arm): True takes over from the
+             follower's measured pose (the answer's message states the handover's largest joint step), False gives back
 Publishes:   /robot_rl/teleop/command (trajectory_msgs/JointTrajectory, while intervening, publish_rate_hz),
              /robot_rl/teleop/intervening (std_msgs/Bool, latched; on every change and every intervening_period_s),
              /robot_rl/hil/episode_outcome (std_msgs/Bool: True = success, False = failure),
@@ -22,10 +24,11 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64, String
+from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
 from robot_rl import topics
-from robot_rl.errors import CommandError
+from robot_rl.errors import CommandError, ConfigError, HardwareError
 from robot_rl.nodes.conversions import joint_state_from_msg, trajectory_to_msg
 from robot_rl.nodes.latest import LatestMessage
 from robot_rl.nodes.main import run_node
@@ -59,6 +62,8 @@ class TeleopNode(Node):
         self._control = self.create_publisher(String, topics.EPISODE_CONTROL, 10)
         self._gripper = self.create_publisher(Float64, topics.TELEOP_GRIPPER, 10)
         self.device = open_device(p["kind"], p["device"], p)  # last: a ConfigError here names the device
+        if hasattr(self.device, "takeover"):  # no buttons of its own (a leader arm)
+            self.create_service(SetBool, "~/takeover", self._on_takeover)
         self._publish_intervening()
         self.create_timer(1.0 / p["publish_rate_hz"], self._tick)
         self.create_timer(p["intervening_period_s"], self._publish_intervening)
@@ -96,20 +101,49 @@ class TeleopNode(Node):
     def _publish_chunk(self, step: SessionStep, now: float) -> None:
         """The chunk for the step's twist or joint target from the measured joint positions; none without a
         fresh state."""
-        msg = self._joint_states.take()
-        if msg is None:
+        if self._joint_states.take() is None:
             self.get_logger().warning("no /joint_states yet: no teleop command", throttle_duration_sec=2.0)
             return
         try:
-            stamp, q, _, _ = joint_state_from_msg(msg, self.mapper.model.joint_names)
-            if abs(now - stamp) > self.p["state_timeout_s"]:
-                raise CommandError(f"newest state is {now - stamp:.3f} s old")
+            q = self._measured(now)
             chunk = (self.mapper.chunk(step.twist, q, now) if step.twist is not None
                      else self.mapper.toward(step.joint_target, q, now))
         except CommandError as exc:
             self.get_logger().error(f"no teleop command: {exc}", throttle_duration_sec=2.0)
             return
         self._command.publish(trajectory_to_msg(chunk))
+
+    def _measured(self, now: float):
+        """The measured joint positions (n,) rad of the newest /joint_states.
+
+        Raises:
+            CommandError: none yet, or older than state_timeout_s at ``now`` (s).
+        """
+        msg = self._joint_states.take()
+        if msg is None:
+            raise CommandError("no /joint_states yet")
+        stamp, q, _, _ = joint_state_from_msg(msg, self.mapper.model.joint_names)
+        if abs(now - stamp) > self.p["state_timeout_s"]:
+            raise CommandError(f"newest state is {now - stamp:.3f} s old")
+        return q
+
+    def _on_takeover(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        """Take over from the follower's fresh measured pose (``request.data``) or give back; the flag follows at
+        the next poll."""
+        if not request.data:
+            self.device.release()
+            response.success, response.message = True, "given back"
+            return response
+        now = time.time()
+        try:
+            q = self._measured(now)
+            step = self.device.takeover(dict(zip(self.mapper.model.joint_names, q.tolist())), now)
+        except (CommandError, ConfigError, HardwareError) as exc:
+            response.success, response.message = False, f"no takeover: {exc}"
+        else:
+            response.success, response.message = True, f"taken over; handover step {step:.6f} rad"
+        self.get_logger().info(f"~/takeover: {response.message}")
+        return response
 
     def _publish_intervening(self) -> None:
         self._intervening.publish(Bool(data=self.session.intervening))

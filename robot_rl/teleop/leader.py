@@ -13,10 +13,10 @@ offset, so the first target IS the follower's pose (no jump), and the follower t
 The offset then shrinks toward zero at ``offset_rate`` rad/s, so that the follower ends up mirroring the leader
 joint for joint, without a step. :meth:`LeaderArm.release` hands back.
 
-Plugs into the device-agnostic teleop interface (robot_rl/teleop/device.py on the teleop branch) as a
-``TeleopDevice``: :class:`LeaderSample` has the fields of its ``TeleopSample`` (``connected``, ``engaged``,
-``joint_target``, ``gripper``), so ``TeleopSample(**vars(leader.poll(now)))``; the node calls ``takeover`` with
-the follower's measured joint positions when the human takes over (see docs/feetech.md).
+A :class:`robot_rl.teleop.device.TeleopDevice` (teleop kind ``leader``, robot_rl/teleop/devices.py). The leader
+has no buttons: the teleop node offers the takeover as its ``~/takeover`` service (std_srvs/SetBool) and calls
+:meth:`LeaderArm.takeover` with the follower's measured joint positions (/joint_states), or :meth:`LeaderArm.release`
+(docs/teleop.md).
 """
 
 from __future__ import annotations
@@ -29,17 +29,7 @@ import numpy as np
 from robot_rl.errors import ConfigError, HardwareError
 from robot_rl.hardware.feetech import FeetechHardware
 from robot_rl.robot.config import RobotConfig
-
-
-@dataclass(frozen=True)
-class LeaderSample:
-    """One poll: ``joint_target`` (follower joint name -> rad) only while engaged; ``gripper`` 0 open .. 1 closed
-    (None without a leader jaw); ``connected`` False once the leader's bus is lost (for good)."""
-
-    connected: bool = True
-    engaged: bool = False
-    joint_target: Mapping[str, float] | None = None
-    gripper: float | None = None
+from robot_rl.teleop.device import DISCONNECTED, TeleopSample
 
 
 @dataclass(frozen=True)
@@ -91,7 +81,10 @@ class LeaderArm:
 
         Raises:
             ConfigError: ``follower_pose`` lacks a mapped joint.
+            HardwareError: the leader's bus is lost.
         """
+        if self.error:
+            raise HardwareError(f"{self.name}: lost ({self.error})")
         missing = [n for n in self.follower_joints if n not in follower_pose]
         if missing:
             raise ConfigError(f"leader arm takeover: follower pose lacks joints {missing}")
@@ -103,23 +96,24 @@ class LeaderArm:
         """Hand back: later polls carry no joint target."""
         self._offset = None
 
-    def poll(self, now: float) -> LeaderSample:
-        """The leader's pose as follower targets (while engaged), its jaw as the gripper; never raises for a
-        lost bus (a disconnected sample, and every later one, with ``error`` naming why)."""
+    def poll(self, now: float) -> TeleopSample:
+        """The leader's pose as follower targets (``joint_target``, follower joint name -> rad, while engaged),
+        its jaw as the gripper (0 open .. 1 closed, None without a jaw); never raises for a lost bus (a
+        disconnected sample, and every later one, with ``error`` naming why)."""
         if self.error:
-            return LeaderSample(connected=False)
+            return DISCONNECTED
         try:
             pose, gripper = self._pose(), self._gripper()
         except HardwareError as exc:
             self.error = str(exc)
-            return LeaderSample(connected=False)
+            return DISCONNECTED
         if self._offset is None:
-            return LeaderSample(gripper=gripper)
+            return TeleopSample(gripper=gripper)
         shrink = self.config.offset_rate * max(0.0, now - self._last_poll)
         self._offset = np.sign(self._offset) * np.maximum(np.abs(self._offset) - shrink, 0.0)
         self._last_poll = now
         target = pose + self._offset
-        return LeaderSample(engaged=True, joint_target=dict(zip(self.follower_joints, target.tolist())),
+        return TeleopSample(engaged=True, joint_target=dict(zip(self.follower_joints, target.tolist())),
                             gripper=gripper)
 
     def _gripper(self) -> float | None:

@@ -155,7 +155,7 @@ def _register_export(subparsers) -> None:
     p.add_argument("--noise-input", action="store_true", help="take the initial DDIM noise as a graph input "
                                                               "(contract role 'noise') instead of baking it in")
     p.add_argument("--replan-hz", type=float, help="replan at this rate (a multiple of the task's): the chunk "
-                                                   "resampled in the graph, n_action_steps 1 (robot_rl/learning/replan.py)")
+                                                   "resampled in the graph, n_action_steps 1 (learning/replan.py)")
     rsl = p.add_argument_group("rsl_rl checkpoints")
     rsl.add_argument("--task", help="registered task the rsl_rl policy was trained on, e.g. panda-reach (omit: "
                                     "derive the contract from the run's params/env.yaml)")

@@ -114,7 +114,8 @@ def evaluate_stages(policy: Path, task: str, config: DemoConfig, folder: Path, s
                                  gate_args=["--episode-s", str(get_task(task).episode_seconds)],
                                  report_dir=folder / f"gate{'_' + label if label else ''}")
         evals.append(gate)
-        _stage(stages, "sim2sim gate (ROS 2 graph)" + suffix, t, success_rate=gate["success_rate"], ci95=gate["ci95"])
+        _stage(stages, "sim2sim gate (ROS 2 graph)" + suffix, t, success_rate=gate["success_rate"],
+               ci95=gate["ci95"])
     for e in evals:
         e["mode"] = e["mode"] + suffix
     return evals, gate
@@ -130,7 +131,8 @@ def distill_stages(folder: Path, task: str, config: DemoConfig, stages: list) ->
     t = time.perf_counter()
     student = run_distill(folder / "run" / "checkpoint.pt", None, folder / "student",
                           DistillConfig(steps=config.distill_steps, threads=config.threads), progress=False)
-    _stage(stages, "distil one-step student", t, steps=student.step, holdout_error=student.train["distill"]["holdout_error"])
+    _stage(stages, "distil one-step student", t, steps=student.step,
+           holdout_error=student.train["distill"]["holdout_error"])
     policy = folder / "student.onnx"
     export_policy(student, get_task(task), policy, min_success_rate=config.min_success)
     return evaluate_stages(policy, task, config, folder, stages, "student")[0]

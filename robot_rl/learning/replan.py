@@ -79,7 +79,8 @@ def export_replanning(checkpoint, task_spec, path: str | Path, rate_hz: float, m
     """Write ``path`` (.onnx + sidecar): ``checkpoint``'s deterministic export resampled for ``rate_hz``
     replanning (module docstring); returns the stored contract."""
     from robot_rl.learning.contract_map import contract_for
-    from robot_rl.learning.export import ACTION_OUTPUT, OBS_INPUT, UnrolledDDIM, check_task_matches, git_commit, onnx_bytes
+    from robot_rl.learning.export import (ACTION_OUTPUT, OBS_INPUT, UnrolledDDIM, check_task_matches, git_commit,
+                                          onnx_bytes)
     from robot_rl.policy.contract import write_policy
 
     check_task_matches(checkpoint, task_spec)

@@ -1,10 +1,12 @@
 """``robot-rl bench policy``: inference latency, onnxruntime vs torch eager, in one run.
 
 Models: an MLP policy (Isaac Lab / rsl_rl actor size), the 1D-U-Net diffusion
-denoiser alone (one evaluation), and one full diffusion action chunk (all DDIM
+denoiser alone (one evaluation), one full diffusion action chunk (all DDIM
 steps: torch runs the Python loop eagerly, onnxruntime runs the unrolled graph
-that ``robot-rl export`` writes). Same thread count for both runtimes.
-Output: JSON, latencies in ms (p50/p99/max).
+that ``robot-rl export`` writes), and the same chunk from a one-step distilled
+student (``robot-rl train distill``: same architecture, one evaluation from the
+teacher's first timestep), with its ratio to the teacher in this run. Same thread
+count for both runtimes. Output: JSON, latencies in ms (p50/p99/max).
 """
 
 from __future__ import annotations
@@ -72,9 +74,20 @@ def _mlp(obs_dim: int, action_dim: int):
                          nn.Linear(128, 64), nn.ELU(), nn.Linear(64, action_dim)).eval()
 
 
+def _student_vs_teacher(teacher: dict, student: dict, target_p99_ms: float) -> dict:
+    """onnxruntime chunk latencies of the one-step student against the teacher's, as ratios (teacher / student)."""
+    t, s = teacher["onnxruntime_ms"], student["onnxruntime_ms"]
+    return {"student_p50_ms": s["p50"], "student_p99_ms": s["p99"], "teacher_p50_ms": t["p50"],
+            "teacher_p99_ms": t["p99"], "speedup_p50": t["p50"] / s["p50"], "speedup_p99": t["p99"] / s["p99"],
+            "target_p99_ms": target_p99_ms, "met": bool(s["p99"] <= target_p99_ms)}
+
+
 def run(threads: int = 1, iters: int = 300, warmup: int = 30, obs_dim: int = 20, action_dim: int = 7,
-        horizon: int = 16, denoising_steps: int = 10, target_chunk_p99_ms: float = 25.0) -> dict:
+        horizon: int = 16, denoising_steps: int = 10, target_chunk_p99_ms: float = 25.0,
+        target_student_p99_ms: float = 1.0) -> dict:
     """All three comparisons; returns the benchmark's JSON body."""
+    from dataclasses import replace
+
     import torch
 
     from robot_rl.learning.diffusion import DiffusionConfig, DiffusionPolicy, parameter_count
@@ -98,6 +111,11 @@ def run(threads: int = 1, iters: int = 300, warmup: int = 30, obs_dim: int = 20,
                                        iters, warmup),
         "diffusion_chunk": _compare(UnrolledDDIM(policy), (obs,), ["obs"], threads, iters, warmup),
     }
+    student_config = replace(config, denoising_steps=1, start_timestep=policy.ddim_timesteps()[0])
+    student = DiffusionPolicy(student_config, *stats).eval()
+    results["one_step_chunk"] = _compare(UnrolledDDIM(student), (obs,), ["obs"], threads, iters, warmup)
+    results["student_vs_teacher"] = _student_vs_teacher(results["diffusion_chunk"], results["one_step_chunk"],
+                                                        target_student_p99_ms)
     results["diffusion_model"] = {**config.to_dict(), "parameters": parameter_count(policy)}
     chunk_p99 = results["diffusion_chunk"]["onnxruntime_ms"]["p99"]
     results["chunk_target"] = {"p99_ms": chunk_p99, "target_ms": target_chunk_p99_ms,
@@ -110,8 +128,9 @@ def _main(args) -> int:
 
     payload = emit("policy", run(threads=args.threads, iters=args.iters, horizon=args.horizon,
                                  denoising_steps=args.denoising_steps), args.json)
-    ok = payload["chunk_target"]["met"] and all(
-        payload[k]["onnxruntime_not_slower"] for k in ("mlp", "diffusion_denoiser", "diffusion_chunk"))
+    ok = payload["chunk_target"]["met"] and payload["student_vs_teacher"]["met"] and all(
+        payload[k]["onnxruntime_not_slower"] for k in ("mlp", "diffusion_denoiser", "diffusion_chunk",
+                                                       "one_step_chunk"))
     return 0 if ok or not args.strict else 1
 
 

@@ -27,6 +27,22 @@ def _train_bc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_distill(args: argparse.Namespace) -> int:
+    from robot_rl.learning.distill import DistillConfig, run_distill
+
+    config = DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, pool=args.pool,
+                           seed=args.seed, threads=args.threads, noise_seed=args.noise_seed,
+                           channels=tuple(args.channels) if args.channels else None,
+                           max_seconds=args.max_minutes * 60.0 if args.max_minutes else None)
+    checkpoint = run_distill(args.teacher, args.dataset, args.out, config)
+    error = checkpoint.train["distill"]["holdout_error"]
+    print(f"distilled {checkpoint.step} steps in {checkpoint.train['seconds']:.0f} s (+ "
+          f"{checkpoint.train['distill']['teacher_seconds']:.0f} s of teacher trajectories); one-step vs teacher on "
+          f"{checkpoint.train['distill']['holdout']} held-out trajectories: mean |diff| {error['mean_abs']:.4f}, "
+          f"max {error['max_abs']:.3f} (normalised actions); checkpoint {Path(args.out) / 'checkpoint.pt'}")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     if args.rsl_rl_checkpoint is not None:
         return _export_rsl_rl(args)
@@ -37,11 +53,21 @@ def _export(args: argparse.Namespace) -> int:
     from robot_rl_sim.tasks import get_task
 
     checkpoint = load_checkpoint(args.checkpoint)
+    if args.replan_hz:
+        from robot_rl.learning.replan import export_replanning
+
+        contract = export_replanning(checkpoint, get_task(checkpoint.task["name"]), args.out, args.replan_hz,
+                                     min_success_rate=args.min_success, noise_seed=args.noise_seed)
+        print(f"wrote {args.out} (+ {args.out}.contract.json): {contract.timing.policy_hz:g} Hz replanning, "
+              f"horizon {contract.chunking.horizon}, {contract.chunking.denoising_steps} DDIM steps")
+        return 0
     contract = export_policy(checkpoint, get_task(checkpoint.task["name"]), args.out,
-                             min_success_rate=args.min_success, noise_seed=args.noise_seed)
+                             min_success_rate=args.min_success, noise_seed=args.noise_seed,
+                             noise_input=args.noise_input)
     print(f"wrote {args.out} (+ {args.out}.contract.json): task {contract.provenance.task}, "
           f"{len(contract.golden)} golden vectors, horizon {contract.chunking.horizon}, "
-          f"{contract.chunking.denoising_steps} DDIM steps unrolled")
+          f"{contract.chunking.denoising_steps} DDIM steps unrolled"
+          + (", initial noise as input 'noise'" if args.noise_input else ""))
     return 0
 
 
@@ -112,6 +138,22 @@ def _register_train(subparsers) -> None:
     p.add_argument("--denoising-steps", type=int, help="DDIM steps at inference (default 10)")
     p.add_argument("--channels", type=int, nargs="+", help="U-Net channels per level (default 64 128)")
     p.set_defaults(func=_train_bc)
+    d = sub.add_parser("distill", help="distil a diffusion checkpoint into a one-step student (consistency "
+                                       "distillation on the teacher's DDIM trajectories)")
+    d.add_argument("--teacher", required=True, type=Path, help="teacher checkpoint.pt (robot-rl train bc)")
+    d.add_argument("--dataset", type=Path, help="observations to distil on (default: the teacher's training set)")
+    d.add_argument("--out", required=True, type=Path, help="run directory for the student's checkpoint.pt")
+    d.add_argument("--steps", type=int, default=1500, help="student optimiser steps")
+    d.add_argument("--batch-size", type=int, default=256)
+    d.add_argument("--lr", type=float, default=3e-4)
+    d.add_argument("--pool", type=int, default=8192, help="teacher trajectories computed up front")
+    d.add_argument("--channels", type=int, nargs="+", help="student U-Net widths (default: the teacher's, "
+                                                          "initialised from it)")
+    d.add_argument("--noise-seed", type=int, default=0, help="the export's baked-noise seed (part of the pool)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    d.add_argument("--max-minutes", type=float, help="wall-time budget of the student's training")
+    d.set_defaults(func=_train_distill)
 
 
 def _register_export(subparsers) -> None:
@@ -125,6 +167,10 @@ def _register_export(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="destination .onnx (sidecar written next to it)")
     p.add_argument("--min-success", type=float, default=0.8, help="gate pass criterion stored in the contract")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the fixed initial DDIM noise")
+    p.add_argument("--noise-input", action="store_true", help="take the initial DDIM noise as a graph input "
+                                                              "(contract role 'noise') instead of baking it in")
+    p.add_argument("--replan-hz", type=float, help="replan at this rate (a multiple of the task's): the chunk "
+                                                   "resampled in the graph, n_action_steps 1 (learning/replan.py)")
     rsl = p.add_argument_group("rsl_rl checkpoints")
     rsl.add_argument("--task", help="registered task the rsl_rl policy was trained on, e.g. panda-reach (omit: "
                                     "derive the contract from the run's params/env.yaml)")

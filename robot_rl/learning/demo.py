@@ -32,10 +32,13 @@ class DemoConfig:
     workers: int = 2
     threads: int = 2
     train_minutes: float | None = None  # training wall-time budget per task (TrainConfig.max_seconds)
+    distill_steps: int = 0  # > 0: also distil a one-step student (robot-rl train distill) and evaluate it
 
     def __post_init__(self):
         if not self.tasks:
             raise ConfigError("DemoConfig.tasks must name at least one task")
+        if self.distill_steps < 0:
+            raise ConfigError(f"DemoConfig.distill_steps must be >= 0, got {self.distill_steps}")
         for name in ("demos", "train_steps", "batch_size", "eval_episodes", "eval_seeds", "workers", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"DemoConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -60,7 +63,7 @@ def _stage(log: list, name: str, start: float, **info) -> None:
 
 def run_task(task: str, config: DemoConfig, out: Path) -> dict:
     """All stages for one task; returns its section of the report."""
-    from robot_rl.learning.eval import evaluate_policies, plot_loss, plot_success
+    from robot_rl.learning.eval import plot_loss, plot_success
     from robot_rl.learning.export import export_policy
     from robot_rl.learning.train_bc import run_training
     from robot_rl.learning.trainer import TrainConfig
@@ -83,22 +86,56 @@ def run_task(task: str, config: DemoConfig, out: Path) -> dict:
     policy = folder / "policy.onnx"
     contract = export_policy(checkpoint, get_task(task), policy, min_success_rate=config.min_success)
     _stage(stages, "export", t, policy=str(policy), golden=len(contract.golden))
-    t = time.perf_counter()
-    evals = [evaluate_policies([policy], task, config.eval_episodes, config.eval_seeds, "inprocess")]
-    _stage(stages, "eval in-process", t, success_rate=evals[0]["success_rate"], ci95=evals[0]["ci95"])
-    gate = None
-    if config.gate_episodes:
-        t = time.perf_counter()
-        spec = get_task(task)
-        gate = evaluate_policies([policy], task, config.gate_episodes, 1, "gate",
-                                 gate_args=["--episode-s", str(spec.episode_seconds)], report_dir=folder / "gate")
-        evals.append(gate)
-        _stage(stages, "sim2sim gate (ROS 2 graph)", t, success_rate=gate["success_rate"], ci95=gate["ci95"])
+    evals, gate = evaluate_stages(policy, task, config, folder, stages)
+    if config.distill_steps:
+        evals += distill_stages(folder, task, config, stages)
     plots = {"loss": plot_loss({task: checkpoint.losses}, folder / "loss.png"),
              "success": plot_success(evals, folder / "success.png")}
     return {"task": task, "stages": stages, "evals": evals, "policy": str(policy),
             "train_seconds": checkpoint.train.get("seconds"), "plots": {k: str(v) for k, v in plots.items()},
             "gate_passed": None if gate is None else gate["success_rate"] >= config.min_success}
+
+
+def evaluate_stages(policy: Path, task: str, config: DemoConfig, folder: Path, stages: list,
+                    label: str = "") -> tuple[list[dict], dict | None]:
+    """In-process evaluation and (with ``config.gate_episodes``) the sim2sim gate of ``policy``; returns
+    ([evaluations], the gate's or None). ``label`` tags the stage names and the evaluations (e.g. "student")."""
+    from robot_rl.learning.eval import evaluate_policies
+    from robot_rl_sim.tasks import get_task
+
+    suffix = f" ({label})" if label else ""
+    t = time.perf_counter()
+    evals = [evaluate_policies([policy], task, config.eval_episodes, config.eval_seeds, "inprocess")]
+    _stage(stages, "eval in-process" + suffix, t, success_rate=evals[0]["success_rate"], ci95=evals[0]["ci95"])
+    gate = None
+    if config.gate_episodes:
+        t = time.perf_counter()
+        gate = evaluate_policies([policy], task, config.gate_episodes, 1, "gate",
+                                 gate_args=["--episode-s", str(get_task(task).episode_seconds)],
+                                 report_dir=folder / f"gate{'_' + label if label else ''}")
+        evals.append(gate)
+        _stage(stages, "sim2sim gate (ROS 2 graph)" + suffix, t, success_rate=gate["success_rate"],
+               ci95=gate["ci95"])
+    for e in evals:
+        e["mode"] = e["mode"] + suffix
+    return evals, gate
+
+
+def distill_stages(folder: Path, task: str, config: DemoConfig, stages: list) -> list[dict]:
+    """Distil ``folder``/run's checkpoint into a one-step student (``folder``/student), export it and evaluate it
+    as the teacher was; returns the student's evaluations."""
+    from robot_rl.learning.distill import DistillConfig, run_distill
+    from robot_rl.learning.export import export_policy
+    from robot_rl_sim.tasks import get_task
+
+    t = time.perf_counter()
+    student = run_distill(folder / "run" / "checkpoint.pt", None, folder / "student",
+                          DistillConfig(steps=config.distill_steps, threads=config.threads), progress=False)
+    _stage(stages, "distil one-step student", t, steps=student.step,
+           holdout_error=student.train["distill"]["holdout_error"])
+    policy = folder / "student.onnx"
+    export_policy(student, get_task(task), policy, min_success_rate=config.min_success)
+    return evaluate_stages(policy, task, config, folder, stages, "student")[0]
 
 
 def write_report(sections: list[dict], config: DemoConfig, out: Path, mode: str, total_s: float) -> Path:
@@ -145,6 +182,8 @@ def _main(args) -> int:
         config = replace(config, train_steps=args.train_steps)
     if args.threads:
         config = replace(config, threads=args.threads)
+    if args.distill:
+        config = replace(config, distill_steps=args.distill)
     report, sections = run_demo(config, Path(args.out), "quick" if args.quick else "full")
     print(f"[demo] report: {report}")
     failed = [s["task"] for s in sections if s["gate_passed"] is False]
@@ -160,4 +199,6 @@ def register(subparsers) -> None:
     p.add_argument("--train-steps", type=int, help="override the optimiser steps per task")
     p.add_argument("--threads", type=int, help="torch threads for training (default 2; 1 is faster on a loaded machine)")
     p.add_argument("--strict", action="store_true", help="exit 1 if a task's gate verdict is FAILED")
+    p.add_argument("--distill", type=int, nargs="?", const=1500, default=0, metavar="STEPS",
+                   help="also distil a one-step student (default 1500 steps) and evaluate it like the teacher")
     p.set_defaults(func=_main)

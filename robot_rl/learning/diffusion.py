@@ -31,6 +31,8 @@ class DiffusionConfig:
     level, GroupNorm groups.
     obs_features: size of the observation encoder output; time_dim: timestep embedding size.
     train_timesteps: DDPM diffusion steps T; denoising_steps: DDIM steps used at inference.
+    start_timestep: the timestep sampling starts from (None: the DDIM default (K-1) * T/K, 90 for T=100, K=10);
+    a one-step distilled student (robot_rl.learning.distill) keeps its teacher's start with K = 1.
     """
 
     obs_dim: int
@@ -46,6 +48,7 @@ class DiffusionConfig:
     time_dim: int = 64
     train_timesteps: int = 100
     denoising_steps: int = 10
+    start_timestep: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -65,6 +68,9 @@ class DiffusionConfig:
         if self.train_timesteps % self.denoising_steps:
             raise ConfigError(f"DiffusionConfig.denoising_steps {self.denoising_steps} must divide "
                               f"train_timesteps {self.train_timesteps}")
+        if self.start_timestep is not None and not 0 <= self.start_timestep < self.train_timesteps:
+            raise ConfigError(f"DiffusionConfig.start_timestep {self.start_timestep} must be in "
+                              f"[0, train_timesteps={self.train_timesteps})")
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
@@ -131,23 +137,39 @@ class DiffusionPolicy(nn.Module):
         return F.mse_loss(self.unet(noisy, t, features), noise)
 
     def ddim_timesteps(self) -> list[int]:
-        """The DDIM schedule, descending: e.g. [90, 80, ..., 0] for T=100 and 10 steps."""
-        ratio = self.config.train_timesteps // self.config.denoising_steps
-        return [i * ratio for i in reversed(range(self.config.denoising_steps))]
+        """The DDIM schedule, descending from the start timestep to 0 in K evenly spaced steps: e.g.
+        [90, 80, ..., 0] for T=100 and K=10; [90] for a one-step student with start_timestep 90."""
+        k, ratio = self.config.denoising_steps, self.config.train_timesteps // self.config.denoising_steps
+        start = self.config.start_timestep if self.config.start_timestep is not None else (k - 1) * ratio
+        return [start] if k == 1 else [start * (k - 1 - i) // (k - 1) for i in range(k)]
 
     def sample(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Deterministic DDIM (eta=0): obs (B, To, O) units, noise (B, H, A) -> actions (B, H, A) units."""
         features = self.encoder(self.obs_norm.normalize(obs))
-        x = noise
+        return self.action_norm.unnormalize(self.ddim_states(features, noise)[-1])
+
+    def ddim_states(self, features: torch.Tensor, noise: torch.Tensor) -> list[torch.Tensor]:
+        """The DDIM (eta=0) trajectory in normalised action space from ``noise`` (B, H, A) at the first
+        timestep: [x at each timestep of :meth:`ddim_timesteps`, ..., the final sample], K + 1 tensors (B, H, A).
+        features: (B, obs_features) from the encoder."""
+        x, states = noise, [noise]
         steps = self.ddim_timesteps()
         for i, t in enumerate(steps):
             a_t = self.alphas_cumprod[t]
             a_prev = self.alphas_cumprod[steps[i + 1]] if i + 1 < len(steps) else torch.ones_like(a_t)
-            t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-            eps = self.unet(x, t_batch, features)
-            x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1.0, 1.0)
+            eps = self.unet(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device), features)
+            x0 = self.predict_x0(x, t, eps).clamp(-1.0, 1.0)
             x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
-        return self.action_norm.unnormalize(x)
+            states.append(x)
+        return states
+
+    def predict_x0(self, x: torch.Tensor, t: int | torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """The clean sample implied by noise prediction ``eps`` at ``x`` (B, H, A) and timestep(s) ``t``
+        (an int or (B,) long), unclipped."""
+        a_t = self.alphas_cumprod[t]
+        if a_t.ndim:
+            a_t = a_t.view(-1, 1, 1)
+        return (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -10,6 +10,7 @@ the denoiser. Why this choice: docs/training.md.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
@@ -24,41 +25,47 @@ from robot_rl.learning.checkpoint import Checkpoint
 from robot_rl.learning.diffusion import DiffusionPolicy
 
 OPSET = 18
-OBS_INPUT, ACTION_OUTPUT = "obs", "actions"
+OBS_INPUT, NOISE_INPUT, ACTION_OUTPUT = "obs", "noise", "actions"
+
+
+def baked_noise(config, seed: int) -> torch.Tensor:
+    """The fixed initial noise (1, H, A) of a deterministic export, standard normal seeded by ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn((1, config.horizon, config.action_dim), generator=generator)
 
 
 class UnrolledDDIM(nn.Module):
-    """Deterministic sampler as a module: forward(obs (B, To, O) or (B, O) if To == 1) -> actions (B, H, A).
+    """The sampler as a module: forward(obs (B, To, O) or (B, O) if To == 1[, noise (B, H, A)]) -> actions (B, H, A).
 
     Args:
         policy: trained policy (eval mode).
-        seed: seeds the fixed initial noise (1, H, A) that every inference starts from.
+        seed: seeds the fixed initial noise (1, H, A) that every inference starts from when no noise is given.
     """
 
     def __init__(self, policy: DiffusionPolicy, seed: int = 0):
         super().__init__()
         self.policy = policy.eval()
-        generator = torch.Generator().manual_seed(seed)
-        shape = (1, policy.config.horizon, policy.config.action_dim)
-        self.register_buffer("initial_noise", torch.randn(shape, generator=generator))
+        self.register_buffer("initial_noise", baked_noise(policy.config, seed))
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         config = self.policy.config
         obs = obs.reshape(obs.shape[0], config.obs_history, config.obs_dim)
-        return self.policy.sample(obs, self.initial_noise.expand(obs.shape[0], -1, -1))
+        return self.policy.sample(obs, self.initial_noise.expand(obs.shape[0], -1, -1) if noise is None else noise)
 
 
-def onnx_bytes(module: nn.Module, example: torch.Tensor) -> bytes:
-    """Serialised ONNX (opset :data:`OPSET`) of ``module`` traced at ``example`` (batch 1).
+def onnx_bytes(module: nn.Module, example: torch.Tensor, noise: torch.Tensor | None = None) -> bytes:
+    """Serialised ONNX (opset :data:`OPSET`) of ``module`` traced at ``example`` (batch 1), with a second graph
+    input ``noise`` when an example ``noise`` is given.
 
     The batch dimension is static (1, as the policy node runs it): with a symbolic batch the unrolled
     graph keeps hundreds of Shape/Slice nodes and onnxruntime takes ~10x longer to create a session.
     """
     if example.shape[0] != 1:
         raise ConfigError(f"export traces with batch 1, got an example of shape {tuple(example.shape)}")
+    args, names = ((example,), [OBS_INPUT]) if noise is None else ((example, noise), [OBS_INPUT, NOISE_INPUT])
     buffer = io.BytesIO()
     with torch.no_grad():
-        torch.onnx.export(module, (example,), buffer, input_names=[OBS_INPUT], output_names=[ACTION_OUTPUT],
+        torch.onnx.export(module, args, buffer, input_names=names, output_names=[ACTION_OUTPUT],
                           opset_version=OPSET, dynamo=False)
     return buffer.getvalue()
 
@@ -83,16 +90,20 @@ def check_task_matches(checkpoint: Checkpoint, task_spec) -> None:
 
 
 def export_policy(checkpoint: Checkpoint, task_spec, path: str | Path, min_success_rate: float = 0.8,
-                  noise_seed: int = 0, golden_obs: np.ndarray | None = None):
+                  noise_seed: int = 0, golden_obs: np.ndarray | None = None, noise_input: bool = False):
     """Write ``path`` (.onnx + sidecar) for ``checkpoint`` trained on ``task_spec``; returns the stored contract.
 
     Args:
         min_success_rate: the gate's pass criterion stored in the contract.
+        noise_seed: seed of the baked initial noise (and of the golden vectors' noise with ``noise_input``).
         golden_obs: (k, To, O) recorded observation windows to record golden outputs for (default: the
             windows stored in the checkpoint at training time).
+        noise_input: take the initial noise as a second graph input ``noise`` (1, H, A) (contract role
+            ``noise``, standard normal) instead of baking it in; the golden vectors feed the baked noise, so
+            they equal the default export's outputs.
     """
     from robot_rl.learning.contract_map import contract_for
-    from robot_rl.policy.contract import write_policy
+    from robot_rl.policy.contract import NoiseInput, TensorSpec, write_policy
 
     check_task_matches(checkpoint, task_spec)
     module = UnrolledDDIM(checkpoint.policy(use_ema=True), seed=noise_seed).eval()
@@ -105,5 +116,11 @@ def export_policy(checkpoint: Checkpoint, task_spec, path: str | Path, min_succe
     contract = contract_for(task_spec, cfg, OBS_INPUT, ACTION_OUTPUT, min_success_rate, git_commit())
     shape = contract.input("obs").shape  # (1, To, O), or (1, O) when To == 1
     inputs = [{OBS_INPUT: window.reshape(shape)} for window in golden_obs]
-    data = onnx_bytes(module, torch.from_numpy(inputs[0][OBS_INPUT]))
+    noise = None
+    if noise_input:
+        noise = module.initial_noise.clone()
+        contract = dataclasses.replace(contract, noise=NoiseInput(), inputs=contract.inputs + (
+            TensorSpec(NOISE_INPUT, tuple(noise.shape), "float32", "noise"),))
+        inputs = [{**i, NOISE_INPUT: noise.numpy()} for i in inputs]
+    data = onnx_bytes(module, torch.from_numpy(inputs[0][OBS_INPUT]), noise)
     return write_policy(data, contract, path, golden_inputs=inputs, atol=1e-4, rtol=1e-4)

@@ -29,10 +29,11 @@ from robot_rl.policy.schema import (
     SCHEMA_VERSION, ActionSpec, Chunking, Feedback, GoldenVector, Normalization, ObsTerm, PassCriteria,
     PolicyContract, Provenance, Residual, RewardClassifier, TensorSpec, Timing,
 )
+from robot_rl.policy.records import NoiseInput
 
 __all__ = [
     "METADATA_KEY", "SCHEMA_VERSION", "ActionSpec", "Chunking", "Feedback", "GoldenVector", "LoadedPolicy",
-    "Normalization", "ObsTerm", "PassCriteria", "PolicyContract", "Provenance", "Residual", "RewardClassifier",
+    "NoiseInput", "Normalization", "ObsTerm", "PassCriteria", "PolicyContract", "Provenance", "Residual", "RewardClassifier",
     "TensorSpec", "Timing",
     "contract_from_dict", "contract_from_json", "contract_to_dict", "contract_to_json", "load_policy",
     "read_contract", "sha256_bytes", "sidecar_path", "write_policy",
@@ -82,6 +83,8 @@ def contract_from_dict(raw: dict[str, Any]) -> PolicyContract:
         raw["residual"] = _build(Residual, raw["residual"], "residual")
     if raw.get("reward_classifier") is not None:
         raw["reward_classifier"] = _build(RewardClassifier, raw["reward_classifier"], "reward_classifier")
+    if raw.get("noise") is not None:
+        raw["noise"] = _build(NoiseInput, raw["noise"], "noise")
     for key, cls in (("observations", ObsTerm), ("inputs", TensorSpec), ("outputs", TensorSpec),
                      ("golden", GoldenVector), ("feedback", Feedback)):
         if key in raw:

@@ -37,6 +37,23 @@ class Residual:
 
 
 @dataclass(frozen=True)
+class NoiseInput:
+    """The distribution of the graph input with role ``noise`` (e.g. a diffusion policy's initial DDIM noise,
+    exported as an input): elementwise ``distribution`` with ``mean`` and ``std``. The runtime samples it
+    (seeded) or feeds its mean, and checks a supplied one (shape, finite values)."""
+
+    distribution: str = "normal"
+    mean: float = 0.0
+    std: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.distribution != "normal":
+            raise ConfigError(f"contract noise.distribution must be 'normal', got {self.distribution!r}")
+        if not (np.isfinite(self.mean) and np.isfinite(self.std) and self.std > 0):
+            raise ConfigError(f"contract noise: need a finite mean and std > 0, got {self.mean}, {self.std}")
+
+
+@dataclass(frozen=True)
 class RewardClassifier:
     """This graph is a binary success classifier (output ``success_logit``), not a policy: success when
     sigmoid(logit) >= ``threshold``. ``features`` names the inputs it was trained on, in order."""

@@ -89,13 +89,32 @@ class OnnxPolicy:
         spec = self.contract.input(role)
         return spec.name, np.asarray(value, dtype=spec.dtype)[None]
 
-    def run(self, obs: np.ndarray, base_action: np.ndarray | None = None) -> np.ndarray:
-        """Raw actions (horizon, a) for one observation (obs_dim,) or (obs_history, obs_dim)."""
-        feed = dict([self._input("obs", obs)])
-        noise = self.contract.input("noise")
+    def noise_value(self, noise: np.ndarray | None = None) -> np.ndarray | None:
+        """The value of the role-``noise`` input (without its batch dimension; None if the graph has none):
+        ``noise`` checked against the contract (shape, finite), else a seeded draw of the contract's distribution
+        (standard normal when it declares none), or its mean for a residual that does not explore."""
+        spec = self.contract.input("noise")
+        if spec is None:
+            if noise is not None:
+                raise ConfigError("a noise value was given but the policy has no input with role 'noise'")
+            return None
+        shape = tuple(1 if isinstance(d, str) else d for d in spec.shape[1:])
         if noise is not None:
-            shape = tuple(1 if isinstance(d, str) else d for d in noise.shape[1:])
-            value = self._rng.standard_normal(shape) if self.sample_noise else np.zeros(shape)
+            noise = np.asarray(noise, dtype=float)
+            if noise.shape != shape or not np.all(np.isfinite(noise)):
+                raise ConfigError(f"noise input {spec.name!r}: need finite values of shape {shape}, got shape "
+                                  f"{noise.shape}" + ("" if noise.shape != shape else " with non-finite values"))
+            return noise
+        mean, std = (self.contract.noise.mean, self.contract.noise.std) if self.contract.noise else (0.0, 1.0)
+        return mean + std * self._rng.standard_normal(shape) if self.sample_noise else np.full(shape, mean)
+
+    def run(self, obs: np.ndarray, base_action: np.ndarray | None = None,
+            noise: np.ndarray | None = None) -> np.ndarray:
+        """Raw actions (horizon, a) for one observation (obs_dim,) or (obs_history, obs_dim); ``noise`` feeds the
+        role-``noise`` input (default: :meth:`noise_value`)."""
+        feed = dict([self._input("obs", obs)])
+        value = self.noise_value(noise)
+        if value is not None:
             feed.update([self._input("noise", value)])
         if base_action is not None:
             feed.update([self._input("base_action", base_action)])

@@ -23,7 +23,8 @@ import numpy as np
 
 from robot_rl.errors import ConfigError
 from robot_rl.policy.fields import _clip_pair, _floats, _names
-from robot_rl.policy.records import Feedback, GoldenVector, PassCriteria, Provenance, Residual, RewardClassifier
+from robot_rl.policy.records import (Feedback, GoldenVector, NoiseInput, PassCriteria, Provenance, Residual,
+                                    RewardClassifier)
 
 SCHEMA_VERSION = 1
 OBS_SOURCES = ("joint_pos", "joint_vel", "ee_pos", "goal", "object_pose", "gripper_pos", "last_action")
@@ -188,6 +189,7 @@ class PolicyContract:
     normalization: Normalization = field(default_factory=Normalization)
     residual: Residual | None = None
     reward_classifier: RewardClassifier | None = None  # set: a success classifier, not a policy
+    noise: NoiseInput | None = None  # distribution of the role-'noise' input (None: standard normal)
     provenance: Provenance = field(default_factory=Provenance)
     joint_limits: dict | None = None  # action joint name -> [lower, upper] rad the policy was trained with
     default_joint_pos: dict | None = None  # obs joint name -> rad, the training default pose
@@ -211,6 +213,7 @@ class PolicyContract:
         self._check_terms()
         self._check_io()
         self._check_feedback()
+        self._check_noise()
         if self.normalization.kind == "mean_std" and len(self.normalization.mean) != self.obs_dim:
             raise ConfigError(f"contract normalization.mean has {len(self.normalization.mean)} values, "
                               f"obs_dim is {self.obs_dim}")
@@ -256,6 +259,16 @@ class PolicyContract:
         if tuple(acts[0].shape[1:]) not in allowed:
             raise ConfigError(f"contract io: action output {acts[0].name!r} shape {acts[0].shape} must be "
                               f"(batch, *{allowed[-1]}) for horizon {horizon} and action_dim {a}")
+
+    def _check_noise(self) -> None:
+        """A declared noise distribution needs a noise input; a diffusion policy's noise is one chunk (H, A)."""
+        spec = self.input("noise")
+        if self.noise is not None and spec is None:
+            raise ConfigError("contract noise: a noise distribution is declared but no input has role 'noise'")
+        want = (self.chunking.horizon, self.action_dim)
+        if self.noise is not None and self.chunking.denoising_steps >= 1 and tuple(spec.shape[1:]) != want:
+            raise ConfigError(f"contract io: noise input {spec.name!r} shape {spec.shape} must be (batch, *{want}): "
+                              f"the initial noise of one chunk")
 
     def _check_feedback(self) -> None:
         """Every state input is fed by exactly one state output, with matching initial values."""

@@ -48,6 +48,8 @@ def register(subparsers) -> None:
     p.add_argument("--settle", type=float, default=2.0, help="s after each kill before it is evaluated")
     p.add_argument("--command-timeout", type=float, default=None,
                    help="override the control node's command_timeout, s (default: derived from the filter's; 0: off)")
+    p.add_argument("--monitor-priority", type=int, default=MONITOR_PRIORITY,
+                   help="SCHED_FIFO priority of the /joint_states monitor thread (0: normal scheduling)")
     p.add_argument("--json", default=None, help="write the results here")
     p.set_defaults(func=run)
 
@@ -55,7 +57,7 @@ def register(subparsers) -> None:
 class _Monitor:
     """/joint_states (stamp s, velocities (n,)) and the newest /diagnostics values per status name, in a thread."""
 
-    def __init__(self, joint_names: tuple[str, ...]):
+    def __init__(self, joint_names: tuple[str, ...], priority: int):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.context import Context
@@ -66,6 +68,7 @@ class _Monitor:
         from robot_rl.nodes.conversions import joint_state_from_msg
 
         self._parse = lambda msg: joint_state_from_msg(msg, joint_names)
+        self._priority = priority
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("bench_stop_monitor", context=self.context)
@@ -82,7 +85,7 @@ class _Monitor:
         self._thread.start()
 
     def _spin(self) -> None:
-        request_fifo(MONITOR_PRIORITY)
+        request_fifo(self._priority)
         while self._running:
             self._executor.spin_once(timeout_sec=0.05)
 
@@ -175,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     before = load_average()
     runs = []
     with GraphRunner(specs, work, env=env) as nodes, CpuHogs(args.hogs):
-        monitor = _Monitor(model.joint_names)
+        monitor = _Monitor(model.joint_names, args.monitor_priority)
         try:
             _wait(lambda: len(monitor.states) > 500, 90, "/joint_states")
             for i in range(args.runs):

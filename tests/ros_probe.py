@@ -10,6 +10,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 
+from robot_rl.control.loop import request_fifo
+
 
 class RosProbe:
     """Context manager owning one node in its own rclpy context, spun in a thread.
@@ -21,7 +23,9 @@ class RosProbe:
             probe.wait_for(lambda: len(msgs) > 10, timeout=10)
     """
 
-    def __init__(self, name: str = "test_probe"):
+    def __init__(self, name: str = "test_probe", rt_priority: int = 0):
+        """``rt_priority`` > 0: spin at SCHED_FIFO (a probe that must keep up with a 1 kHz stream on a busy machine)."""
+        self.rt_priority = rt_priority
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
@@ -32,6 +36,7 @@ class RosProbe:
         self._running = True
 
     def _spin(self) -> None:
+        request_fifo(self.rt_priority)
         while self._running:
             self.executor.spin_once(timeout_sec=0.05)
 
@@ -46,8 +51,9 @@ class RosProbe:
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
 
-    def collect(self, msg_type, topic: str, keep: int = 100_000) -> list:
-        """Subscribe to ``topic``; returns a list that fills with (receive_time, msg) as messages arrive."""
+    def collect(self, msg_type, topic: str, keep: int = 100_000, depth: int = 100) -> list:
+        """Subscribe to ``topic`` (a history of ``depth`` messages while this process is not scheduled); returns a
+        list that fills with (receive_time, msg) as messages arrive."""
         received: list = []
 
         def on_msg(msg) -> None:
@@ -55,7 +61,7 @@ class RosProbe:
                 received.append((time.time(), msg))
                 del received[:-keep]
 
-        self.node.create_subscription(msg_type, topic, on_msg, 100)
+        self.node.create_subscription(msg_type, topic, on_msg, depth)
         return received
 
     def publisher(self, msg_type, topic: str):

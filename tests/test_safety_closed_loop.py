@@ -23,9 +23,11 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robot_rl import topics
 from robot_rl.bench.hogs import CpuHogs, load_average
+from robot_rl.bench.stop import MONITOR_PRIORITY
 from robot_rl.bringup.graph import bringup_graph
 from robot_rl.bringup.runner import GraphRunner
-from robot_rl.control.stop import stop_deadline, stop_metrics
+from robot_rl.control.stop import missing_samples, stop_deadline, stop_metrics
+from robot_rl.nodes.control_node import JOINT_STATES_HISTORY
 from robot_rl.nodes.conversions import joint_state_from_msg, stamp_to_seconds
 from robot_rl.robot import load_robot_model
 
@@ -87,8 +89,9 @@ def test_sigkill_of_the_source_brakes_the_robot_at_the_watchdog_timeout(tmp_path
     """Next to STOP_TEST_HOGS busy processes. The deadline is the one of the layer that holds it (the filter's plan
     if it reached the control node within output_latency, else the control node's own watchdog), timed by the
     measured receipts (robot_rl/control/stop.py); a robot that does not stop fails either way."""
-    with _graph(tmp_path, ros_env) as graph, RosProbe() as probe, CpuHogs(STOP_TEST_HOGS) as hogs:
-        states = probe.collect(JointState, topics.JOINT_STATES, keep=200_000)
+    with _graph(tmp_path, ros_env) as graph, RosProbe(rt_priority=MONITOR_PRIORITY) as probe, \
+            CpuHogs(STOP_TEST_HOGS) as hogs:
+        states = probe.collect(JointState, topics.JOINT_STATES, keep=200_000, depth=JOINT_STATES_HISTORY)
         safe = probe.collect(JointTrajectory, topics.SAFE_COMMAND)
         diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
         wait_for(lambda: len(states) > 500, timeout=90)
@@ -115,6 +118,7 @@ def test_sigkill_of_the_source_brakes_the_robot_at_the_watchdog_timeout(tmp_path
     deadline, layer = stop_deadline(last_command, node_receipt, WATCHDOG, OUTPUT_LATENCY, OUTPUT_DT, COMMAND_TIMEOUT,
                                     CONTROL_PERIOD)
     rise, rest, budget = stop_metrics(t, v, deadline, MODEL.limits)
+    missing, gap = missing_samples(t, deadline, rest, CONTROL_PERIOD)
     print(f"load {load:.1f} with {STOP_TEST_HOGS} hogs; last command {last_command:.3f}, plan applied "
           f"{(node_receipt - last_command) * 1000:.1f} ms later; deadline of the {layer}: "
           f"+{(deadline - last_command) * 1000:.0f} ms; speed rise {rise:.4f} rad/s, at rest after {rest * 1000:.1f} ms "
@@ -123,6 +127,7 @@ def test_sigkill_of_the_source_brakes_the_robot_at_the_watchdog_timeout(tmp_path
     print(f"source's last publish -> filter's receipt: {(last_command - last_published) * 1000:.1f} ms")
     print("control node:", {k: control[k] for k in ("loop_reanchors", "plan_chase_ticks", "max_plan_lag_ms",
                                                     "stale_command_brakes")})
+    assert missing == 0, f"{missing} /joint_states samples lost around the stop (gap {gap * 1e3:.0f} ms): not judged"
     assert_stopped_in_time(rise, rest, budget)
 
 

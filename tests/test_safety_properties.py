@@ -9,10 +9,10 @@ the collision margin to other links and to the floor (with the recovery rule for
 the e-stop and reset semantics and no exception.
 
 The generators cover the six findings of issue 17: waypoints on equal absolute times, gravity-heavy extended
-poses from rest, small output_dt, a measured state outside the limits/box/floor/collision margin (and
-measurement offsets at a reset), clock steps backwards, permuted joint names. Coincident waypoints, an
-output_dt of 5 ms (the finest allowed) and clock steps are handled by the safety-robust branch's changes (guard.py, min
-waypoint spacing, brake budget); they are generated when that code is present (ROBUST below).
+poses from rest, small output_dt (down to 0.1 ms, the finest allowed), a measured state outside the
+limits/box/floor/collision margin (and measurement offsets at a reset), clock steps backwards, permuted joint names.
+Coincident waypoints and clock steps are handled by the safety-robust branch's changes (guard.py, min waypoint
+spacing, brake budget); they are generated when that code is present (ROBUST below).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from support.safety_checker import IndependentChecker
 ROBOTS = sorted(p.stem for p in (Path(__file__).parents[1] / "config" / "robots").glob("*.yaml"))
 ROBUST = importlib.util.find_spec("robot_rl.safety.guard") is not None
 MANY = settings(max_examples=10_000, deadline=None)
-DTS = (0.01,) * 5 + (0.005,)  # 0.005 s: the finest output_dt allowed (OUTPUT_DT_MIN)
+DTS = (0.01,) * 33 + (0.005,) * 6 + ("fine",)  # "fine": one of FINE_DTS (1 stream in 40: they cost ~10x more)
+FINE_DTS = (0.001, 0.0002, 0.0001)  # down to OUTPUT_DT_MIN
 KINDS = ("push", "push", "valid", "valid", "gravity", "gravity", "jump", "huge", "nan", "inf", "permute", "permute",
          "omit", "duplicate", "unknown", "stale", "future", "bad_times", "outside", "effort_nan", "effort") + \
     (("coincident",) if ROBUST else ())
@@ -140,8 +141,9 @@ def hostile_streams(draw):
     events = [(str(rng.choice(EVENTS)), float(rng.choice((0.0, 0.003, 0.01, 0.05, 0.12, 0.4))),
                (str(rng.choice(KINDS)), int(rng.integers(1, 7)), float(rng.choice((0.02, 0.3, 1.0, 3.0))),
                 int(rng.integers(0, 2 ** 31)))) for _ in range(draw(st.integers(1, 10)))]
-    return (pool, draw(st.integers(0, 63)), draw(st.sampled_from((0.0, 0.0, 0.003, 0.05))), draw(st.sampled_from(DTS)),
-            seed, events)
+    dt = draw(st.sampled_from(DTS))
+    dt = draw(st.sampled_from(FINE_DTS)) if dt == "fine" else dt
+    return pool, draw(st.integers(0, 63)), draw(st.sampled_from((0.0, 0.0, 0.003, 0.05))), dt, seed, events
 
 
 def make_command(r: Robot, kind: str, k: int, scale: float, seed: int, q: np.ndarray, now: float, push: np.ndarray):
@@ -259,3 +261,16 @@ def test_hostile_streams_keep_every_limit_on_every_robot(name):
         run_stream(r, stream)
 
     streams()
+
+
+SPLICE_STREAM = ("heavy", 38, 0.0, None, 1508259422, [("command", 0.0, ("outside", 1, 0.02, 1712824545)),
+                                                       ("command", 0.12, ("permute", 5, 1.0, 1030741538))])
+"""A stream the properties found on fine grids: the second command's plan is torque-limited to 35 % of the
+accelerations while the running plan accelerates at 100 %; the splice stepped the acceleration down in one grid step
+(jerk 1.3x the limit at 1 ms, 6.5x at 0.2 ms, 13x at 0.1 ms)."""
+
+
+@pytest.mark.parametrize("dt", FINE_DTS)
+def test_a_torque_limited_splice_keeps_the_jerk_limit_on_fine_grids(dt):
+    pool, index, offset, _, seed, events = SPLICE_STREAM
+    run_stream(robot("panda"), (pool, index, offset, dt, seed, events))

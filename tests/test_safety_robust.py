@@ -12,7 +12,7 @@ from robot_rl.command import JointTrajectoryCommand
 from robot_rl.errors import ConfigError
 from robot_rl.robot import load_robot_model
 from robot_rl.safety import Reason, SafetyConfig, SafetyFilter, Status, kernels
-from robot_rl.safety.rate_limiter import GridLimits, GridState, brake_stepwise
+from robot_rl.safety.rate_limiter import GridLimits, GridState, brake, brake_stepwise, track
 
 MODEL = load_robot_model("panda")
 NAMES = MODEL.joint_names
@@ -106,8 +106,8 @@ def test_malformed_calls_never_raise(call):
     assert result.allowed is None or np.ptp(result.allowed.positions, axis=0).max() == 0.0  # at most a hold
 
 
-# Finding 3: output_dt 1e-4 / 2e-4 s (then within the parameter's bounds) raised "brake did not reach rest in 5000
-# steps". The brake's step budget now follows dt, and the bound is 5 ms (OUTPUT_DT_MIN): finer grids are refused by name.
+# Finding 3: output_dt 1e-4 / 2e-4 s (within the parameter's bounds) raised "brake did not reach rest in 5000 steps".
+# The brake's step budget now follows dt.
 
 def test_a_slow_brake_on_a_fine_grid_reaches_rest():
     lim = GridLimits(LIM.soft_lower, LIM.soft_upper, LIM.velocity, 0.1 * LIM.acceleration, LIM.jerk, 1e-4)
@@ -117,13 +117,13 @@ def test_a_slow_brake_on_a_fine_grid_reaches_rest():
     assert np.all(v[-1] == 0.0) and np.all(np.abs(v) <= LIM.velocity * (1 + 1e-9))
 
 
-@pytest.mark.parametrize("output_dt", [1e-4, 2e-4, 1e-3])
+@pytest.mark.parametrize("output_dt", [9e-5, 1e-6])
 def test_output_grids_finer_than_the_minimum_are_refused_by_name(output_dt):
     with pytest.raises(ConfigError, match="output_dt"):
         _safety(output_dt=output_dt)
 
 
-@pytest.mark.parametrize("output_dt", [5e-3])
+@pytest.mark.parametrize("output_dt", [1e-4, 2e-4, 1e-3])
 def test_the_finest_output_grids_allowed_work(output_dt):
     safety, rng, now = _safety(output_dt=output_dt), np.random.default_rng(4), 100.0  # seed 4 failed before
     for _ in range(30):
@@ -134,6 +134,28 @@ def test_the_finest_output_grids_allowed_work(output_dt):
     stop = safety.estop(now)
     assert stop.status == Status.ESTOPPED and np.all(np.isfinite(stop.allowed.positions))
     assert np.array_equal(stop.allowed.positions[-1], stop.allowed.positions[-2])
+
+
+# The property tests' splice finding (docs/safety.md, "Output grid spacing"): a plan planned at lower accelerations
+# (torque fallback, recovery speed) from a state accelerating harder set its acceleration to the lower limit in one
+# grid step: jerk (1 - scale) a_max / dt, 1.3x the limit at 1 ms for scale 0.35. It now returns at the jerk limit.
+
+@pytest.mark.parametrize("output_dt", [1e-3, 2e-4, 1e-4])
+@pytest.mark.parametrize("scale", [0.35, 0.1])
+def test_a_plan_at_lower_accelerations_from_a_harder_one_keeps_the_jerk_limit(output_dt, scale):
+    lim = GridLimits(LIM.soft_lower, LIM.soft_upper, LIM.velocity, scale * LIM.acceleration, LIM.jerk, output_dt)
+    sign = np.where(np.arange(len(Q0)) % 2, 1.0, -1.0)
+    start = GridState(Q0.copy(), 0.3 * sign * LIM.velocity, sign * LIM.acceleration)  # at the full limit
+    targets = np.repeat((Q0 + 0.5 * sign)[None, :], 50, axis=0)
+    tracked = track(start, targets, lim, 0.5 * lim.acceleration).positions
+    stopped = brake(start, lim)
+    for path in (tracked, np.vstack([stopped, stopped[-1:], stopped[-1:]])):  # the brake, then its hold
+        full = np.vstack([start.q - 2 * start.v * output_dt + start.a * output_dt ** 2, start.q - start.v * output_dt,
+                          start.q, path])
+        a = np.diff(full, n=2, axis=0) / output_dt ** 2  # a[0] is the start's acceleration
+        assert np.allclose(a[0], start.a) and np.all(np.abs(a) <= LIM.acceleration * (1 + 1e-6))
+        jerk = np.abs(np.diff(a, axis=0)) / output_dt
+        assert np.all(jerk <= LIM.jerk * (1 + 1e-6)), f"jerk {(jerk / LIM.jerk).max():.2f} x the limit"
 
 
 # Finding 5: a clock that steps back made a reset send old plan points stamped in the past.

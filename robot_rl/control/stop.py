@@ -75,6 +75,21 @@ def stop_metrics(t: np.ndarray, v: np.ndarray, deadline: float, limits: JointLim
     return rise, rest, budget
 
 
+def missing_samples(t: np.ndarray, deadline: float, rest: float, period: float) -> tuple[int, float]:
+    """(samples missing, largest gap s) among the stamps ``t`` (k,) s of a state stream sampled every ``period`` s,
+    from 50 ms before ``deadline`` to 50 ms after the robot came to rest (``rest`` s after it; inf: to the end).
+
+    The criterion reads a gap after the last moving sample as motion until the next sample, and takes the budget
+    from the first sample after the deadline: samples lost on the way (a subscriber descheduled for longer than
+    the publisher's history) make a stop look late. Judge the stop only on a complete window."""
+    end = deadline + rest + 0.05 if np.isfinite(rest) else np.inf
+    window = t[(t >= deadline - 0.05) & (t <= end)]
+    if window.size < 2:
+        return 0, 0.0
+    gaps = np.diff(window)
+    return int(np.sum(np.maximum(np.round(gaps / period) - 1, 0))), float(gaps.max())
+
+
 def stop_failures(rise: float, rest: float, budget: float) -> list[str]:
     """What the criterion finds wrong (empty: it holds)."""
     failures = []

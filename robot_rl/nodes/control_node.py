@@ -45,6 +45,10 @@ WARMUP_S = 1.0
 """Seconds of loop start-up left out of the timing statistics (imports, first messages, discovery)."""
 OBJECT_POSE_EVERY = 10
 """Control ticks between two object pose messages (100 Hz at a 1 kHz loop)."""
+JOINT_STATES_HISTORY = 1000
+"""/joint_states samples (1 s at 1 kHz) the publisher keeps for reliable delivery to a subscriber that is not
+scheduled for a while (a busy machine). Measured: a subscriber process stopped for 60 ms ten times lost 69 of 8000
+samples with a history of 10, none with 1000. Publishing costs the same; only the kept history grows."""
 DIAGNOSTICS_WINDOW_S = 2.0
 """Seconds of the most recent ticks the 1 Hz diagnostics summarise (the executor thread holds the GIL while it
 does: summarising the whole 600 s history, once full, took 1.6 s at load 25 and would stall the loop)."""
@@ -75,7 +79,8 @@ class ControlNode(Node):
         self._tick = 0
         # A vendor driver that publishes /joint_states itself is their one source (ros2_control bridge).
         own_states = getattr(self.hardware, "publishes_joint_states", False)
-        self._state_pub = None if own_states else self.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self._state_pub = None if own_states else self.create_publisher(JointState, topics.JOINT_STATES,
+                                                                         JOINT_STATES_HISTORY)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self._object_pub = (self.create_publisher(PoseStamped, topics.OBJECT_POSE, 10)
                             if getattr(self.hardware, "has_object", lambda: False)() else None)

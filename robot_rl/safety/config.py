@@ -9,10 +9,11 @@ from typing import Any
 from robot_rl.errors import ConfigError
 
 
-OUTPUT_DT_MIN = 5e-3
-"""s: the finest grid whose jerk bound the filter is shown to keep. The property tests found a spliced plan whose
-acceleration steps by a fixed amount in one grid step (jerk by finite differences 1.3x the limit at 1 ms, 4x at
-0.2 ms; unexplained, docs/safety.md): at 5 ms and above it stays within the limit."""
+OUTPUT_DT_MIN = 1e-4
+"""s: the finest output grid. The jerk bound holds on every grid the parameter allows: a plan spliced onto (or
+braked from) a faster one returns to its lower acceleration limit at the jerk limit (kernels.accel_bounds). From
+db51eef until that fix the bound was 5 ms: the acceleration stepped down in one grid step there (jerk 1.3x the
+limit at 1 ms, 13x at 0.1 ms; docs/safety.md, "Output grid spacing")."""
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,16 @@ def approach(room: float, jerk: float, dt: float) -> float:
 
 @njit(cache=True)
 def accel_bounds(v: float, a: float, v_max: float, a_max: float, jerk: float, dt: float) -> tuple[float, float]:
-    """Admissible next acceleration [lo, hi] of one joint at velocity v and acceleration a."""
+    """Admissible next acceleration [lo, hi] of one joint at velocity v and acceleration a.
+
+    The jerk bound |a' - a| <= jerk dt is never given up. A start outside [-a_max, a_max] (a plan spliced onto,
+    or braked from, a faster one: the torque fallback's scaled accelerations, the recovery speed) comes back at
+    the jerk limit: the bound on the side it left is a - jerk dt (or a + jerk dt) until |a| is within a_max.
+    Before, [lo, hi] was empty there and a' jumped to +-a_max in one step (jerk (1 - scale) a_max / dt: 1.3x
+    the limit at dt 1 ms, 6.5x at 0.2 ms)."""
     step = jerk * dt
-    hi = min(min(a_max, a + step), approach(v_max - v, jerk, dt))
-    lo = max(max(-a_max, a - step), -approach(v_max + v, jerk, dt))
+    hi = min(min(max(a_max, a - step), a + step), approach(v_max - v, jerk, dt))
+    lo = max(max(min(-a_max, a + step), a - step), -approach(v_max + v, jerk, dt))
     return lo, hi
 
 
@@ -75,7 +81,7 @@ def track_steps(q0, v0, a0, targets, v_lim, a_lim, j_lim, dt: float, tracking_ac
             if desired > hi or desired < lo:
                 sign, bound = (1.0, hi) if desired > hi else (-1.0, lo)
                 tol = 1e-9 * (1.0 + abs(bound))
-                if abs(bound - (a + sign * j_lim[j] * dt)) <= tol:
+                if abs(abs(bound - a) - j_lim[j] * dt) <= tol:  # a +- J dt: rising, or returning to a_max
                     flags[2, j] = True
                 elif abs(bound - sign * a_lim[j]) <= tol:
                     flags[1, j] = True

@@ -205,3 +205,21 @@ def test_eval_runs_a_policy_behind_a_gap_in_process_only(tmp_path):
     assert report["gap"] == "weak-actuators" and report["episodes"] == 1
     with pytest.raises(ConfigError, match="in-process only"):
         evaluate_policies([BASE], REACH.name, episodes=1, seeds=1, mode="gate", gap="camera-bias")
+
+
+def test_the_pick_cube_measurement_carries_the_fingers_a_pick_policy_observes():
+    """hil sim's measurement holds the finger joints at the measured opening, so a contract observing
+    ``gripper_pos`` assembles from it (it once lacked them and every pick-cube run failed)."""
+    from robot_rl.learning.contract_map import PolicyShape, contract_for
+    from robot_rl.policy.observation import ObservationAssembler
+    from robot_rl_sim.hil.episode import measurement
+
+    spec = get_task("panda-pick-cube")
+    env = make_gap_env(spec, "none")
+    obs = env.reset(seed=0)
+    inputs = measurement(spec, env.env.config, obs, 0.0)
+    fingers = env.env.config.gripper.joints
+    assert set(fingers) <= set(inputs.joint_names)
+    contract = contract_for(spec, PolicyShape(spec.obs_dim, spec.action_dim), "obs", "action", 0.0)
+    frame = ObservationAssembler(contract, env.env.robot, fingers).frame(inputs)
+    assert np.allclose(frame, np.concatenate([obs[t.name] for t in spec.obs_terms]))

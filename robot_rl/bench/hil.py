@@ -3,11 +3,13 @@
 * learner updates/s: :class:`robot_rl.hil.learner.ResidualLearner` updates (critic ensemble, actor,
   temperature) on n-step batches drawn from a filled :class:`~robot_rl.hil.sampler.ReplaySampler` (sampling
   included), per (hidden, batch) size;
-* env steps/s of the simulated loop: :func:`robot_rl_sim.hil.episode.run_episode` on panda-reach with the
-  given base, a freshly exported residual exploring, every period fed to the learner node's core (no
-  updates);
+* env steps/s of the simulated loop: :func:`robot_rl_sim.hil.episode.run_episode` on ``--task`` (panda-reach
+  by default) under the task's default gap with the given base, a freshly exported residual exploring,
+  every period fed to the learner node's core (no updates);
 * seconds per 1k env steps at ``--utd``: 1000 / env rate + 1000 x UTD / update rate (the chosen size).
-Output: JSON (rates in 1/s, times in ms and s).
+Output: JSON (rates in 1/s, times in ms and s). Wall-clock rates, and the process's CPU time per update and
+per env step (``cpu_ms_per_update``, ``env_steps_per_cpu_s``): on a shared, loaded machine the CPU time is
+what one core would take, the wall time what this run got.
 """
 
 from __future__ import annotations
@@ -39,44 +41,44 @@ def update_rate(hidden: int, batch: int, critics: int, updates: int, obs_dim: in
     learner = ResidualLearner(NetConfig(obs_dim, action_dim, hidden=hidden, critics=critics),
                               LearnerConfig(batch_size=batch))
     learner.fit_normalisation(sampler.arrays()["obs"], sampler.arrays()["base_action"])
-    times = []
-    for i in range(updates + 5):
-        start = time.perf_counter()
+    for _ in range(5):
         learner.update(sampler.sample_n_step(rng, batch, 0.5, 3, 0.97))
-        if i >= 5:
-            times.append(time.perf_counter() - start)
-    mean = float(np.mean(times))
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(updates):
+        learner.update(sampler.sample_n_step(rng, batch, 0.5, 3, 0.97))
+    mean, cpu_mean = (time.perf_counter() - start) / updates, (time.process_time() - cpu) / updates
     return {"hidden": hidden, "batch": batch, "critics": critics, "ms_per_update": mean * 1e3,
-            "updates_per_s": 1.0 / mean}
+            "updates_per_s": 1.0 / mean, "cpu_ms_per_update": cpu_mean * 1e3}
 
 
-def env_rate(base: str, episodes: int) -> dict:
+def env_rate(base: str, episodes: int, task: str = "panda-reach") -> dict:
     """Env steps/s of the simulated HIL loop (acting with an exploring residual, feeding the learner core)."""
     from robot_rl_sim.hil.episode import run_episode
     from robot_rl_sim.hil.session import HilSimConfig, _Setup
 
     with tempfile.TemporaryDirectory() as out:
-        setup = _Setup(HilSimConfig(base=base, out=out, method="residual-rl"))
+        setup = _Setup(HilSimConfig(base=base, out=out, task=task, method="residual-rl"))
         run_episode(setup.env, setup.runtime(None), setup.learner, setup.human, 0)  # data for an export
         setup.learner.learn(1)
         residual = str(setup.learner.maybe_export())
         runtime = setup.runtime(residual, explore=True)
-        start, steps = time.perf_counter(), 0
+        start, cpu, steps = time.perf_counter(), time.process_time(), 0
         for e in range(episodes):
             steps += run_episode(setup.env, runtime, setup.learner, setup.human, 1 + e).steps
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         setup.learner.close()
-    return {"episodes": episodes, "env_steps": steps, "env_steps_per_s": steps / seconds}
+    return {"task": task, "episodes": episodes, "env_steps": steps, "env_steps_per_s": steps / seconds,
+            "env_steps_per_cpu_s": steps / cpu_seconds}
 
 
 def run(base: str = str(DEFAULT_BASE), critics: int = 10, updates: int = 40, episodes: int = 3, utd: float = 10.0,
-        chosen: tuple[int, int] = (128, 256), threads: int = 1) -> dict:
+        chosen: tuple[int, int] = (128, 256), threads: int = 1, task: str = "panda-reach") -> dict:
     """Returns the benchmark's JSON body."""
     import torch
 
     torch.set_num_threads(threads)
     learner = [update_rate(h, b, critics, updates) for h, b in SIZES]
-    env = env_rate(base, episodes)
+    env = env_rate(base, episodes, task)
     size = next(r for r in learner if (r["hidden"], r["batch"]) == tuple(chosen))
     seconds = 1000 / env["env_steps_per_s"] + 1000 * utd / size["updates_per_s"]
     return {"threads": threads, "learner": learner, "env": env,
@@ -88,7 +90,7 @@ def _main(args) -> int:
     from robot_rl.bench.output import emit
 
     emit("hil", run(args.base, args.critics, args.updates, args.episodes, args.utd, tuple(args.chosen),
-                    args.threads), args.json)
+                    args.threads, args.task), args.json)
     return 0
 
 
@@ -96,7 +98,8 @@ def register(subparsers) -> None:
     """Add ``robot-rl bench hil``."""
     parser = subparsers.add_parser("hil", help="HIL learner updates/s, simulated loop env steps/s, cost per 1k steps")
     parser.add_argument("--json", help="also write the JSON to this file")
-    parser.add_argument("--base", default=str(DEFAULT_BASE), help="panda-reach base policy for the env loop")
+    parser.add_argument("--base", default=str(DEFAULT_BASE), help="base policy for the env loop, trained on --task")
+    parser.add_argument("--task", default="panda-reach", help="task of the env loop (under its default gap)")
     parser.add_argument("--critics", type=int, default=10)
     parser.add_argument("--updates", type=int, default=40, help="timed updates per size (after 5 warm-up)")
     parser.add_argument("--episodes", type=int, default=3, help="timed episodes of the simulated loop")

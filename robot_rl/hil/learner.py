@@ -154,7 +154,7 @@ class ResidualLearner:
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(b["next_obs"], b["next_base_action"])
             subset = torch.randperm(self.critic.members)[: self.config.critic_subset]
-            next_q = self.target(b["next_obs"], b["next_base_action"], next_action)[subset].min(dim=0).values
+            next_q = self.target(b["next_obs"], b["next_base_action"], next_action, members=subset).min(dim=0).values
             if self.config.backup_entropy:
                 next_q = next_q - self.log_temperature.exp() * next_log_prob
             discount = b["discount"] if "discount" in b else self.config.gamma * (1.0 - b["done"])
@@ -172,12 +172,11 @@ class ResidualLearner:
 
     def _actor_step(self, b: dict[str, torch.Tensor]) -> dict[str, float]:
         c = self.config
-        action, log_prob = self.actor.sample(b["obs"], b["base_action"])
+        action, log_prob, mean = self.actor.sample_and_mean(b["obs"], b["base_action"])
         self.critic.requires_grad_(False)  # dQ/da only: no gradients for the critic's parameters
         q = self.critic(b["obs"], b["base_action"], action).mean(dim=0)
         self.critic.requires_grad_(True)
         rl = (self.log_temperature.exp().detach() * log_prob - q).mean()
-        mean = self.actor(b["obs"], b["base_action"])
         squared = ((mean - b["action"]) ** 2).mean(dim=-1)
         human = b["intervened"] > 0.5
         bc = squared[human].mean() if human.any() else torch.zeros(())

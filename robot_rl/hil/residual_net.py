@@ -98,12 +98,19 @@ class ResidualActor(nn.Module):
 
     def sample(self, obs: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(residual in (-1, 1) (B, a), its log-probability (B,)) by the reparameterisation trick."""
+        action, log_prob, _ = self.sample_and_mean(obs, base)
+        return action, log_prob
+
+    def sample_and_mean(self, obs: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """:meth:`sample`'s (action (B, a), log-probability (B,)) and the deterministic residual tanh(mean)
+        (B, a) of :meth:`forward`, from one pass of the network."""
         mean, log_std = self.distribution(obs, base)
-        pre = mean + log_std.exp() * torch.randn_like(mean)
+        std = log_std.exp()
+        pre = mean + std * torch.randn_like(mean)
         action = torch.tanh(pre)
-        normal = torch.distributions.Normal(mean, log_std.exp())
+        normal = torch.distributions.Normal(mean, std)
         log_prob = normal.log_prob(pre) - torch.log1p(-action.pow(2) + 1e-6)
-        return action, log_prob.sum(dim=-1)
+        return action, log_prob.sum(dim=-1), torch.tanh(mean)
 
     def forward(self, obs: torch.Tensor, base: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Residual tanh(mean + std * noise) (B, a); deterministic tanh(mean) without ``noise`` (B, a) (or
@@ -138,14 +145,20 @@ class EnsembleCritic(nn.Module):
         self.norm_shifts = nn.ParameterList([nn.Parameter(torch.zeros(members, 1, config.hidden))
                                              for _ in range(config.layers)])
 
-    def forward(self, obs: torch.Tensor, base: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """obs (B, obs_dim), base (B, a), action (B, a) -> Q (E, B); or (E, B, *) inputs per member."""
+    def forward(self, obs: torch.Tensor, base: torch.Tensor, action: torch.Tensor,
+                members: torch.Tensor | None = None) -> torch.Tensor:
+        """obs (B, obs_dim), base (B, a), action (B, a) -> Q (E, B); or (E, B, *) inputs per member.
+
+        ``members`` (k,) long: run only those members (their weights indexed out), -> (k, B); the same values
+        as ``forward(...)[members]`` at k/E of the cost (the target's random subset)."""
         x = torch.cat([self.obs_norm(obs), self.base_norm(base), action], dim=-1)
+        pick = (lambda p: p) if members is None else (lambda p: p[members])
         if x.dim() == 2:
-            x = x.expand(self.members, *x.shape)
+            x = x.expand(self.members if members is None else len(members), *x.shape)
         for layer, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(bias, x, weight)
-            if layer < len(self.norm_scales):
-                x = nn.functional.layer_norm(x, x.shape[-1:]) * self.norm_scales[layer] + self.norm_shifts[layer]
+            x = torch.baddbmm(pick(bias), x, pick(weight))
+            if layer < len(self.norm_scales):  # LayerNorm with a per-member affine, then ReLU
+                x = torch.addcmul(pick(self.norm_shifts[layer]), nn.functional.layer_norm(x, x.shape[-1:]),
+                                  pick(self.norm_scales[layer]))
                 x = torch.relu(x)
         return x.squeeze(-1)

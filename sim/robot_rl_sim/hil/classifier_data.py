@@ -30,21 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from robot_rl.errors import ConfigError
-from robot_rl.policy.observation import ObservationInputs
+from robot_rl_sim.hil.episode import measurement
 
 VARIANTS = ("expert", "noisy", "biased", "stalled", "open_gripper", "release")
 GRIPPER_VARIANTS = ("open_gripper", "release")
-
-
-def _inputs(spec, gripper_joints: tuple[str, ...], obs: dict[str, np.ndarray]) -> ObservationInputs:
-    """The measurement of env observation ``obs`` as the learner node gets it (fingers at gripper_pos)."""
-    terms = {t.source: t.name for t in spec.obs_terms}
-    finger = obs[terms["gripper_pos"]] if "gripper_pos" in terms else np.zeros(1)
-    extra = {key: obs[terms[key]] for key in ("goal", "object_pose") if key in terms}
-    n = len(gripper_joints)
-    return ObservationInputs(0.0, tuple(spec.joint_names) + gripper_joints,
-                             np.r_[obs[terms["joint_pos"]], np.repeat(finger, n)],
-                             np.r_[obs[terms["joint_vel"]], np.zeros(n)], **extra)
 
 
 def _act(variant: str, expert, obs, step: int, since_success: int, rng_state: dict, spec) -> np.ndarray:
@@ -73,7 +62,6 @@ def rollouts(task: str, variants: tuple[str, ...], episodes: int, seed: int, aft
     env = make_env(spec)
     template = contract_for(spec, PolicyShape(spec.obs_dim, spec.action_dim), "obs", "action", 0.0)
     assemble = frame_assembler(classifier_contract(template, sources=sources), env.robot)
-    gripper = env.config.gripper.joints if env.config.gripper else ()
     out = {k: [] for k in ("frames", "success", "episode", "variant")}
     for v, variant in enumerate(variants):
         for e in range(episodes):
@@ -87,7 +75,7 @@ def rollouts(task: str, variants: tuple[str, ...], episodes: int, seed: int, aft
             for step in range(spec.max_steps):
                 obs, _, success, _ = env.step(_act(variant, expert, obs, step, since, state, spec))
                 assemble.reset()
-                out["frames"].append(assemble.frame(_inputs(spec, gripper, obs)))
+                out["frames"].append(assemble.frame(measurement(spec, env.config, obs, 0.0)))
                 out["success"].append(success)
                 out["episode"].append(seed * 1_000_000 + v * 10_000 + e)
                 out["variant"].append(v)

@@ -29,12 +29,17 @@ class EpisodeStats:
     success: bool
 
 
-def measurement(env, obs: dict[str, np.ndarray], stamp: float) -> ObservationInputs:
-    """The measured observation dict of ``env`` as the policy node's inputs (stamp in s)."""
-    terms = {t.source: t.name for t in env.spec.obs_terms}
+def measurement(spec, robot_config, obs: dict[str, np.ndarray], stamp: float) -> ObservationInputs:
+    """The measured observation dict ``obs`` of a ``spec`` task as the policy node's inputs (stamp in s): the arm's
+    joints, and the fingers of ``robot_config``'s gripper (if any) each at the measured ``gripper_pos`` (m)."""
+    terms = {t.source: t.name for t in spec.obs_terms}
+    fingers = robot_config.gripper.joints if robot_config.gripper else ()
+    opening = obs[terms["gripper_pos"]] if "gripper_pos" in terms else np.zeros(1)
     extra = {key: obs[terms[key]] for key in ("goal", "object_pose") if key in terms}
-    return ObservationInputs(stamp=stamp, joint_names=tuple(env.spec.joint_names),
-                             position=obs[terms["joint_pos"]], velocity=obs[terms["joint_vel"]], **extra)
+    n = len(fingers)
+    return ObservationInputs(stamp=stamp, joint_names=tuple(spec.joint_names) + tuple(fingers),
+                             position=np.r_[obs[terms["joint_pos"]], np.repeat(opening, n)],
+                             velocity=np.r_[obs[terms["joint_vel"]], np.zeros(n)], **extra)
 
 
 def executed_targets(runtime, raw: np.ndarray, inputs: ObservationInputs) -> np.ndarray:
@@ -54,7 +59,7 @@ def run_episode(env, runtime, learner, human, seed: int, demo_expert=None) -> Ep
         demo_expert: a scripted expert (true joint coordinates) that drives every step as a human
             demonstration (stored as intervened), or None.
     """
-    spec, period = env.spec, env.spec.policy_dt
+    spec, period, robot_config = env.spec, env.spec.policy_dt, env.env.config
     obs = env.reset(seed=seed)
     runtime.reset()
     for person in (human, demo_expert):
@@ -64,7 +69,7 @@ def run_episode(env, runtime, learner, human, seed: int, demo_expert=None) -> Ep
     plan: list[np.ndarray] = []
     success, human_steps, step = False, 0, 0
     for step in range(spec.max_steps):
-        inputs = measurement(env, obs, step * period)
+        inputs = measurement(spec, robot_config, obs, step * period)
         window = runtime.observe(inputs)  # one frame per period, as the policy node pushes them
         if not plan:
             plan = list(runtime.act_on(window, inputs).base_raw[: runtime.contract.chunking.n_action_steps])
@@ -81,7 +86,7 @@ def run_episode(env, runtime, learner, human, seed: int, demo_expert=None) -> Ep
         human_steps += human_raw is not None
         if success:
             break
-    inputs = measurement(env, obs, (step + 1) * period)
+    inputs = measurement(spec, robot_config, obs, (step + 1) * period)
     window = runtime.observe(inputs)
     next_base = plan[0] if plan else runtime.act_on(window, inputs).base_raw[0]
     learner.step(inputs, None, False, reward=float(success), done=success, base_action=next_base)

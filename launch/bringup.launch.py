@@ -15,8 +15,9 @@ On a vendor's ros2_control stack (docs/ros2_control.md):
 Arguments: robot, hardware (mujoco | serial | feetech | ros2_control), hardware_port (serial device, hardware
 serial and feetech), hardware_config (the bridge's YAML, hardware ros2_control only),
 policy (ONNX path; empty: the demo motion), source (demo | policy | none), teleop (keyboard | spacemouse |
-gamepad: adds the teleop node and the command mux), teleop_device (the keyboard's terminal, e.g. /dev/pts/3; a
-SpaceMouse's hidraw or a gamepad's event device, empty: the first found; docs/teleop.md), hil_out (a
+gamepad | leader: adds the teleop node and the command mux), teleop_device (the keyboard's terminal, e.g. /dev/pts/3; a
+SpaceMouse's hidraw or a gamepad's event device, empty: the first found; the leader arm's servo bus;
+docs/teleop.md), hardware_calibration (hardware feetech), leader_calibration (teleop leader), hil_out (a
 directory: adds the human-in-the-loop learner; needs policy and teleop), record (a new MCAP file: adds
 the session recorder, docs/recording.md).
 
@@ -34,6 +35,14 @@ from launch_ros.actions import Node
 from robot_rl.bringup.graph import bringup_graph
 
 
+def _calibrations(context) -> dict:
+    """The feetech servo calibration (control node) and the leader arm's (teleop node), where given."""
+    hardware = LaunchConfiguration("hardware_calibration").perform(context)
+    leader = LaunchConfiguration("leader_calibration").perform(context)
+    return {**({"control_node": {"hardware_calibration": hardware}} if hardware else {}),
+            **({"teleop_node": {"leader_calibration": leader}} if leader else {})}
+
+
 def _nodes(context):
     policy = LaunchConfiguration("policy").perform(context) or None
     source = LaunchConfiguration("source").perform(context) or None
@@ -48,6 +57,7 @@ def _nodes(context):
         teleop_device=LaunchConfiguration("teleop_device").perform(context),
         hil_out=LaunchConfiguration("hil_out").perform(context),
         record=LaunchConfiguration("record").perform(context),
+        overrides=_calibrations(context),
     )
     return [
         Node(package="robot_rl", executable=spec.executable, name=spec.name, output="screen",
@@ -70,10 +80,14 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("policy", default_value="", description="ONNX policy (empty: demo motion)"),
         DeclareLaunchArgument("source", default_value="", description="demo | policy | none (default: by policy)"),
         DeclareLaunchArgument("teleop", default_value="",
-                              description="keyboard | spacemouse | gamepad: add teleop + command mux"),
+                              description="keyboard | spacemouse | gamepad | leader: add teleop + command mux"),
         DeclareLaunchArgument("teleop_device", default_value="",
                               description="keyboard: terminal (empty: /dev/tty); spacemouse: hidraw path; gamepad: "
                                           "event device (empty: the first found)"),
+        DeclareLaunchArgument("hardware_calibration", default_value="",
+                              description="hardware feetech: the servo calibration YAML (robot-rl calibrate feetech)"),
+        DeclareLaunchArgument("leader_calibration", default_value="",
+                              description="teleop leader: the leader arm's servo calibration YAML"),
         DeclareLaunchArgument("hil_out", default_value="",
                               description="directory: add the HIL learner (needs policy and teleop)"),
         DeclareLaunchArgument("record", default_value="", description="new MCAP file: record the session"),

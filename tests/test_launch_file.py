@@ -50,7 +50,7 @@ def _stand_in_modules() -> dict[str, types.ModuleType]:
 
 
 NO_EXTRAS = {"policy": "", "source": "", "teleop": "", "teleop_device": "", "hil_out": "", "hardware_key_file": "",
-             "record": "", "hardware_config": ""}
+             "record": "", "hardware_config": "", "hardware_calibration": "", "leader_calibration": ""}
 
 
 def test_launch_file_starts_the_human_in_the_loop_graph(monkeypatch, tmp_path):
@@ -83,7 +83,8 @@ def test_launch_file_declares_robot_hardware_policy_and_starts_the_bringup_graph
     declared = {a.args[0]: a.kwargs["default_value"] for a in description[:-1]}
     assert declared == {"robot": "panda", "hardware": "mujoco", "hardware_port": "", "hardware_key_file": "",
                         "hardware_config": "", "policy": "", "source": "",
-                        "teleop": "", "teleop_device": "", "hil_out": "", "record": ""}
+                        "teleop": "", "teleop_device": "", "hil_out": "", "record": "",
+                        "hardware_calibration": "", "leader_calibration": ""}
     opaque = description[-1]
     nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "ur5", "hardware": "mujoco", "hardware_port": ""})
     expected = bringup_graph(robot="ur5", hardware="mujoco")
@@ -132,3 +133,13 @@ def test_launch_file_passes_the_ros2_control_bridge_config_to_the_control_node(m
     nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "ur5", "hardware": "ros2_control", "hardware_port": "",
                                        "hardware_config": "/etc/ur.yaml"})
     assert nodes[0].kwargs["parameters"][0]["hardware_config"] == "/etc/ur.yaml"
+
+
+def test_launch_file_passes_the_servo_and_leader_calibrations(monkeypatch):
+    opaque = _load_launch_file(monkeypatch).generate_launch_description()[-1]
+    nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "so101", "hardware": "mujoco", "hardware_port": "",
+                                       "teleop": "leader", "teleop_device": "/dev/pts/7",
+                                       "leader_calibration": "/cal/leader.yaml"})
+    teleop = next(n for n in nodes if n.kwargs["name"] == "teleop_node")
+    assert teleop.kwargs["parameters"][0]["leader_calibration"] == "/cal/leader.yaml"
+    assert teleop.kwargs["parameters"][0]["kind"] == "leader"

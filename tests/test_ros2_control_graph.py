@@ -89,6 +89,12 @@ def status_values(diags: list, name: str, since: float = 0.0) -> tuple[bytes, st
     return None
 
 
+def status_count(diags: list, name: str, key: str) -> int:
+    """The count ``key`` on the newest status ``name``; -1 before its first (statuses come at 1 Hz)."""
+    status = status_values(diags, name)
+    return -1 if status is None else int(status[2][key])
+
+
 def test_a_mismatched_robot_description_is_refused_by_name(tmp_path, ros_env):
     urdf = ROBOT.urdf_path.read_text()
     mismatched = re.sub(r'(<joint name="panda_joint4".*?velocity=")2.175"', r'\g<1>1.5"', urdf, flags=re.S)
@@ -138,7 +144,7 @@ def test_an_onnx_policy_drives_the_panda_to_its_goal_through_the_stand_in_jtc(tm
                 return len(positions) > 0 and np.abs(positions - goal).max() < 0.01
 
             wait_for(at_goal, timeout=150, interval=0.2)
-            wait_for(lambda: int(status_values(diags, BRIDGE_STATUS)[2]["plans_sent"]) > 0, timeout=5)
+            wait_for(lambda: status_count(diags, BRIDGE_STATUS, "plans_sent") > 0, timeout=5)
             assert status_values(diags, STATUS_NAME)[2]["refused"] == "0"
             assert graph.exited() == {}
         assert graph.stop() == {s.name: 0 for s in specs}
@@ -154,7 +160,7 @@ def test_the_demo_drives_the_panda_through_a_stand_in_forward_controller(tmp_pat
             truth = probe.collect(JointState, TRUTH_TOPIC)
             diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
             wait_until_moved(truth, diags)
-            wait_for(lambda: int(status_values(diags, STATUS_NAME)[2]["accepted"]) > 250, timeout=15)
+            wait_for(lambda: status_count(diags, STATUS_NAME, "accepted") > 250, timeout=15)
             _, _, vendor_status = status_values(diags, STATUS_NAME)
             assert vendor_status["refused"] == "0", vendor_status
             _, _, bridge = status_values(diags, BRIDGE_STATUS)
@@ -182,8 +188,8 @@ def wait_until_moved(truth: list, diags: list) -> None:
 def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunner, plans: list) -> None:
     # The demo moves the arm (the safety filter's first start may take a minute on a loaded machine).
     wait_until_moved(truth, diags)
-    wait_for(lambda: int(status_values(diags, BRIDGE_STATUS)[2]["plans_sent"]) > 10
-             and int(status_values(diags, STATUS_NAME)[2]["accepted"]) > 10, timeout=15)  # 1 Hz statuses
+    wait_for(lambda: status_count(diags, BRIDGE_STATUS, "plans_sent") > 10
+             and status_count(diags, STATUS_NAME, "accepted") > 10, timeout=15)  # 1 Hz statuses
     _, _, bridge = status_values(diags, BRIDGE_STATUS)
     _, _, vendor = status_values(diags, STATUS_NAME)
     assert bridge["fault"] == "" and int(bridge["plans_sent"]) > 10, bridge

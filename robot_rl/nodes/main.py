@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
-from rclpy.signals import uninstall_signal_handlers
+from rclpy.signals import SignalHandlerOptions
 
 from robot_rl.errors import RobotRLError
 
@@ -18,13 +18,16 @@ def _raise_shutdown() -> None:
     raise ExternalShutdownException
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def _stop_on_signals(node) -> None:
     """SIGINT/SIGTERM end spin() through a guard condition whose callback raises ExternalShutdownException,
     so the node is destroyed before the context shuts down. rclpy's own handler shuts the context down from
     the signal while the executor spins or the node is being destroyed: RCLError, and an occasional SIGSEGV
     inside destroy_node (3 of 20 stops of the teleop graph's safety filter). KeyboardInterrupt is no better: it
     can be raised inside take_message (pybind RuntimeError)."""
-    uninstall_signal_handlers()
     stop = node.create_guard_condition(_raise_shutdown)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.trigger())
@@ -35,7 +38,12 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None, 
 
     A configuration error is logged and exits 2; anything unexpected propagates (non-zero exit).
     """
-    with rclpy.init(args=args if args is not None else sys.argv):
+    # rclpy installs no signal handler: its handler shuts the context down from the signal, so a SIGINT while the
+    # node is being built made the constructor fail on a dead context (exit 1) instead of stopping (exit 0).
+    # While starting, SIGINT/SIGTERM raise KeyboardInterrupt in the main thread; once spinning, see _stop_on_signals.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
+    with rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO):
         try:
             node = node_factory()
         except RobotRLError as exc:

@@ -35,14 +35,6 @@ from launch_ros.actions import Node
 from robot_rl.bringup.graph import bringup_graph
 
 
-def _calibrations(context) -> dict:
-    """The feetech servo calibration (control node) and the leader arm's (teleop node), where given."""
-    hardware = LaunchConfiguration("hardware_calibration").perform(context)
-    leader = LaunchConfiguration("leader_calibration").perform(context)
-    return {**({"control_node": {"hardware_calibration": hardware}} if hardware else {}),
-            **({"teleop_node": {"leader_calibration": leader}} if leader else {})}
-
-
 def _nodes(context):
     policy = LaunchConfiguration("policy").perform(context) or None
     source = LaunchConfiguration("source").perform(context) or None
@@ -57,7 +49,8 @@ def _nodes(context):
         teleop_device=LaunchConfiguration("teleop_device").perform(context),
         hil_out=LaunchConfiguration("hil_out").perform(context),
         record=LaunchConfiguration("record").perform(context),
-        overrides=_calibrations(context),
+        hardware_calibration=LaunchConfiguration("hardware_calibration").perform(context),
+        leader_calibration=LaunchConfiguration("leader_calibration").perform(context),
     )
     return [
         Node(package="robot_rl", executable=spec.executable, name=spec.name, output="screen",

@@ -35,6 +35,16 @@ def test_graph_is_control_safety_and_a_source():
         bringup_graph(overrides={"control_node": {"realtime": "yes"}})
 
 
+def test_graph_routes_the_servo_and_leader_calibrations_to_their_nodes():
+    specs = {s.name: s.parameters for s in bringup_graph(robot="so101", teleop="leader",
+                                                          leader_calibration="/cal/leader.yaml")}
+    assert specs["teleop_node"]["leader_calibration"] == "/cal/leader.yaml"
+    with pytest.raises(ConfigError, match="hardware_calibration.*feetech' only"):
+        bringup_graph(robot="so101", hardware_calibration="/cal/servos.yaml")
+    with pytest.raises(ConfigError, match="feetech' needs parameter hardware_calibration"):
+        bringup_graph(robot="so101", hardware="feetech", hardware_port="/dev/ttyUSB0")
+
+
 @pytest.mark.parametrize("robot", ["panda", "ur5"])
 def test_demo_commands_flow_through_the_safety_filter_to_the_robot(tmp_path, ros_env, robot):
     config = load_robot_config(robot)

@@ -54,15 +54,12 @@ def run(args: argparse.Namespace) -> int:
     log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="robot_rl_bringup_"))
     log_dir.mkdir(parents=True, exist_ok=True)
     specs = bringup_graph(args.robot, args.hardware, args.policy, args.source,
-                          overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS),
-                                                      "hardware_calibration": args.hardware_calibration},
-                                     **({"teleop_node": {"leader_calibration": args.leader_calibration}}
-                                        if args.leader_calibration else {}),
+                          overrides={"control_node": {"stats_path": str(log_dir / CONTROL_STATS)},
                                      **({"recorder": {"image_period_s": args.record_image_period}}
                                         if args.record else {})},
                           hardware_port=args.hardware_port, hardware_key_file=args.hardware_key_file,
-                          hardware_config=args.hardware_config,
-                          teleop=args.teleop,
+                          hardware_config=args.hardware_config, hardware_calibration=args.hardware_calibration,
+                          leader_calibration=args.leader_calibration, teleop=args.teleop,
                           teleop_device=_teleop_device(args), hil_out=args.hil_out,
                           record=args.record)
     print(f"bringup: {[s.name for s in specs]}, logs in {log_dir}", file=sys.stderr)

@@ -102,8 +102,8 @@ def node_spec(name: str, parameters: dict[str, Any] | None = None,
 def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | None = None,
                   source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
                   hardware_port: str = "", teleop: str | None = None, teleop_device: str = "",
-                  hil_out: str = "", hardware_key_file: str = "", record: str = "", hardware_config: str = ""
-                  ) -> list[NodeSpec]:
+                  hil_out: str = "", hardware_key_file: str = "", record: str = "", hardware_config: str = "",
+                  hardware_calibration: str = "", leader_calibration: str = "") -> list[NodeSpec]:
     """Nodes (with parameters) of the robot_rl graph.
 
     With a policy source the safety filter's ``watchdog_timeout`` follows the policy's rate
@@ -119,6 +119,8 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         hardware_port: serial device of hardware ``serial`` (e.g. ``/dev/ttyACM0``); ``""`` for the others.
         hardware_key_file: the firmware link's key file, hardware ``serial`` only.
         hardware_config: the bridge's YAML, hardware ``ros2_control`` only (docs/ros2_control.md).
+        hardware_calibration: the servo calibration YAML, hardware ``feetech`` only (``robot-rl calibrate feetech``).
+        leader_calibration: the leader arm's calibration YAML, teleop ``leader`` only.
         teleop: a teleop device of :data:`TELEOP_DEVICES`, or None. Adds the command mux and the teleop node;
             the source (demo or policy) then publishes on /robot_rl/policy/command.
         teleop_device: where the teleop device is (the teleop node's ``device`` parameter): the keyboard's
@@ -156,7 +158,7 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
     command_timeout = control_command_timeout_s(f["watchdog_timeout"], f["output_dt"])
     control = _node("control_node", {"robot": robot, "hardware": hardware, "hardware_port": hardware_port,
                                      "hardware_key_file": hardware_key_file, "hardware_config": hardware_config,
-                                     "command_timeout": command_timeout},
+                                     "hardware_calibration": hardware_calibration, "command_timeout": command_timeout},
                     overrides)
     p = control.parameters
     hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"],  # the control node's own check
@@ -170,7 +172,8 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         nodes.append(_node("policy_node", {"robot": robot, "policy_path": str(policy), **routed}, overrides))
     if teleop:  # the runner stops nodes in reverse: teleop first, the mux after the source
         nodes.insert(2, _node("command_mux", {}, overrides))
-        nodes.append(_node("teleop_node", {"robot": robot, "kind": teleop, "device": teleop_device}, overrides))
+        nodes.append(_node("teleop_node", {"robot": robot, "kind": teleop, "device": teleop_device,
+                                           "leader_calibration": leader_calibration}, overrides))
     if hil_out:
         nodes.append(_node("hil_learner", {"robot": robot, "base_policy_path": str(policy), "out_dir": hil_out},
                            overrides))

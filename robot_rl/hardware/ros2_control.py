@@ -31,7 +31,7 @@ import numpy as np
 from ruckig import ControlInterface, InputParameter, Result, Ruckig, Trajectory
 
 from robot_rl.command import JointTrajectoryCommand
-from robot_rl.errors import HardwareError
+from robot_rl.errors import CommandError, HardwareError
 from robot_rl.hardware.base import JointStateSample
 from robot_rl.hardware.ros2_control_config import Ros2ControlConfig
 from robot_rl.robot.model import JointLimits
@@ -190,8 +190,9 @@ class Ros2ControlHardware:
 
     # ----- commands ------------------------------------------------------------------------------------------
     def write(self, effort: np.ndarray) -> None:
-        """Refused: this hardware takes position references (``command_mode``), never torques."""
-        raise HardwareError("hardware ros2_control takes position references (write_reference), not torques")
+        """Refused with CommandError (as every position-mode hardware): this hardware takes position references
+        (``command_mode``), never torques."""
+        raise CommandError("hardware ros2_control takes position references (write_reference), not torques")
 
     def write_reference(self, now: float, position: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray,
                         plan: JointTrajectoryCommand | None) -> None:

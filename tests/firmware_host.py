@@ -72,9 +72,8 @@ def capture_frames(port: str, seconds: float) -> list[tuple[fp.Message, fp.Parse
     with serial.Serial(port, timeout=0.05) as line:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            for byte in line.read(max(1, line.in_waiting)):
-                for frame in parser.feed(bytes((byte,))):
-                    captured.append((fp.decode_message(frame), fp.ParserCounts(**vars(parser.counts))))
+            for frame in parser.frames(line.read(max(1, line.in_waiting))):  # whole reads: keeps up under load
+                captured.append((fp.decode_message(frame), fp.ParserCounts(**vars(parser.counts))))
     return captured
 
 

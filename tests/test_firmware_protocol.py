@@ -170,3 +170,22 @@ def test_valid_frames_in_garbage_are_all_recovered(pieces, tail, cuts):
     frames, counts = feed_in_pieces(stream + tail, cuts)
     assert is_subsequence(intact, [fp.encode_frame(f.msg_id, f.payload) for f in frames])
     assert counts.frames == len(frames)
+
+
+def frames_with_counts(chunks: list[bytes]) -> list[tuple[fp.Frame, tuple]]:
+    """Each frame with the parser's counts when it came out, feeding ``chunks`` through ``frames()``."""
+    parser, out = fp.FrameParser(), []
+    for chunk in chunks:
+        out += [(frame, tuple(vars(parser.counts).values())) for frame in parser.frames(chunk)]
+    return out
+
+
+@given(st.lists(st.tuples(st.binary(max_size=30), messages), min_size=1, max_size=8),
+       st.lists(st.integers(0, 10**4), max_size=10))
+def test_counts_at_each_frame_do_not_depend_on_how_the_bytes_are_split(pieces, cuts):
+    """The line-noise test reads whole chunks and attributes rejections to the frame after them: the counts seen at
+    each frame equal those of a byte-by-byte feed."""
+    stream = b"".join(garbage + frame for garbage, frame in pieces)
+    bounds = [0] + sorted(c % (len(stream) + 1) for c in cuts) + [len(stream)]
+    chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:])]
+    assert frames_with_counts(chunks) == frames_with_counts([bytes((b,)) for b in stream])

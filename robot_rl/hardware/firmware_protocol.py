@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import binascii
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,11 +253,14 @@ class FrameParser:
 
     def feed(self, data: bytes) -> list[Frame]:
         """Append bytes; return the frames completed by them, in stream order."""
+        return list(self.frames(data))
+
+    def frames(self, data: bytes) -> Iterator[Frame]:
+        """Append bytes; yield the frames completed by them, in stream order. At each yield ``counts`` holds
+        exactly the rejections that came before that frame on the line, as if the bytes were fed one by one."""
         self._buf += data
-        frames = []
         while (frame := self._next()) is not None:
-            frames.append(frame)
-        return frames
+            yield frame
 
     def _next(self) -> Frame | None:
         while self._find_sync() and len(self._buf) >= HEADER_SIZE:

@@ -89,8 +89,8 @@ def _sign(x: float) -> float:
 def chase_target(path, lower, upper, v_max, a_max, reference, out) -> None:
     """The state ruckig chases, out (3, n): ``path`` (3, n) clipped to [lower, upper], +-v_max, +-a_max; its
     velocity zeroed if it points away from the target as seen from ``reference`` (3, n) and capped at
-    sqrt(v0'^2 + a_max |distance|), its acceleration zeroed where that velocity is 0
-    (TrajectoryFollower.desired_state and _reachable_velocity, per joint)."""
+    sqrt(v0'^2 + a_max |distance|) (v0' the reference velocity, 0 if it points away from the target), its
+    acceleration zeroed where that velocity is 0 (TrajectoryFollower._chase_target, per joint)."""
     for j in range(path.shape[1]):
         target = min(max(path[0, j], lower[j]), upper[j])
         vel = min(max(path[1, j], -v_max[j]), v_max[j])

@@ -12,6 +12,8 @@ what the impedance law tracks.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from ruckig import ControlInterface, InputParameter, OutputParameter, Result, Ruckig, RuckigError
 
@@ -186,18 +188,23 @@ class TrajectoryFollower:
         return self.reference
 
     def _chase_target(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(position, velocity, acceleration) (n,) ruckig is to reach: :meth:`desired_state` with the velocity
-        made reachable (:meth:`_reachable_velocity`) and the acceleration zeroed where that velocity is 0."""
-        if self._command is not None and self._command[3] is not None:  # a plan: one compiled kernel
+        """(position, velocity, acceleration) (n,) ruckig is to reach: :meth:`desired_state` with a velocity that
+        can be reached by moving towards the target (never away from it) and no acceleration where that velocity
+        is 0 (compiled: :func:`robot_rl.control.kernels.chase_target`).
+
+        A state-to-state planner asked to pass a near target at a high velocity backs up to gain run-up. Per
+        joint, the target velocity is zeroed if it points away from the target, and capped at
+        sqrt(v0^2 + a_max * |distance|) (half the ideal run-up)."""
+        path = self._path
+        if self._command is not None and self._command[3] is not None:
             stamp, times, positions, velocities = self._command
-            kernels.path_state(times, positions, velocities, now - stamp, self._path)
-            out = np.empty_like(self._path)
-            kernels.chase_target(self._path, self._lower, self._upper, self._chase_velocity,
-                                 self._chase_acceleration, self._ref, out)
-            return out[0], out[1], out[2]
-        target, vel, acc = self.desired_state(now)
-        vel = self._reachable_velocity(target, vel)
-        return target, vel, np.where(vel == 0.0, 0.0, acc)
+            kernels.path_state(times, positions, velocities, now - stamp, path)
+        else:
+            path[0], path[1], path[2] = self._path_state(now)
+        out = np.empty_like(path)
+        kernels.chase_target(path, self._lower, self._upper, self._chase_velocity, self._chase_acceleration,
+                             self._ref, out)
+        return out[0], out[1], out[2]
 
     def _brake_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One period of the stop started by :meth:`brake`; holds the reached position once at rest."""
@@ -272,20 +279,6 @@ class TrajectoryFollower:
         inp = self._inp
         self._ref[:] = (inp.current_position, inp.current_velocity, inp.current_acceleration)
 
-    def _reachable_velocity(self, target: np.ndarray, velocity: np.ndarray) -> np.ndarray:
-        """Target velocity (n,) that can be reached by moving towards the target (never away from it).
-
-        A state-to-state planner asked to pass a near target at a high velocity backs up
-        to gain run-up. Per joint, the target velocity is zeroed if it points away from the
-        target, and capped at sqrt(v0^2 + a_max * |distance|) (half the ideal run-up).
-        """
-        distance = target - self._ref[0]
-        v0 = self._ref[1]
-        toward = np.sign(velocity) == np.sign(distance)
-        along = np.where(np.sign(v0) == np.sign(distance), np.abs(v0), 0.0)
-        cap = np.sqrt(along ** 2 + self._chase_acceleration * np.abs(distance))
-        return np.where(toward, np.sign(velocity) * np.minimum(np.abs(velocity), cap), 0.0)
-
     def _update(self, target: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray | None = None) -> bool:
         inp = self._inp
         inp.target_position = target.tolist()
@@ -295,7 +288,7 @@ class TrajectoryFollower:
             result = self._otg.update(inp, self._out)
         except RuckigError:
             return False
-        if result not in (Result.Working, Result.Finished) or not np.all(np.isfinite(self._out.new_position)):
+        if result not in (Result.Working, Result.Finished) or not all(map(math.isfinite, self._out.new_position)):
             return False
         self._out.pass_to_input(inp)
         return True

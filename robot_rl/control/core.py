@@ -90,6 +90,7 @@ class ControlCore:
         # effort Nm, speed cap rad/s
         self._kernel_limits = np.vstack([lim.soft_lower, lim.soft_upper, lim.velocity, lim.effort,
                                          self.limits.speed_cap]).astype(float)
+        self._clamped_reference = np.empty(2 * model.dof)  # scratch: the clamped (q_ref, v_ref) of a tick
         self.follower = TrajectoryFollower(
             period=model.config.control_period, max_velocity=lim.velocity * self.config.velocity_fraction,
             max_acceleration=lim.acceleration * self.config.acceleration_fraction,
@@ -194,17 +195,17 @@ class ControlCore:
         """Torques (n,) Nm of one tick: the reference (n,) clamped by the last-line limits, the impedance law
         (:func:`robot_rl.control.impedance.impedance_torque`) around it, the overspeed brake, the effort limits;
         in one compiled kernel (:func:`robot_rl.control.kernels.limited_impedance`) unless a joint overspeeds."""
-        q, v = np.asarray(state.position, float), np.asarray(state.velocity, float)
-        model, reference, tau = self.model, np.empty(2 * len(q)), np.empty(len(q))
+        q, v = np.asarray(state.position, float), np.asarray(state.velocity, float)  # q_ref.. are the follower's
+        model, tau = self.model, np.empty(len(q))
         damping, friction = model.friction_parameters()
-        flags = kernels.limited_impedance(q, v, np.asarray(q_ref, float), np.asarray(v_ref, float),
-                                          model.inverse_dynamics(q, v, a_ref), model.config.kp, model.config.kd,
-                                          damping, friction, FRICTION_SMOOTHING_RAD_S, self._kernel_limits,
-                                          reference, tau)
-        counts = self.limits.counts
-        counts.position += flags & 1
-        counts.velocity += (flags >> 1) & 1
-        counts.effort += (flags >> 3) & 1
+        flags = kernels.limited_impedance(q, v, q_ref, v_ref, model.inverse_dynamics(q, v, a_ref), model.config.kp,
+                                          model.config.kd, damping, friction, FRICTION_SMOOTHING_RAD_S,
+                                          self._kernel_limits, self._clamped_reference, tau)
+        if flags:
+            counts = self.limits.counts
+            counts.position += flags & 1
+            counts.velocity += (flags >> 1) & 1
+            counts.effort += (flags >> 3) & 1
         if flags & 4:  # a joint over its speed cap: brake it, then the effort limits (counted there)
             tau = self.limits.torque(self.limits.overspeed(tau, v, lambda: self._holding_torque(state)))
         return tau

@@ -64,6 +64,7 @@ class TrajectoryFollower:
         self._use_ruckig_limits(False)
         # the reference (position, velocity, acceleration) rows (3, n); ruckig's input holds a copy while it plans
         self._ref = np.zeros((3, n))
+        self._in_ruckig = False  # ruckig's input holds the reference (ruckig stepped it last)
         self._path = np.zeros((3, n))  # scratch: the path state at this tick (3, n)
         # (stamp s, times (k,), positions (k, n), velocities (k, n) or None)
         self._command: tuple[float, np.ndarray, np.ndarray, np.ndarray | None] | None = None
@@ -255,6 +256,7 @@ class TrajectoryFollower:
         if not kernels.follow_plan(times, positions, velocities, t - stamp, self._ref, self._path, self._lower,
                                    self._upper, self._plan_velocity, self._plan_acceleration, period):
             return False
+        self._in_ruckig = False
         self._path_time = t
         return True
 
@@ -268,9 +270,12 @@ class TrajectoryFollower:
 
     def _set_reference(self, position: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray) -> None:
         self._ref[0], self._ref[1], self._ref[2] = position, velocity, acceleration
+        self._in_ruckig = False
 
     def _to_ruckig(self) -> None:
-        """Give ruckig's input the current reference (it plans from there)."""
+        """Give ruckig's input the current reference (it plans from there), unless it holds it already."""
+        if self._in_ruckig:  # ruckig stepped last (chasing for several ticks): its input is the reference
+            return
         inp, (q, v, a) = self._inp, self._ref.tolist()
         inp.current_position, inp.current_velocity, inp.current_acceleration = q, v, a
 
@@ -278,6 +283,7 @@ class TrajectoryFollower:
         """Take the reference from ruckig's input (after it stepped, or a fallback changed it)."""
         inp = self._inp
         self._ref[:] = (inp.current_position, inp.current_velocity, inp.current_acceleration)
+        self._in_ruckig = True
 
     def _update(self, target: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray | None = None) -> bool:
         inp = self._inp

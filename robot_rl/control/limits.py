@@ -50,7 +50,8 @@ class LastLineLimits:
         lim = self.limits
         if np.ndim(q_ref) == 1:  # the per-tick case: one compiled kernel
             out = np.empty(2 * len(q_ref))
-            clamped = kernels.clamp_reference(np.asarray(q_ref, float), np.asarray(v_ref, float), lim.soft_lower, lim.soft_upper, lim.velocity, out)
+            clamped = kernels.clamp_reference(np.asarray(q_ref, float), np.asarray(v_ref, float), lim.soft_lower,
+                                              lim.soft_upper, lim.velocity, out)
             self.counts.position += clamped & 1
             self.counts.velocity += clamped >> 1
             return out[:len(q_ref)], out[len(q_ref):]

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rl.command import JointTrajectoryCommand
-from robot_rl.control.impedance import impedance_torque
+from robot_rl.control import kernels
 from robot_rl.control.limits import LastLineLimits
 from robot_rl.control.trajectory import TrajectoryFollower
 from robot_rl.errors import ConfigError
 from robot_rl.hardware.base import HardwareInterface, JointStateSample
+from robot_rl.robot.friction import FRICTION_SMOOTHING_RAD_S
 from robot_rl.robot.model import RobotModel
 
 
@@ -85,6 +86,11 @@ class ControlCore:
         self.limits = LastLineLimits(model.limits, hard_velocity=np.array(model.model.velocityLimit),
                                      damping=OVERSPEED_DAMPING_GAIN * model.config.kd)
         lim = model.limits
+        # the last-line limits as the torque kernel takes them (5, n): soft lower/upper rad, velocity rad/s,
+        # effort Nm, speed cap rad/s
+        self._kernel_limits = np.vstack([lim.soft_lower, lim.soft_upper, lim.velocity, lim.effort,
+                                         self.limits.speed_cap]).astype(float)
+        self._clamped_reference = np.empty(2 * model.dof)  # scratch: the clamped (q_ref, v_ref) of a tick
         self.follower = TrajectoryFollower(
             period=model.config.control_period, max_velocity=lim.velocity * self.config.velocity_fraction,
             max_acceleration=lim.acceleration * self.config.acceleration_fraction,
@@ -170,21 +176,39 @@ class ControlCore:
                 self.stale_brakes += 1
                 self._stale = True
         q_ref, v_ref, a_ref = self.follower.step(now)
-        q_ref, v_ref = self.limits.reference(q_ref, v_ref)
         if self.command_mode == "position":  # a servo or vendor controller closes the loop: send the reference
+            q_ref, v_ref = self.limits.reference(q_ref, v_ref)
             q_ref, v_ref = self.limits.overspeed_position(q_ref, v_ref, state.position, state.velocity)
             if hasattr(self.hardware, "write_reference"):  # a vendor controller also takes the plan it is on
                 self.hardware.write_reference(now, q_ref, v_ref, a_ref, self._limited_plan())
             else:
                 self.hardware.write_position(q_ref, v_ref)
             tau = state.effort
-        else:
-            tau = impedance_torque(self.model, state.position, state.velocity, q_ref, v_ref, a_ref)
-            tau = self.limits.overspeed(tau, state.velocity, lambda: self._holding_torque(state))
-            tau = self.limits.torque(tau)
+        else:  # the reference clamped by the last-line limits, the impedance law, the torque limits
+            tau = self._impedance_torque(state, q_ref, v_ref, a_ref)
             self.hardware.write(tau)
         self.last_state, self.last_torque, self.last_tick_time = state, tau, now
         return state
+
+    def _impedance_torque(self, state: JointStateSample, q_ref: np.ndarray, v_ref: np.ndarray,
+                          a_ref: np.ndarray) -> np.ndarray:
+        """Torques (n,) Nm of one tick: the reference (n,) clamped by the last-line limits, the impedance law
+        (:func:`robot_rl.control.impedance.impedance_torque`) around it, the overspeed brake, the effort limits;
+        in one compiled kernel (:func:`robot_rl.control.kernels.limited_impedance`) unless a joint overspeeds."""
+        q, v = np.asarray(state.position, float), np.asarray(state.velocity, float)  # q_ref.. are the follower's
+        model, tau = self.model, np.empty(len(q))
+        damping, friction = model.friction_parameters()
+        flags = kernels.limited_impedance(q, v, q_ref, v_ref, model.inverse_dynamics(q, v, a_ref), model.config.kp,
+                                          model.config.kd, damping, friction, FRICTION_SMOOTHING_RAD_S,
+                                          self._kernel_limits, self._clamped_reference, tau)
+        if flags:
+            counts = self.limits.counts
+            counts.position += flags & 1
+            counts.velocity += (flags >> 1) & 1
+            counts.effort += (flags >> 3) & 1
+        if flags & 4:  # a joint over its speed cap: brake it, then the effort limits (counted there)
+            tau = self.limits.torque(self.limits.overspeed(tau, v, lambda: self._holding_torque(state)))
+        return tau
 
     def _apply(self, command: JointTrajectoryCommand, now: float) -> None:
         """Follow ``command`` from ``now`` (s), and restart the command watchdog if it is new (see the config)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_rl.control import kernels
 from robot_rl.robot.model import JointLimits
 
 
@@ -45,8 +46,15 @@ class LastLineLimits:
         self.counts = LimitCounts()
 
     def reference(self, q_ref: np.ndarray, v_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(q_ref, v_ref) (n,) clamped to the soft position limits (rad) and velocity limits (rad/s)."""
+        """(q_ref, v_ref) (n,) or (k, n) clamped to the soft position limits (rad) and velocity limits (rad/s)."""
         lim = self.limits
+        if np.ndim(q_ref) == 1:  # the per-tick case: one compiled kernel
+            out = np.empty(2 * len(q_ref))
+            clamped = kernels.clamp_reference(np.asarray(q_ref, float), np.asarray(v_ref, float), lim.soft_lower,
+                                              lim.soft_upper, lim.velocity, out)
+            self.counts.position += clamped & 1
+            self.counts.velocity += clamped >> 1
+            return out[:len(q_ref)], out[len(q_ref):]
         q = np.clip(q_ref, lim.soft_lower, lim.soft_upper)
         v = np.clip(v_ref, -lim.velocity, lim.velocity)
         if not np.array_equal(q, q_ref):
@@ -57,10 +65,8 @@ class LastLineLimits:
 
     def torque(self, tau: np.ndarray) -> np.ndarray:
         """Torques (n,) Nm clipped to the URDF effort limits; a non-finite torque becomes 0."""
-        lim = self.limits.effort
-        safe = np.where(np.isfinite(tau), tau, 0.0)
-        out = np.clip(safe, -lim, lim)
-        if not np.array_equal(out, tau):
+        out = np.empty(len(tau))
+        if kernels.clip_torque(np.asarray(tau, float), self.limits.effort, out):
             self.counts.effort += 1
         return out
 
@@ -72,9 +78,9 @@ class LastLineLimits:
         ``hold() - damping * (|v| - cap)``, with ``hold()`` (n,) Nm the torque that keeps the current velocity
         (gravity, Coriolis: rnea(q, v, 0)); evaluated only when a joint is over the cap.
         """
-        excess = np.abs(velocity) - self.speed_cap
-        if not np.any(excess > 0):
+        if not kernels.over_cap(np.asarray(velocity, float), self.speed_cap):
             return tau
+        excess = np.abs(velocity) - self.speed_cap
         self.counts.overspeed += 1
         brake = hold() - np.sign(velocity) * self.damping * np.maximum(excess, 0.0)
         limited = np.where(velocity > 0, np.minimum(tau, brake), np.maximum(tau, brake))

@@ -12,10 +12,13 @@ what the impedance law tracks.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from ruckig import ControlInterface, InputParameter, OutputParameter, Result, Ruckig, RuckigError
 
 from robot_rl.command import JointTrajectoryCommand
+from robot_rl.control import kernels
 
 
 MAX_PLAN_LAG = 0.05
@@ -57,7 +60,12 @@ class TrajectoryFollower:
             False: (self._max_velocity.tolist(), self._max_acceleration.tolist(), max_jerk.tolist()),
             True: (self._plan_velocity.tolist(), self._plan_acceleration.tolist(), plan_jerk.tolist()),
         }
+        self._ruckig_plan_limits: bool | None = None  # which limits ruckig's input holds
         self._use_ruckig_limits(False)
+        # the reference (position, velocity, acceleration) rows (3, n); ruckig's input holds a copy while it plans
+        self._ref = np.zeros((3, n))
+        self._in_ruckig = False  # ruckig's input holds the reference (ruckig stepped it last)
+        self._path = np.zeros((3, n))  # scratch: the path state at this tick (3, n)
         # (stamp s, times (k,), positions (k, n), velocities (k, n) or None)
         self._command: tuple[float, np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self.failures = 0  # ticks on which ruckig found no trajectory and the reference was held
@@ -68,9 +76,7 @@ class TrajectoryFollower:
     def reset(self, position: np.ndarray) -> None:
         """Hold ``position`` (n,) rad at rest, dropping any command."""
         q = np.clip(np.asarray(position, float), self._lower, self._upper)
-        self._inp.current_position = q.tolist()
-        self._inp.current_velocity = [0.0] * len(q)
-        self._inp.current_acceleration = [0.0] * len(q)
+        self._set_reference(q, np.zeros_like(q), np.zeros_like(q))
         self._command = None
         self._segment = None
         self._path_time: float | None = None  # s: where on a followed plan the reference is (see _follow_plan)
@@ -124,9 +130,8 @@ class TrajectoryFollower:
     @property
     def reference(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Current reference (position rad, velocity rad/s, acceleration rad/s^2), each (n,)."""
-        inp = self._inp
-        return (np.array(inp.current_position), np.array(inp.current_velocity),
-                np.array(inp.current_acceleration))
+        q, v, a = self._ref.copy()
+        return q, v, a
 
     def desired(self, now: float) -> tuple[np.ndarray, np.ndarray]:
         """Desired (position rad, velocity rad/s) on the commanded path at ``now`` (s)."""
@@ -169,9 +174,8 @@ class TrajectoryFollower:
         self.chase_ticks += plan
         self._path_time = None
         self._use_ruckig_limits(plan)
-        target, vel, acc = self.desired_state(now)
-        vel = self._reachable_velocity(target, vel)
-        acc = np.where(vel == 0.0, 0.0, acc)
+        target, vel, acc = self._chase_target(now)
+        self._to_ruckig()
         if not (self._update(target, vel, acc) or self._update(target, vel)
                 or self._update(target, np.zeros_like(vel))):
             # Ruckig has numerically degenerate cases (e.g. micro-radian distances with large
@@ -181,12 +185,33 @@ class TrajectoryFollower:
             self._inp.current_acceleration = [0.0] * len(target)
             if not self._update(target, np.zeros_like(vel)):
                 self._inp.current_velocity = [0.0] * len(target)
+        self._from_ruckig()
         return self.reference
+
+    def _chase_target(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(position, velocity, acceleration) (n,) ruckig is to reach: :meth:`desired_state` with a velocity that
+        can be reached by moving towards the target (never away from it) and no acceleration where that velocity
+        is 0 (compiled: :func:`robot_rl.control.kernels.chase_target`).
+
+        A state-to-state planner asked to pass a near target at a high velocity backs up to gain run-up. Per
+        joint, the target velocity is zeroed if it points away from the target, and capped at
+        sqrt(v0^2 + a_max * |distance|) (half the ideal run-up)."""
+        path = self._path
+        if self._command is not None and self._command[3] is not None:
+            stamp, times, positions, velocities = self._command
+            kernels.path_state(times, positions, velocities, now - stamp, path)
+        else:
+            path[0], path[1], path[2] = self._path_state(now)
+        out = np.empty_like(path)
+        kernels.chase_target(path, self._lower, self._upper, self._chase_velocity, self._chase_acceleration,
+                             self._ref, out)
+        return out[0], out[1], out[2]
 
     def _brake_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One period of the stop started by :meth:`brake`; holds the reached position once at rest."""
         inp, n = self._inp, len(self._hold)
         self._use_ruckig_limits(True)
+        self._to_ruckig()
         inp.control_interface = ControlInterface.Velocity
         inp.target_velocity, inp.target_acceleration = [0.0] * n, [0.0] * n
         try:
@@ -200,6 +225,7 @@ class TrajectoryFollower:
         else:  # no stop within the limits from this state (degenerate): stop the reference where it is
             self.failures += 1
             result = Result.Finished
+        self._from_ruckig()
         if result == Result.Finished:
             self.reset(np.array(inp.current_position))
         return self.reference
@@ -216,71 +242,48 @@ class TrajectoryFollower:
         """
         period = self._otg.delta_time
         t = now if self._path_time is None else min(now, self._path_time + period)
-        stamp, times = self._command[0], self._command[1]
+        stamp, times, positions, velocities = self._command
         if t - stamp >= times[-1]:
             t = now  # at rest at the path's end: catching up moves nothing
         if now - t > MAX_PLAN_LAG:
             return False  # the loop overran for too long: ruckig (one period per tick, fractions of the limits)
-        target, vel, acc = self._path_state(t)
         # Between grid points the cubic's velocity may exceed the grid velocities (<= v_max) by up to
         # about a_max * h / 4; its acceleration peaks at <= 3 a_grid. The last-line limits clip the rest.
-        spacing = self._spacing(t)
-        overshoot = 0.5 * self._plan_acceleration * spacing
-        if not (self._within_one_period(target, vel, spacing) and np.all(np.abs(vel) <= self._plan_velocity + overshoot)
-                and np.all(np.abs(acc) <= 3.0 * self._plan_acceleration)):
+        # A velocity change of at most a_max * h (h: the current waypoint interval) and a position within one
+        # period's travel of that are what a limit-respecting plan sampled every h can ask; such a path is
+        # followed directly (no chase lag). A path that jumps (a sparse command, a new plan that does not
+        # continue the old one) is approached by ruckig instead. One compiled kernel tests and steps.
+        if not kernels.follow_plan(times, positions, velocities, t - stamp, self._ref, self._path, self._lower,
+                                   self._upper, self._plan_velocity, self._plan_acceleration, period):
             return False
-        self._set_reference(np.clip(target, self._lower, self._upper), vel, acc)
+        self._in_ruckig = False
         self._path_time = t
         return True
 
-    def _within_one_period(self, target: np.ndarray, velocity: np.ndarray, spacing: float) -> bool:
-        """True if (target, velocity) (n,) continues the reference as the command's waypoint spacing allows.
-
-        A velocity change of at most a_max * h (h = ``spacing``: the current waypoint interval, s) and a position
-        within one period's travel of that are what a limit-respecting plan sampled every h can
-        ask; such a path is followed directly (no chase lag). A path that jumps (a sparse
-        command, a new plan that does not continue the old one) is approached by ruckig instead.
-        """
-        inp, period = self._inp, self._otg.delta_time
-        q0, v0 = np.array(inp.current_position), np.array(inp.current_velocity)
-        step = self._plan_acceleration * spacing
-        return bool(np.all(np.abs(velocity - v0) <= step)
-                    and np.all(np.abs(target - q0 - 0.5 * (v0 + velocity) * period) <= step * period))
-
-    def _spacing(self, now: float) -> float:
-        """Interval (s) between the command's waypoints around ``now`` (s), at least one period."""
-        period = self._otg.delta_time
-        stamp, times, _, _ = self._command
-        if len(times) < 2:
-            return period
-        i = min(max(int(np.searchsorted(times, now - stamp, side="right")), 1), len(times) - 1)
-        return max(float(times[i] - times[i - 1]), period)
-
     def _use_ruckig_limits(self, plan: bool) -> None:
-        velocity, acceleration, jerk = self._ruckig_limits[plan]
-        self._inp.max_velocity, self._inp.max_acceleration, self._inp.max_jerk = velocity, acceleration, jerk
+        if plan != self._ruckig_plan_limits:  # ruckig's input keeps what it was given: set it on a change only
+            velocity, acceleration, jerk = self._ruckig_limits[plan]
+            self._inp.max_velocity, self._inp.max_acceleration, self._inp.max_jerk = velocity, acceleration, jerk
+            self._ruckig_plan_limits = plan
         self._chase_velocity = self._plan_velocity if plan else self._max_velocity
         self._chase_acceleration = self._plan_acceleration if plan else self._max_acceleration
 
     def _set_reference(self, position: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray) -> None:
+        self._ref[0], self._ref[1], self._ref[2] = position, velocity, acceleration
+        self._in_ruckig = False
+
+    def _to_ruckig(self) -> None:
+        """Give ruckig's input the current reference (it plans from there), unless it holds it already."""
+        if self._in_ruckig:  # ruckig stepped last (chasing for several ticks): its input is the reference
+            return
+        inp, (q, v, a) = self._inp, self._ref.tolist()
+        inp.current_position, inp.current_velocity, inp.current_acceleration = q, v, a
+
+    def _from_ruckig(self) -> None:
+        """Take the reference from ruckig's input (after it stepped, or a fallback changed it)."""
         inp = self._inp
-        inp.current_position = position.tolist()
-        inp.current_velocity = velocity.tolist()
-        inp.current_acceleration = acceleration.tolist()
-
-    def _reachable_velocity(self, target: np.ndarray, velocity: np.ndarray) -> np.ndarray:
-        """Target velocity (n,) that can be reached by moving towards the target (never away from it).
-
-        A state-to-state planner asked to pass a near target at a high velocity backs up
-        to gain run-up. Per joint, the target velocity is zeroed if it points away from the
-        target, and capped at sqrt(v0^2 + a_max * |distance|) (half the ideal run-up).
-        """
-        distance = target - np.array(self._inp.current_position)
-        v0 = np.array(self._inp.current_velocity)
-        toward = np.sign(velocity) == np.sign(distance)
-        along = np.where(np.sign(v0) == np.sign(distance), np.abs(v0), 0.0)
-        cap = np.sqrt(along ** 2 + self._chase_acceleration * np.abs(distance))
-        return np.where(toward, np.sign(velocity) * np.minimum(np.abs(velocity), cap), 0.0)
+        self._ref[:] = (inp.current_position, inp.current_velocity, inp.current_acceleration)
+        self._in_ruckig = True
 
     def _update(self, target: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray | None = None) -> bool:
         inp = self._inp
@@ -291,7 +294,7 @@ class TrajectoryFollower:
             result = self._otg.update(inp, self._out)
         except RuckigError:
             return False
-        if result not in (Result.Working, Result.Finished) or not np.all(np.isfinite(self._out.new_position)):
+        if result not in (Result.Working, Result.Finished) or not all(map(math.isfinite, self._out.new_position)):
             return False
         self._out.pass_to_input(inp)
         return True

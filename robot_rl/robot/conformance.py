@@ -87,11 +87,12 @@ def standard_move(model, friction_feedforward: bool = True, seconds: float = 3.0
     ``friction_feedforward=False`` drops the URDF damping and friction term from the controller (to show its
     effect)."""
     if not friction_feedforward:
-        model.friction_torque = np.zeros_like  # instance attribute, deleted below: the class method returns
+        zero = np.zeros(model.dof)  # instance attribute, deleted below: the class method returns
+        model.friction_parameters = lambda: (zero, zero)
     try:
         return _move(simulate(model), seconds)
     finally:
-        model.__dict__.pop("friction_torque", None)
+        model.__dict__.pop("friction_parameters", None)
 
 
 def _move(sim: _Sim, seconds: float) -> dict:

@@ -59,6 +59,8 @@ class RobotModel:
         self.model.armature = config.armature.copy()  # rotor inertia: RNEA/CRBA include it
         self.data = self.model.createData()
         self.limits = self._limits()
+        # URDF joint damping (n,) Nm s/rad and Coulomb friction (n,) Nm, read once (pinocchio copies on access)
+        self._friction = (np.array(self.model.damping, dtype=float), np.array(self.model.friction, dtype=float))
         self._frame_ids: dict[str, int] = {}
         self._collision_data = None
 
@@ -166,7 +168,12 @@ class RobotModel:
 
     def friction_torque(self, v: np.ndarray) -> np.ndarray:
         """URDF joint damping + smoothed Coulomb friction (n,) Nm at velocity v (n,) rad/s (see robot.friction)."""
-        return friction_torque(self.model.damping, self.model.friction, v)
+        return friction_torque(*self.friction_parameters(), v)
+
+    def friction_parameters(self) -> tuple[np.ndarray, np.ndarray]:
+        """(joint damping (n,) Nm s/rad, Coulomb friction (n,) Nm) from the URDF: what :meth:`friction_torque`
+        and the control core's impedance law feed forward."""
+        return self._friction
 
     def mass_matrix(self, q: np.ndarray) -> np.ndarray:
         """Joint-space inertia matrix (n, n) kg m^2 at q (n,) rad (CRBA, armature included)."""

@@ -98,8 +98,10 @@ class BrakePlanner:
 def compile_kernels(robot_yaml: str | Path) -> None:
     """Compile (or load from numba's cache) every kernel the safety filter runs: the plan kernels
     (:func:`robot_rl.safety.kernels.warm_up`) and the torque bound's (a :class:`TorqueCheck` of the robot in
-    ``robot_yaml``; their one signature is the same for every robot). ``setup.py install`` (colcon) runs it, so
-    an installed filter's first start compiles nothing."""
+    ``robot_yaml``; their one signature is the same for every robot), and the control core's
+    (:mod:`robot_rl.control.kernels`, compiled on import). ``setup.py install`` (colcon) runs it, so an installed
+    filter's or control node's first start compiles nothing."""
+    import robot_rl.control.kernels  # noqa: F401  (explicit signatures: importing compiles or loads them)
     from robot_rl.robot.config import load_robot_config
     from robot_rl.safety import kernels
 

@@ -56,6 +56,8 @@ class MujocoHardware:
         self._qpos = np.array([self.model.joint(n).qposadr[0] for n in config.joints])
         self._dof = np.array([self.model.joint(n).dofadr[0] for n in config.joints])
         self._act = np.array([self.model.actuator(n).id for n in config.joints])
+        # the same indices as slices where they are contiguous (every tick reads and writes through these)
+        self._qpos_at, self._dof_at, self._act_at = (_contiguous(i) for i in (self._qpos, self._dof, self._act))
         self._gripper_act = self._gripper_actuators()
         fingers = config.gripper.joints if config.gripper else ()
         self._gripper_qpos = np.array([self.model.joint(n).qposadr[0] for n in fingers], dtype=int)
@@ -127,15 +129,14 @@ class MujocoHardware:
         """Current simulated state."""
         d = self.data
         return JointStateSample(
-            stamp=float(d.time), position=d.qpos[self._qpos].copy(), velocity=d.qvel[self._dof].copy(),
-            effort=d.actuator_force[self._act].copy(),
+            stamp=float(d.time), position=d.qpos[self._qpos_at].copy(), velocity=d.qvel[self._dof_at].copy(),
+            effort=d.actuator_force[self._act_at].copy(),
         )
 
     def write(self, effort: np.ndarray) -> None:
         """Apply torques (n,) Nm (clipped by the actuators' URDF effort limits) for one control period."""
-        self.data.ctrl[self._act] = effort
-        for _ in range(self.substeps):
-            mujoco.mj_step(self.model, self.data)
+        self.data.ctrl[self._act_at] = effort
+        mujoco.mj_step(self.model, self.data, self.substeps)
 
     def gripper_state(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """(gripper joint names, positions (g,) m, velocities (g,) m/s); empty without a gripper."""
@@ -151,6 +152,13 @@ class MujocoHardware:
 
     def close(self) -> None:
         """Nothing to release for a simulation."""
+
+
+def _contiguous(index: np.ndarray) -> slice | np.ndarray:
+    """``index`` (k,) as the equal slice if it is a run of consecutive integers, else itself."""
+    if len(index) and np.array_equal(index, np.arange(index[0], index[0] + len(index))):
+        return slice(int(index[0]), int(index[0]) + len(index))
+    return index
 
 
 def _substeps(period: float, timestep: float) -> int:

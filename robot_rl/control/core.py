@@ -41,7 +41,8 @@ class ControlCoreConfig:
     filter being scheduled on time). A plan that already brakes is followed to its end, so the reference stays on
     the filter's plan and the next plan continues it. A command
     is new if it extends the horizon (stamp + last waypoint time) of those before it: a re-sent copy of the plan
-    (the safety filter's watchdog re-send) neither resets the age nor, once braked, moves the robot again.
+    (the safety filter's watchdog re-send) neither resets the age nor, once braked, moves the robot again. A plan
+    with velocities that arrives more than ``command_timeout`` after its stamp is refused (it was braking already).
     """
 
     velocity_fraction: float = 0.8

@@ -116,3 +116,23 @@ def test_command_timeout_must_be_finite_and_not_negative():
     for bad in (-0.1, float("nan"), float("inf")):
         with pytest.raises(ConfigError, match="command_timeout"):
             ControlCoreConfig(command_timeout=bad)
+
+
+def test_a_plan_applied_after_the_command_timeout_is_refused():
+    """A plan older than command_timeout when it arrives was braking already (its dead-man brake starts at receipt +
+    the filter's watchdog): it is never started from another state, so a robot at rest stays at rest."""
+    from robot_rl.safety import SafetyConfig, SafetyFilter
+
+    hardware = create_hardware("mujoco", MODEL.config)
+    core = ControlCore(MODEL, hardware, clock=lambda: float(hardware.data.time),
+                       config=ControlCoreConfig(command_timeout=TIMEOUT))
+    stamp = float(hardware.data.time)
+    plan = SafetyFilter(MODEL, SafetyConfig(check_collision=False, watchdog_timeout=TIMEOUT)).filter(
+        _long_sweep(0.5, stamp), hardware.read().position, stamp).allowed
+    for _ in range(int(1.2 * TIMEOUT / MODEL.config.control_period)):
+        core.tick()
+    core.submit(plan)
+    for _ in range(50):
+        core.tick()
+    assert core.late_plans_refused == 1 and core.commands_accepted == 0
+    assert np.abs(core.follower.reference[1]).max() == 0.0

@@ -126,7 +126,7 @@ def test_sigkill_of_the_source_brakes_the_robot_at_the_watchdog_timeout(tmp_path
           f"{(plan_rest - last_command) * 1000:.1f} ms after the last command")
     print(f"source's last publish -> filter's receipt: {(last_command - last_published) * 1000:.1f} ms")
     print("control node:", {k: control[k] for k in ("loop_reanchors", "plan_chase_ticks", "max_plan_lag_ms",
-                                                    "stale_command_brakes")})
+                                                    "stale_command_brakes", "plans_refused", "late_plans_refused")})
     assert missing == 0, f"{missing} /joint_states samples lost around the stop (gap {gap * 1e3:.0f} ms): not judged"
     assert_stopped_in_time(rise, rest, budget)
 

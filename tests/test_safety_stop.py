@@ -35,8 +35,10 @@ def _sweep(model, t: float, now: float) -> JointTrajectoryCommand:
     return JointTrajectoryCommand(model.joint_names, now, times, positions, source="sweep")
 
 
-def run_until_silent(kill_after: float, tail: float = 0.6) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Commands at 50 Hz for ``kill_after`` s, then none.
+def run_until_silent(kill_after: float, tail: float = 0.6, last_plan_late: float = 0.0, core_out: list | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Commands at 50 Hz for ``kill_after`` s, then none; the last command's plan reaches the control core
+    ``last_plan_late`` s after the others would (0: at once). ``core_out`` (a list) receives the ControlCore.
 
     Returns (t (k,) s, measured MuJoCo v (k, n), reference v (k, n) rad/s, last receipt time s).
     """
@@ -45,17 +47,25 @@ def run_until_silent(kill_after: float, tail: float = 0.6) -> tuple[np.ndarray, 
     core = ControlCore(model, hardware, clock=lambda: float(hardware.data.time))
     safety = SafetyFilter(model, SafetyConfig(check_collision=False, watchdog_timeout=WATCHDOG))
     period, t0 = model.config.control_period, float(hardware.data.time)
-    last, times, velocities, references = None, [], [], []
+    last, times, velocities, references, late = None, [], [], [], None
     for i in range(int(round((kill_after + tail) / period))):
         now = float(hardware.data.time)
         if i % 20 == 0 and now - t0 < kill_after:
             result = safety.filter(_sweep(model, now - t0, now), hardware.read().position, now)
-            core.submit(result.allowed)
             last = now
+            if last_plan_late and now - t0 + 0.02 >= kill_after:  # the last command
+                late = (now + last_plan_late, result.allowed)
+            else:
+                core.submit(result.allowed)
+        if late is not None and now >= late[0] - 1e-9:
+            core.submit(late[1])
+            late = None
         state = core.tick()
         times.append(now)
         velocities.append(state.velocity)
         references.append(core.follower.reference[1])
+    if core_out is not None:
+        core_out.append(core)
     return np.array(times), np.array(velocities), np.array(references), last
 
 
@@ -74,4 +84,15 @@ def test_the_control_reference_brakes_with_the_filter_plan_after_the_source_goes
 @pytest.mark.parametrize("kill_after", [0.9, 1.12, 1.34, 1.56])
 def test_mujoco_state_stops_within_the_deceleration_budget(kill_after):
     t, v, _, last = run_until_silent(kill_after)
+    assert_stopped_in_time(*metrics(t, v, last))
+
+
+@pytest.mark.parametrize("late", [0.06, 0.09])
+def test_a_plan_that_arrives_too_late_to_continue_the_reference_is_not_chased(late):
+    """The last plan reaches the control node 60 / 90 ms late (after output_latency, while the reference brakes on
+    the plan before it). Chased by ruckig (before), MuJoCo's speed rose 0.25 rad/s after the deadline and came to
+    rest 50 ms after its budget; refused, the robot stops on the plan it follows (docs/safety.md)."""
+    cores = []
+    t, v, _, last = run_until_silent(1.2, last_plan_late=late, core_out=cores)
+    assert cores[0].follower.plans_refused == 1
     assert_stopped_in_time(*metrics(t, v, last))

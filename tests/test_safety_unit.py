@@ -130,6 +130,32 @@ def test_hermite_reproduces_a_constant_acceleration_path():
     assert np.allclose(q, p(0.004)) and np.allclose(dq, v(0.004)) and np.allclose(ddq, a)
 
 
+def _plan_follower() -> TrajectoryFollower:
+    lim = MODEL.limits  # as ControlCore builds it
+    return TrajectoryFollower(MODEL.config.control_period, lim.velocity * 0.8, lim.acceleration * 0.8,
+                              lim.jerk * 0.8, lim.soft_lower, lim.soft_upper, Q0, plan_velocity=lim.velocity,
+                              plan_acceleration=lim.acceleration, plan_jerk=lim.jerk)
+
+
+def test_a_plan_that_does_not_continue_the_followed_plan_is_refused_until_that_plan_has_ended():
+    """A late plan is not chased: the reference stays on its plan (which ends at rest), then takes the next."""
+    period, follower = MODEL.config.control_period, _plan_follower()
+    plan = SafetyFilter(MODEL, SafetyConfig(check_collision=False)).filter(
+        _command(positions=np.repeat((Q0 + 0.2)[None, :], 2, axis=0)), Q0, NOW).allowed
+    assert follower.set_command(plan, NOW)
+    for i in range(1, 51):
+        follower.step(NOW + i * period)
+    elsewhere = SafetyFilter(MODEL, SafetyConfig(check_collision=False)).filter(  # anchored 0.1 rad away
+        _command(positions=np.repeat((Q0 - 0.2)[None, :], 2, axis=0), stamp=NOW + 0.05), Q0 + 0.1, NOW + 0.05).allowed
+    assert not follower.set_command(elsewhere, NOW + 0.05) and follower.plans_refused == 1
+    for i in range(51, 400):
+        follower.step(NOW + i * period)
+    assert follower.chase_ticks == 0 and np.allclose(follower.reference[0], plan.positions[-1])  # its plan's end
+    assert follower.set_command(elsewhere, NOW + 0.4)  # at rest at the end of its plan: the next plan is taken
+    follower.step(NOW + 0.401)
+    assert follower.chase_ticks == 1 and np.abs(follower.reference[1]).max() > 0.0
+
+
 def test_follower_tracks_the_filters_dense_plan_without_lag():
     """The reference equals the spline of the filter's plan at every tick (no ruckig chase)."""
     lim = MODEL.limits

@@ -42,7 +42,8 @@ class ControlCoreConfig:
     filter being scheduled on time). A plan that already brakes is followed to its end, so the reference stays on
     the filter's plan and the next plan continues it. A command
     is new if it extends the horizon (stamp + last waypoint time) of those before it: a re-sent copy of the plan
-    (the safety filter's watchdog re-send) neither resets the age nor, once braked, moves the robot again.
+    (the safety filter's watchdog re-send) neither resets the age nor, once braked, moves the robot again. A plan
+    with velocities that arrives more than ``command_timeout`` after its stamp is refused (it was braking already).
     """
 
     velocity_fraction: float = 0.8
@@ -105,6 +106,7 @@ class ControlCore:
         self._clear_fault = False
         self.commands_accepted = 0
         self.last_command_time = float("nan")  # s (clock): the tick that applied the newest command
+        self.late_plans_refused = 0  # plans with velocities applied more than command_timeout after their stamp
         self.stale_brakes = 0  # times the command watchdog braked the robot (no new command within command_timeout)
         self._watching = False  # a command was applied and its age is being watched
         self._stale = False  # the watchdog fired: only a new command is followed
@@ -214,8 +216,13 @@ class ControlCore:
         """Follow ``command`` from ``now`` (s), and restart the command watchdog if it is new (see the config)."""
         end = command.stamp + float(command.times[-1])
         new = end > self._horizon + 0.5 * self.model.config.control_period  # a re-send differs by rounding only
+        timeout = self.config.command_timeout
+        if command.velocities is not None and timeout > 0 and now - command.stamp > timeout:
+            self.late_plans_refused += 1  # braking already when it arrived: never started from another state
+            return
         if new or not self._stale:
-            self.follower.set_command(command, now)
+            if not self.follower.set_command(command, now):
+                return  # does not continue the plan being followed (see TrajectoryFollower.set_command)
             self.commands_accepted += 1
             self._end = end
         if new:

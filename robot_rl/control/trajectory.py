@@ -70,6 +70,7 @@ class TrajectoryFollower:
         self._command: tuple[float, np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self.failures = 0  # ticks on which ruckig found no trajectory and the reference was held
         self.chase_ticks = 0  # ticks on which a plan with velocities could not be followed directly (ruckig chased it)
+        self.plans_refused = 0  # plans that did not continue the plan the reference is on (see set_command)
         self.max_plan_lag = 0.0  # s: largest lag of the path time behind the clock on a followed plan
         self.reset(initial_position)
 
@@ -94,13 +95,25 @@ class TrajectoryFollower:
         self._command, self._segment, self._path_time = None, None, None
         self.braking = True
 
-    def set_command(self, command: JointTrajectoryCommand, now: float) -> None:
-        """Follow ``command`` (validated, in robot joint order) from ``now`` (s).
+    def set_command(self, command: JointTrajectoryCommand, now: float) -> bool:
+        """Follow ``command`` (validated, in robot joint order) from ``now`` (s); False if it is refused.
 
         The current reference position (and velocity, for commands with velocities) becomes the
         path's first waypoint at ``now``; waypoints already due by then are skipped, except the
         one just due (the path continues from it) and the last one.
+
+        Refused (the reference stays on the plan it follows, counted in ``plans_refused``): a plan with velocities
+        that does not continue the reference while the reference is on a plan with velocities that has not yet
+        come to its end. Such a plan reached the node too late (after output_latency, the filter's plans diverge
+        from the ones before them); chased at the plan's own limits, ruckig cannot catch it, lags, and overshoots
+        its brake (speed rises of 0.25-1.0 rad/s after the deadline in-process, docs/safety.md). Every safety-filter
+        plan ends at rest, so the robot stops on the plan it follows; once that plan has ended, the next plan is
+        taken from rest (chased, as any plan that does not continue a reference at rest).
         """
+        if command.velocities is not None and self._path_time is not None and not self._at_end():
+            if not self._continues(command, min(self._path_time + self._otg.delta_time, now)):
+                self.plans_refused += 1
+                return False
         if command.velocities is not None and self._path_time is not None:
             now = min(now, self._path_time)  # continue from where the reference is on the followed plan
         t_now = now - command.stamp
@@ -119,6 +132,21 @@ class TrajectoryFollower:
             velocities = None if velocities is None else np.vstack([v_ref, velocities])
         self._command = (command.stamp, times, positions, velocities)
         self._segment = None  # cached spline segment of this command: ((command id, index), HermiteSegment)
+        return True
+
+    def _continues(self, command: JointTrajectoryCommand, t: float) -> bool:
+        """True if the plan ``command`` (with velocities) continues the reference at time ``t`` (s), judged on its
+        own waypoints (a plan that starts after ``t`` is taken: nothing of it can be judged yet)."""
+        if t - command.stamp < command.times[0]:
+            return True
+        return kernels.follow_plan(command.times, command.positions, command.velocities, t - command.stamp,
+                                   self._ref.copy(), self._path, self._lower, self._upper, self._plan_velocity,
+                                   self._plan_acceleration, self._otg.delta_time)  # on a copy: nothing changes
+
+    def _at_end(self) -> bool:
+        """True if the reference is at the end (at rest) of the plan it follows directly."""
+        stamp, times = self._command[0], self._command[1]
+        return self._path_time - stamp >= times[-1]
 
     @property
     def followed_plan(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray] | None:

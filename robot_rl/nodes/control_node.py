@@ -192,6 +192,7 @@ class ControlNode(Node):
                   "plan_chase_ticks": self.core.follower.chase_ticks,
                   "max_plan_lag_ms": self.core.follower.max_plan_lag * 1e3,
                   "stale_command_brakes": self.core.stale_brakes,
+                  "plans_refused": self.core.follower.plans_refused, "late_plans_refused": self.core.late_plans_refused,
                   "rt_scheduling": float(bool(self.loop.rt_scheduling)), "executor_rt_scheduling": float(self.executor_rt)}
         status = [DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
                                    values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()]

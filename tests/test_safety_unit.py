@@ -138,17 +138,18 @@ def _plan_follower() -> TrajectoryFollower:
 
 
 def test_a_plan_that_does_not_continue_the_followed_plan_is_refused_until_that_plan_has_ended():
-    """A late plan is not chased: the reference stays on its plan (which ends at rest), then takes the next."""
+    """A late plan is not chased: the reference stays on its plan (which ends at rest), then takes the next. A plan
+    on time that does not continue the reference is chased, as in the sim's env (test_control_equivalence)."""
     period, follower = MODEL.config.control_period, _plan_follower()
     plan = SafetyFilter(MODEL, SafetyConfig(check_collision=False)).filter(
         _command(positions=np.repeat((Q0 + 0.2)[None, :], 2, axis=0)), Q0, NOW).allowed
     assert follower.set_command(plan, NOW)
-    for i in range(1, 51):
+    for i in range(1, 101):
         follower.step(NOW + i * period)
     elsewhere = SafetyFilter(MODEL, SafetyConfig(check_collision=False)).filter(  # anchored 0.1 rad away
         _command(positions=np.repeat((Q0 - 0.2)[None, :], 2, axis=0), stamp=NOW + 0.05), Q0 + 0.1, NOW + 0.05).allowed
-    assert not follower.set_command(elsewhere, NOW + 0.05) and follower.plans_refused == 1
-    for i in range(51, 400):
+    assert follower.set_command(elsewhere, NOW + 0.1) is False and follower.plans_refused == 1  # 50 ms late
+    for i in range(101, 400):
         follower.step(NOW + i * period)
     assert follower.chase_ticks == 0 and np.allclose(follower.reference[0], plan.positions[-1])  # its plan's end
     assert follower.set_command(elsewhere, NOW + 0.4)  # at rest at the end of its plan: the next plan is taken

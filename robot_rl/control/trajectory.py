@@ -24,6 +24,10 @@ from robot_rl.control import kernels
 MAX_PLAN_LAG = 0.05
 """s: how far behind the wall clock the reference may run on a followed plan after loop overruns."""
 
+LATE_PLAN = 0.01
+"""s: a plan that reaches the follower more than this after its first waypoint was due is late (see
+TrajectoryFollower.set_command). In-process (the sim's env) plans arrive within a control period."""
+
 
 class TrajectoryFollower:
     """Jerk-limited reference generator for joint trajectories (arrays (n,) in robot joint order).
@@ -102,15 +106,17 @@ class TrajectoryFollower:
         path's first waypoint at ``now``; waypoints already due by then are skipped, except the
         one just due (the path continues from it) and the last one.
 
-        Refused (the reference stays on the plan it follows, counted in ``plans_refused``): a plan with velocities
-        that does not continue the reference while the reference is on a plan with velocities that has not yet
-        come to its end. Such a plan reached the node too late (after output_latency, the filter's plans diverge
+        Refused (the reference stays on the plan it follows, counted in ``plans_refused``): a late plan with
+        velocities (arriving more than LATE_PLAN after its first waypoint was due) that does not continue the reference while
+        the reference is on a plan with velocities that has not yet come to its end. A plan on time is followed
+        or chased as before (in-process, e.g. the sim's env, plans are never late). Such a plan reached the node too late (after output_latency, the filter's plans diverge
         from the ones before them); chased at the plan's own limits, ruckig cannot catch it, lags, and overshoots
         its brake (speed rises of 0.25-1.0 rad/s after the deadline in-process, docs/safety.md). Every safety-filter
         plan ends at rest, so the robot stops on the plan it follows; once that plan has ended, the next plan is
         taken from rest (chased, as any plan that does not continue a reference at rest).
         """
-        if command.velocities is not None and self._path_time is not None and not self._at_end():
+        late = now - command.stamp - command.times[0] > LATE_PLAN
+        if command.velocities is not None and self._path_time is not None and late and not self._at_end():
             if not self._continues(command, min(self._path_time + self._otg.delta_time, now)):
                 self.plans_refused += 1
                 return False

@@ -87,3 +87,12 @@ def test_replace_from_is_written_only_when_set_and_round_trips():
     assert contract_to_dict(spliced)["chunking"]["replace_from"] == 4
     assert contract_from_dict(contract_to_dict(spliced)) == spliced
     assert contract_from_dict(contract_to_dict(plain)) == plain
+
+
+def test_in_process_executor_splices_like_the_scheduler():
+    from robot_rl.policy.chunking import ChunkExecutor
+
+    executor = ChunkExecutor(max_latency=1.0, replace_from=4)
+    executor.accept(_chunk(0.0, np.arange(20.0)[:, None]), 0.0)
+    executor.accept(_chunk(0.03, 100.0 + np.arange(20.0)[:, None]), 0.03)
+    assert executor.target_at(0.1)[0] == 4.0 and executor.target_at(0.2)[0] == 108.0  # due 0.21 s

@@ -7,9 +7,9 @@ around it; before the first trained step it interpolates from the measured joint
 observation's ``joint_pos`` term) towards it. The contract then says policy_hz = R (decimation / r),
 horizon H * r, n_action_steps 1, replace_from r - 1: the policy node infers on a fresh observation every
 1/R s and each chunk replaces the current one from its first trained step on (the steps before it start
-from the measured position and run only for the first chunk; robot_rl.policy.chunking.splice). Only ``joint_pos_abs`` actions with
-unclipped ``joint_pos`` terms (the observed position is recovered from them); a gripper scalar is not
-interpolated (each fine step takes the trained step it falls in). With the one-step student
+from the measured position and run only for the first chunk; robot_rl.policy.chunking.splice). Only
+``joint_pos_abs`` actions with unclipped ``joint_pos`` terms (the observed position is recovered from them);
+a gripper scalar is not interpolated (each fine step takes the trained step it falls in). With the one-step student
 (docs/distillation.md) this is the 50 Hz replanning run; the 10-step teacher cannot infer in 20 ms here.
 """
 

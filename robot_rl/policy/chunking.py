@@ -113,15 +113,18 @@ class ChunkExecutor:
     Counts dropped steps and chunks so a node or benchmark can report them.
     """
 
-    def __init__(self, max_latency: float, min_lead: float = 0.0):
+    def __init__(self, max_latency: float, min_lead: float = 0.0, replace_from: int = 0):
         self.max_latency = max_latency
         self.min_lead = min_lead
+        self.replace_from = replace_from  # the contract's chunking.replace_from (:func:`splice`)
         self.current: ActionChunk | None = None
         self.dropped_steps = 0
         self.dropped_chunks = 0
 
     def accept(self, chunk: ActionChunk, now: float) -> ActionChunk | None:
-        """Drop stale steps of ``chunk`` at ``now`` (s); if any remain, they replace the old remainder."""
+        """Drop stale steps of ``chunk`` at ``now`` (s); if any remain, they replace the old remainder (from
+        step ``replace_from`` on)."""
+        chunk = splice(self.current, chunk, self.replace_from)
         fresh = drop_stale(chunk, now, self.max_latency, self.min_lead)
         if fresh is None:
             self.dropped_steps += chunk.num_steps

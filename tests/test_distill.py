@@ -126,7 +126,7 @@ def test_replanning_export_resamples_the_chunk_onto_the_finer_period(teacher, tm
     checkpoint, spec = teacher["checkpoint"], teacher["spec"]
     contract = export_replanning(checkpoint, spec, tmp_path / "fast.onnx", 50.0)
     assert (contract.timing.policy_hz, contract.timing.decimation, contract.chunking.horizon,
-            contract.chunking.n_action_steps) == (50.0, 20, 80, 1)
+            contract.chunking.n_action_steps, contract.chunking.replace_from) == (50.0, 20, 80, 1, 4)
     fast = OnnxPolicy(load_policy(tmp_path / "fast.onnx", robot=panda_model), RuntimeConfig())
     obs = np.asarray(checkpoint.dataset["golden_obs"][0], dtype=np.float32)[-1]
     with torch.no_grad():

@@ -5,10 +5,11 @@ chunk resampled in the graph onto a finer grid of period 1/R (R a multiple of th
 step j of the new chunk is due at (j + 1) / R s and interpolates linearly, in time, between the trained steps
 around it; before the first trained step it interpolates from the measured joint position (read from the
 observation's ``joint_pos`` term) towards it. The contract then says policy_hz = R (decimation / r),
-horizon H * r, n_action_steps 1: the policy node infers on a fresh observation every 1/R s and the robot
-follows each chunk for one new period before the next replaces it. Only ``joint_pos_abs`` actions with
-unclipped ``joint_pos`` terms (the observed position is recovered from them); a gripper scalar is not
-interpolated (each fine step takes the trained step it falls in). With the one-step student
+horizon H * r, n_action_steps 1, replace_from r - 1: the policy node infers on a fresh observation every
+1/R s and each chunk replaces the current one from its first trained step on (the steps before it start
+from the measured position and run only for the first chunk; robot_rl.policy.chunking.splice). Only
+``joint_pos_abs`` actions with unclipped ``joint_pos`` terms (the observed position is recovered from them);
+a gripper scalar is not interpolated (each fine step takes the trained step it falls in). With the one-step student
 (docs/distillation.md) this is the 50 Hz replanning run; the 10-step teacher cannot infer in 20 ms here.
 """
 
@@ -103,7 +104,8 @@ def export_replanning(checkpoint, task_spec, path: str | Path, rate_hz: float, m
     timing = dataclasses.replace(base.timing, decimation=task_spec.decimation // ratio, policy_hz=rate_hz,
                                  max_latency_ms=1000.0 * (horizon - 1) / rate_hz)
     contract = dataclasses.replace(
-        base, timing=timing, chunking=dataclasses.replace(base.chunking, horizon=horizon, n_action_steps=1),
+        base, timing=timing,
+        chunking=dataclasses.replace(base.chunking, horizon=horizon, n_action_steps=1, replace_from=ratio - 1),
         outputs=(dataclasses.replace(base.outputs[0], shape=(1, horizon, base.action_dim)),))
     golden = np.asarray(checkpoint.dataset.get("golden_obs", []), dtype=np.float32).reshape(-1, 1, cfg.obs_dim)
     if len(golden) == 0:

@@ -14,6 +14,14 @@ the previous one from its first non-stale step on; the old chunk's steps after
 that time are never executed. This is the JointTrajectory semantics of the
 control node (a new trajectory replaces the current one from its start), so
 the in-process :class:`ChunkExecutor` and the ROS graph behave the same.
+
+Replacing from a later step (``Chunking.replace_from`` = m > 0, the ``--replan-hz`` export, m = r - 1): the
+new chunk's steps before step m are not executed while a current chunk exists; the current chunk's steps
+due before the new step m are kept (:func:`splice`). The export's first r - 1 steps run from the
+*measured* joint position towards the first trained step; the arm lags its command, so at 50 Hz, starting
+every chunk from there threw away the command's lead 50 times a second and the arm crawled
+(docs/distillation.md). With the splice every executed target is a trained step as at the training rate:
+the one due 1 / training rate after its observation.
 """
 
 from __future__ import annotations
@@ -64,6 +72,28 @@ class ActionChunk:
                        base_raw=None if self.base_raw is None else self.base_raw[keep])
 
 
+def _join(first, second):
+    """Row-wise concatenation of two optional arrays (None if either is None)."""
+    return None if first is None or second is None else np.concatenate([first, second])
+
+
+def splice(current: ActionChunk | None, chunk: ActionChunk, replace_from: int) -> ActionChunk:
+    """``chunk`` from its step ``replace_from`` on, preceded by ``current``'s steps due after ``chunk.stamp``
+    and before that step (re-timed relative to ``chunk.stamp``). ``chunk`` itself when ``replace_from`` is 0
+    or there is no current chunk."""
+    if replace_from == 0 or current is None:
+        return chunk
+    due = current.stamp + current.deadlines
+    old = current.select((due > chunk.stamp) & (due < chunk.stamp + chunk.deadlines[replace_from]))
+    new = chunk.select(np.arange(chunk.num_steps) >= replace_from)
+    return replace(new, deadlines=np.concatenate([old.stamp + old.deadlines - chunk.stamp, new.deadlines]),
+                   positions=np.concatenate([old.positions, new.positions]),
+                   velocities=np.concatenate([old.velocities, new.velocities]),
+                   gripper=_join(old.gripper, new.gripper), raw=np.concatenate([old.raw, new.raw]),
+                   saturated=np.concatenate([old.saturated, new.saturated]),
+                   base_raw=_join(old.base_raw, new.base_raw))
+
+
 def drop_stale(chunk: ActionChunk, now: float, max_latency: float, min_lead: float = 0.0) -> ActionChunk | None:
     """``chunk`` without steps whose deadline is <= now + min_lead (s); None if nothing is left.
 
@@ -83,15 +113,18 @@ class ChunkExecutor:
     Counts dropped steps and chunks so a node or benchmark can report them.
     """
 
-    def __init__(self, max_latency: float, min_lead: float = 0.0):
+    def __init__(self, max_latency: float, min_lead: float = 0.0, replace_from: int = 0):
         self.max_latency = max_latency
         self.min_lead = min_lead
+        self.replace_from = replace_from  # the contract's chunking.replace_from (:func:`splice`)
         self.current: ActionChunk | None = None
         self.dropped_steps = 0
         self.dropped_chunks = 0
 
     def accept(self, chunk: ActionChunk, now: float) -> ActionChunk | None:
-        """Drop stale steps of ``chunk`` at ``now`` (s); if any remain, they replace the old remainder."""
+        """Drop stale steps of ``chunk`` at ``now`` (s); if any remain, they replace the old remainder (from
+        step ``replace_from`` on)."""
+        chunk = splice(self.current, chunk, self.replace_from)
         fresh = drop_stale(chunk, now, self.max_latency, self.min_lead)
         if fresh is None:
             self.dropped_steps += chunk.num_steps

@@ -44,8 +44,12 @@ METADATA_KEY = "robot_rl.contract"
 
 
 def contract_to_dict(contract: PolicyContract) -> dict[str, Any]:
-    """Plain JSON-able dict (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(contract)))
+    """Plain JSON-able dict (tuples become lists). ``chunking.replace_from`` is written only when set, so the
+    contracts of policies that do not use it read as before."""
+    raw = json.loads(json.dumps(dataclasses.asdict(contract)))
+    if raw["chunking"]["replace_from"] == 0:
+        del raw["chunking"]["replace_from"]
+    return raw
 
 
 def contract_to_json(contract: PolicyContract) -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from robot_rl.errors import ConfigError
-from robot_rl.policy.chunking import ActionChunk, drop_stale
+from robot_rl.policy.chunking import ActionChunk, drop_stale, splice
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,15 @@ class ScheduleConfig:
             longest time the heartbeat holds the last target while an inference runs.
         min_lead: steps whose deadline is less than this far ahead are not sent, s.
         n_action_steps: steps of a chunk executed before the next inference is requested; None: all of them.
+        replace_from: the contract's ``chunking.replace_from``: a new chunk replaces the current one from this
+            step on (:func:`robot_rl.policy.chunking.splice`); 0: the whole chunk.
     """
 
     period: float
     max_latency: float
     min_lead: float = 0.002
     n_action_steps: int | None = None
+    replace_from: int = 0
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.period) and self.period > 0):
@@ -59,13 +62,16 @@ class ScheduleConfig:
             raise ConfigError(f"ScheduleConfig.min_lead must be in [0, period={self.period}) s, got {self.min_lead}")
         if self.n_action_steps is not None and self.n_action_steps < 1:
             raise ConfigError(f"ScheduleConfig.n_action_steps must be >= 1 or None, got {self.n_action_steps}")
+        if self.replace_from < 0:
+            raise ConfigError(f"ScheduleConfig.replace_from must be >= 0, got {self.replace_from}")
 
     @classmethod
     def from_contract(cls, contract, min_lead: float = 0.002) -> ScheduleConfig:
         """Period, latency bound and executed steps from a :class:`PolicyContract` (its chunks hold the
         whole horizon, :class:`robot_rl.policy.runtime.PolicyRuntime`)."""
         return cls(period=contract.timing.period, max_latency=contract.timing.max_latency_ms / 1000.0,
-                   min_lead=min_lead, n_action_steps=contract.chunking.n_action_steps)
+                   min_lead=min_lead, n_action_steps=contract.chunking.n_action_steps,
+                   replace_from=contract.chunking.replace_from)
 
 
 @dataclass(frozen=True)
@@ -158,10 +164,12 @@ class PolicyScheduler:
         return restamp(self.current.select(keep), now)
 
     def accept(self, chunk: ActionChunk, now: float) -> ActionChunk | None:
-        """A finished inference at ``now`` (s): its fresh steps replace the current chunk and are returned
-        (to publish at once, stamped with the observation time); None when the whole chunk is stale."""
+        """A finished inference at ``now`` (s): its fresh steps replace the current chunk (from step
+        ``replace_from`` on, :func:`robot_rl.policy.chunking.splice`) and are returned (to publish at once,
+        stamped with the observation time); None when the whole chunk is stale."""
         self.requested_at = None
         self.stats["chunks"] += 1
+        chunk = splice(self.current, chunk, self.config.replace_from)
         fresh = drop_stale(chunk, now, self.config.max_latency, self.config.min_lead)
         if fresh is None:
             self.stats["dropped_chunks"] += 1

@@ -159,12 +159,18 @@ class Timing:
 
 @dataclass(frozen=True)
 class Chunking:
-    """Action chunking: ``horizon`` steps per inference, first ``n_action_steps`` executed."""
+    """Action chunking: ``horizon`` steps per inference, first ``n_action_steps`` executed.
+
+    ``replace_from`` (0: the whole chunk): a new chunk replaces the current one from its step ``replace_from``
+    (0-based) on; its earlier steps run only when there is no current chunk (the ``--replan-hz`` export, whose
+    steps before the first trained one start from the measured position; :mod:`robot_rl.policy.chunking`).
+    """
 
     horizon: int = 1
     n_action_steps: int = 1
     denoising_steps: int = 0  # 0 for a non-diffusion policy
     obs_history: int = 1  # stacked whole observation vectors (diffusion policies), oldest first
+    replace_from: int = 0
 
     def __post_init__(self) -> None:
         if not (1 <= self.n_action_steps <= self.horizon):
@@ -172,6 +178,9 @@ class Chunking:
                               f"horizon ({self.horizon})")
         if self.denoising_steps < 0 or self.obs_history < 1:
             raise ConfigError("contract chunking: denoising_steps must be >= 0 and obs_history >= 1")
+        if not (0 <= self.replace_from < self.horizon):
+            raise ConfigError(f"contract chunking: need 0 <= replace_from ({self.replace_from}) < horizon "
+                              f"({self.horizon})")
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ class HilSimConfig:
     bc_weight: float | None = None  # actor loss weights (None: the method's, robot_rl.hil.methods)
     q_weight: float | None = None
     demo_episodes: int = 0
+    gripper_labels: str = "both"  # robot_rl.hil.labels.GRIPPER_LABELS
     threads: int = 1  # onnxruntime intra-op and torch threads
     seed: int = 0
 
@@ -126,7 +127,7 @@ class _Setup:
         self.learner = OnlineLearner(self.loaded, OnlineConfig(
             out_dir=config.out, residual_scale=config.scale, updates_per_step=1e6, min_transitions=2,
             export_every_updates=1, method=config.method, bc_weight=config.bc_weight,
-            q_weight=config.q_weight, seed=config.seed), robot_model=self.robot)
+            q_weight=config.q_weight, gripper_labels=config.gripper_labels, seed=config.seed), robot_model=self.robot)
 
     def _hold_base(self, config: HilSimConfig) -> None:
         """rlpd-scratch: the hold-position base replaces the trained one (out/hold_base.onnx)."""

@@ -183,3 +183,7 @@ def test_gripper_labels_close_keeps_only_the_human_closing_early_and_none_keeps_
     with pytest.raises(ConfigError, match="gripper_labels"):
         OnlineConfig(out_dir="x", gripper_labels="sometimes")
     assert OnlineConfig(out_dir="x").gripper_labels == "both"
+    from robot_rl_sim.hil.session import HilSimConfig
+
+    with pytest.raises(ConfigError, match="gripper_labels"):
+        HilSimConfig(base="b.onnx", out="x", gripper_labels="sometimes")

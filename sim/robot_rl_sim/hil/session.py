@@ -73,6 +73,9 @@ class HilSimConfig:
                               f"and eval_episodes {self.eval_episodes} must be >= 1, updates_per_round, "
                               f"demo_episodes and utd >= 0")
         method_defaults(self.method)
+        from robot_rl.hil.labels import gripper_evidence
+
+        gripper_evidence(None, self.gripper_labels)  # ConfigError naming the modes
         if not (np.isfinite(self.scale) and self.scale > 0):
             raise ConfigError(f"HilSimConfig: residual_scale must be > 0, got {self.residual_scale}")
         from robot_rl_sim.hil.gaps import resolve_gap

@@ -168,3 +168,22 @@ def test_the_gripper_label_can_close_or_open_the_gripper():
     assert residual_label(closed, base, scales)[n] == 1.0  # the human closed it: a full residual
     assert residual_label(kept, base, scales)[n] == 0.0
     assert base[n] + GRIPPER_RESIDUAL_SCALE * 1.0 > 0.0  # and that residual does close it
+
+
+def test_gripper_labels_close_keeps_only_the_human_closing_early_and_none_keeps_the_base():
+    from robot_rl.hil.labels import gripper_evidence
+    from robot_rl.hil.online import OnlineConfig
+
+    assert [gripper_evidence(c, "both") for c in (True, False, None)] == [True, False, None]
+    # "close": a human closing where the base would not is grasp timing; an executed open keeps the base's entry
+    assert [gripper_evidence(c, "close") for c in (True, False, None)] == [True, None, None]
+    assert [gripper_evidence(c, "none") for c in (True, False, None)] == [None, None, None]
+    with pytest.raises(ConfigError, match="gripper_labels 'sometimes' unknown"):
+        gripper_evidence(True, "sometimes")
+    with pytest.raises(ConfigError, match="gripper_labels"):
+        OnlineConfig(out_dir="x", gripper_labels="sometimes")
+    assert OnlineConfig(out_dir="x").gripper_labels == "both"
+    from robot_rl_sim.hil.session import HilSimConfig
+
+    with pytest.raises(ConfigError, match="gripper_labels"):
+        HilSimConfig(base="b.onnx", out="x", gripper_labels="sometimes")

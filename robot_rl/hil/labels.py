@@ -28,6 +28,10 @@ from robot_rl.errors import CommandError, ConfigError
 from robot_rl.policy.schema import PolicyContract
 
 INVERTIBLE_TYPES = ("joint_pos_abs", "joint_pos_delta")
+GRIPPER_LABELS = ("both", "close", "none")
+"""Which executed gripper states label the gripper entry (:func:`gripper_evidence`): ``both`` (a human who opens or
+closes against the base), ``close`` (only closing where the base would not: grasp timing; an executed open where the
+base closes keeps the base's entry), ``none`` (always the base's)."""
 BOUND_TOLERANCE = 1e-9  # rad: a target this close to a clip bound counts as clipped
 
 
@@ -68,6 +72,16 @@ def raw_from_targets(contract: PolicyContract, targets: np.ndarray, q_obs: np.nd
     if action.gripper and gripper_closed is not None and bool(gripper_closed) != bool(base_raw[n] > 0.0):
         out[n] = 1.0 if gripper_closed else -1.0
     return out
+
+
+def gripper_evidence(gripper_closed: bool | None, mode: str) -> bool | None:
+    """The executed gripper state :func:`raw_from_targets` may label from under ``mode`` (:data:`GRIPPER_LABELS`);
+    None keeps the base's entry. ConfigError naming the modes for an unknown one."""
+    if mode not in GRIPPER_LABELS:
+        raise ConfigError(f"gripper_labels {mode!r} unknown; known: {GRIPPER_LABELS}")
+    if mode == "none" or gripper_closed is None:
+        return None
+    return bool(gripper_closed) if mode == "both" or gripper_closed else None
 
 
 def _nearest_consistent(raw: np.ndarray, processed: np.ndarray, base: np.ndarray, scale: np.ndarray,

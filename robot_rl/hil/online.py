@@ -46,7 +46,7 @@ import numpy as np
 
 from robot_rl.atomic import atomic_file
 from robot_rl.errors import ConfigError
-from robot_rl.hil.labels import check_invertible, raw_from_targets, residual_label
+from robot_rl.hil.labels import check_invertible, gripper_evidence, raw_from_targets, residual_label
 from robot_rl.hil.methods import method_defaults
 from robot_rl.hil.replay import TransitionStore, load_transitions
 from robot_rl.hil.sampler import ReplaySampler
@@ -80,6 +80,8 @@ class OnlineConfig:
         critics: members of the critic ensemble; n_step: n of the n-step returns; gamma: discount per step.
         offline_fraction: share of each batch drawn from the human-driven (offline) transitions (RLPD 0.5).
         warm_start_updates: updates on the offline data alone before the first online one (WSRL-style; 0 off).
+        gripper_labels: which executed gripper states label the gripper entry (:data:`robot_rl.hil.labels.
+            GRIPPER_LABELS`; pick-cube measurement in docs/hil.md).
         seed: seeds the networks, the sampling and the base's diffusion noise.
     """
 
@@ -101,10 +103,12 @@ class OnlineConfig:
     gamma: float = 0.97
     offline_fraction: float = 0.5
     warm_start_updates: int = 0
+    gripper_labels: str = "both"
     seed: int = 0
 
     def __post_init__(self) -> None:
         defaults = method_defaults(self.method)
+        gripper_evidence(None, self.gripper_labels)  # ConfigError naming the modes
         for name in ("bc_weight", "q_weight", "anchor_weight"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, defaults[name])
@@ -261,7 +265,8 @@ class OnlineLearner:
         stored = self._finish(window, base, float(reward), bool(done))
         self.terminal = bool(done) and stored is not None
         if executed_targets is not None and not classified:
-            executed = raw_from_targets(self.base.contract, executed_targets, self._q_obs, base, gripper_closed)
+            executed = raw_from_targets(self.base.contract, executed_targets, self._q_obs, base,
+                                        gripper_evidence(gripper_closed, self.config.gripper_labels))
             self._pending = _Step(window, base, residual_label(executed, base, self._scales), bool(intervened))
         return stored
 

@@ -33,6 +33,8 @@ def register(subparsers) -> None:
     s.add_argument("--human-budget", type=int, default=3000, help="most steps the simulated human may drive per run")
     s.add_argument("--bc-weight", type=float, default=None, help="behaviour cloning weight (default: the method's)")
     s.add_argument("--q-weight", type=float, default=None, help="Q weight in the actor loss (default: the method's)")
+    s.add_argument("--gripper-labels", default="both", choices=("both", "close", "none"),
+                   help="which executed gripper states label the residual's gripper entry (docs/hil.md)")
     s.add_argument("--seed", type=int, default=0, help="the run's seed (single run)")
     s.add_argument("--seeds", type=int, default=0, help="run seeds 0..N-1 as parallel 1-thread processes, resumable, "
                                                         "and write <out>/report.md")
@@ -59,7 +61,7 @@ def run_sim(args: argparse.Namespace) -> int:
                           updates_per_round=args.updates_per_round, utd=args.utd, demo_episodes=args.demo_episodes,
                           eval_episodes=args.eval_episodes, residual_scale=args.residual_scale,
                           human_budget=args.human_budget, bc_weight=args.bc_weight, q_weight=args.q_weight,
-                          seed=args.seed)
+                          gripper_labels=args.gripper_labels, seed=args.seed)
     if args.compare and not args.seeds:
         raise ConfigError("hil sim: --compare needs --seeds N")
     if args.seeds:

@@ -57,6 +57,7 @@ class HilSimConfig:
     bc_weight: float | None = None  # actor loss weights (None: the method's, robot_rl.hil.methods)
     q_weight: float | None = None
     demo_episodes: int = 0
+    gripper_labels: str = "both"  # robot_rl.hil.labels.GRIPPER_LABELS
     threads: int = 1  # onnxruntime intra-op and torch threads
     seed: int = 0
 
@@ -72,6 +73,9 @@ class HilSimConfig:
                               f"and eval_episodes {self.eval_episodes} must be >= 1, updates_per_round, "
                               f"demo_episodes and utd >= 0")
         method_defaults(self.method)
+        from robot_rl.hil.labels import gripper_evidence
+
+        gripper_evidence(None, self.gripper_labels)  # ConfigError naming the modes
         if not (np.isfinite(self.scale) and self.scale > 0):
             raise ConfigError(f"HilSimConfig: residual_scale must be > 0, got {self.residual_scale}")
         from robot_rl_sim.hil.gaps import resolve_gap
@@ -126,7 +130,7 @@ class _Setup:
         self.learner = OnlineLearner(self.loaded, OnlineConfig(
             out_dir=config.out, residual_scale=config.scale, updates_per_step=1e6, min_transitions=2,
             export_every_updates=1, method=config.method, bc_weight=config.bc_weight,
-            q_weight=config.q_weight, seed=config.seed), robot_model=self.robot)
+            q_weight=config.q_weight, gripper_labels=config.gripper_labels, seed=config.seed), robot_model=self.robot)
 
     def _hold_base(self, config: HilSimConfig) -> None:
         """rlpd-scratch: the hold-position base replaces the trained one (out/hold_base.onnx)."""

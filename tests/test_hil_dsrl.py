@@ -116,3 +116,43 @@ def test_dsrl_needs_a_base_with_a_noise_input(tmp_path, panda_model):
     with pytest.raises(ConfigError, match="--noise-input"):
         DsrlOnlineLearner(load_policy(BAKED_BASE, robot=panda_model), OnlineConfig(out_dir=str(tmp_path),
                                                                                    method="dsrl"))
+
+
+def test_the_node_core_records_the_latent_of_its_own_newest_export(dsrl_run, tmp_path, panda_model):
+    """Without a caller-given latent (the learner node), each chunk's latent is the one the newest exported noise
+    policy chooses on the chunk-start window; a new export takes over at the next chunk start."""
+    from robot_rl.hil.dsrl_online import DsrlOnlineLearner
+    from robot_rl.hil.online import OnlineConfig
+    from robot_rl_sim.hil.episode import measurement
+    from robot_rl_sim.tasks import make_env
+
+    base = load_policy(dsrl_run["base"], robot=panda_model)
+    k = base.contract.chunking.n_action_steps
+    config = OnlineConfig(out_dir=str(tmp_path), method="dsrl", min_transitions=2, updates_per_step=10, batch_size=4,
+                          export_every_updates=3, critics=2, hidden=16)
+    learner = DsrlOnlineLearner(base, config, robot_model=panda_model)
+    spec = get_task(TASK)
+    env = make_env(spec)
+    obs, stored = env.reset(seed=0), []
+
+    def run(steps: int, start: int) -> None:
+        nonlocal obs
+        for t in range(start, start + steps):
+            inputs = measurement(spec, env.config, obs, t * spec.policy_dt)
+            stored.append(learner.step(inputs, inputs.position[:7], False))
+            obs, *_ = env.step(inputs.position[:7])
+
+    try:
+        run(2 * k + 1, 0)
+        first = [s for s in stored if s is not None]
+        assert len(first) == 2 and all(np.all(s["action"] == 0.0) for s in first)  # the untrained actor: latent 0
+        assert learner.learn(3) == 3 and learner.maybe_export() == tmp_path / "residual_0001.onnx"
+        run(2 * k, 2 * k + 1)  # the chunk starting at 2k ran with residual_0000, the next with residual_0001
+        later = [s for s in stored if s is not None][2:]
+        noise = OnnxPolicy(load_policy(tmp_path / "residual_0001.onnx"), RuntimeConfig())
+        np.testing.assert_array_equal(later[0]["action"], 0.0)
+        latent = noise.run(later[1]["obs"])
+        assert np.abs(latent).max() > 0.0
+        np.testing.assert_allclose(later[1]["action"], latent.ravel() / LATENT_SCALE, atol=1e-6)
+    finally:
+        learner.close()

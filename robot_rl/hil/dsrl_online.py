@@ -51,6 +51,7 @@ class _Chunk:
     latent: np.ndarray
     rows: list = field(default_factory=list)
     intervened: bool = False
+    base_action: None = None  # what OnlineLearner.end_episode passes on as the next base action (unused here)
 
 
 class DsrlOnlineLearner(OnlineLearner):
@@ -124,7 +125,7 @@ class DsrlOnlineLearner(OnlineLearner):
             path, self._swap = self._swap, None
             self._load_acting(path)
         base = self._base_action(window, inputs, base_action)
-        stored = self._finish(window, float(reward), bool(done)) if starts or done else None
+        stored = self._finish(window, None, float(reward), bool(done)) if starts or done else None
         self.terminal = bool(done) and stored is not None
         if executed_targets is None or classified or done:
             self._pending = None if starts or done else self._pending
@@ -147,8 +148,10 @@ class DsrlOnlineLearner(OnlineLearner):
             raise ConfigError(f"DSRL latent must have the base's noise shape {self._latent_shape}, got {value.shape}")
         return value
 
-    def _finish(self, next_obs: np.ndarray, reward: float, done: bool) -> dict[str, np.ndarray] | None:
-        """Store the pending chunk with this next state; None if there is none."""
+    def _finish(self, next_obs: np.ndarray, next_base: None, reward: float,
+                done: bool) -> dict[str, np.ndarray] | None:
+        """Store the pending chunk with this next state (``next_base`` unused); None if there is none. At an
+        episode's non-terminal end (:meth:`OnlineLearner.end_episode`) it bootstraps from its own start window."""
         from robot_rl.hil.dsrl import LATENT_SCALE
 
         chunk, self._pending = self._pending, None
@@ -167,17 +170,6 @@ class DsrlOnlineLearner(OnlineLearner):
         self.stats["intervened_steps"] += int(chunk.intervened)
         self.stats["episodes"] += int(done)
         self.stats["successes"] += int(done and reward > 0)
-        return stored
-
-    def end_episode(self) -> dict[str, np.ndarray] | None:
-        """End the episode without a terminal state: the pending chunk bootstraps from its own start window."""
-        pending = self._pending
-        stored = None if pending is None else self._finish(pending.obs, 0.0, False)
-        with self.lock:
-            self.store.end_episode()
-        self.stats["episodes"] += int(stored is not None)
-        self.runtime.reset()
-        self._reset_episode_state()
         return stored
 
     # ----- export (learning thread) -----------------------------------------------------------------------

@@ -156,3 +156,33 @@ def test_the_node_core_records_the_latent_of_its_own_newest_export(dsrl_run, tmp
         np.testing.assert_allclose(later[1]["action"], latent.ravel() / LATENT_SCALE, atol=1e-6)
     finally:
         learner.close()
+
+
+def test_the_noise_actor_learns_the_latents_whose_chunks_the_action_critic_values():
+    """Synthetic: the "base" executes its latent (a = w), success iff a[0] > 0; the human's chunks (intervened, a
+    latent the base was not given) are only in Q^A. The latent critic, distilled from Q^A at the policy's
+    (w, a) pairs, turns the actor's deterministic latent towards w[0] > 0."""
+    from robot_rl.hil.dsrl import DsrlConfig, DsrlLearner
+
+    rng = np.random.default_rng(0)
+    n, d = 512, 4
+    obs = rng.normal(size=(n, 2)).astype(np.float32)
+    u = rng.uniform(-1, 1, size=(n, d)).astype(np.float32)
+    executed = (LATENT_SCALE * u).astype(np.float32)
+    human = np.arange(n) % 4 == 0
+    executed[human, 0] = 1.0  # the human's chunks all succeed
+    reward = (executed[:, 0] > 0).astype(np.float32)
+    batch = {"obs": obs, "action": u, "base_action": executed, "intervened": human, "reward": reward,
+             "done": np.ones(n, np.float32), "next_obs": obs}
+    torch.set_num_threads(1)
+    learner = DsrlLearner(DsrlConfig(obs_dim=2, latent_dim=d, executed_dim=d, hidden=32, critics=2, batch_size=64,
+                                     lr=3e-3), seed=0)
+    learner.fit_normalisation(obs, executed)
+    for _ in range(300):
+        rows = rng.integers(0, n, 64)
+        stats = learner.update({k: v[rows] for k, v in batch.items()})
+    with torch.no_grad():
+        latent = learner.actor(torch.from_numpy(obs), torch.zeros(n, d)).numpy()
+        q_a = learner.action_critic(torch.from_numpy(obs), torch.from_numpy(executed)).mean(dim=0).numpy()
+    assert np.mean(np.abs(q_a - reward)) < 0.2 and stats["latent_critic"] < 0.05
+    assert np.mean(latent[:, 0] > 0.3) > 0.9 and np.all(np.abs(latent) < LATENT_SCALE)

@@ -12,9 +12,24 @@ METHODS = {  # actor-loss weights (q_weight, bc_weight, anchor_weight) and wheth
     "bc": {"q_weight": 0.0, "bc_weight": 2.0, "anchor_weight": 0.0, "explore": False},
     "residual-rl": {"q_weight": 1.0, "bc_weight": 1.0, "anchor_weight": 0.1, "explore": True},
     "rlpd-scratch": {"q_weight": 1.0, "bc_weight": 1.0, "anchor_weight": 0.1, "explore": True},
+    "dsrl": {"q_weight": 1.0, "bc_weight": 0.0, "anchor_weight": 0.0, "explore": True},
 }
 """``--method``: bc (HG-DAgger: clone the corrections), residual-rl (the default: RL over the frozen base),
-rlpd-scratch (the same learner acting alone over a hold-position base, :mod:`robot_rl.hil.hold_base`)."""
+rlpd-scratch (the same learner acting alone over a hold-position base, :mod:`robot_rl.hil.hold_base`), dsrl
+(a noise policy steering the base's initial noise, :mod:`robot_rl.hil.dsrl_online`; the weights are unused)."""
+
+
+def learner_class(method: str):
+    """The online learner class of ``method``: :class:`~robot_rl.hil.dsrl_online.DsrlOnlineLearner` for dsrl,
+    else :class:`~robot_rl.hil.online.OnlineLearner`; ConfigError for an unknown method."""
+    method_defaults(method)
+    if method == "dsrl":
+        from robot_rl.hil.dsrl_online import DsrlOnlineLearner
+
+        return DsrlOnlineLearner
+    from robot_rl.hil.online import OnlineLearner
+
+    return OnlineLearner
 
 
 def method_defaults(method: str) -> dict:

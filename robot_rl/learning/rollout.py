@@ -70,7 +70,10 @@ class ChunkPolicy:
 
     def chunk(self, frames: deque) -> np.ndarray:
         """The base's raw actions (n_action_steps, a) from stacked frames (oldest first)."""
-        return self.onnx.run(self.window(frames))[: self.n_action_steps]
+        from robot_rl.policy.noise_policy import steering_noise
+
+        window = self.window(frames)
+        return self.onnx.run(window, noise=steering_noise(self.residual, window))[: self.n_action_steps]
 
     def act(self, base_raw: np.ndarray, frames: deque) -> np.ndarray:
         """Raw action (a,) of this step: the base's plus the residual on this step's frames (if any)."""

@@ -43,7 +43,8 @@ from robot_rl import topics
 from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.hil.episodes import RESET, START, EpisodeConfig, EpisodeControl, Phase
 from robot_rl.hil.labels import command_target
-from robot_rl.hil.online import RESIDUAL_FILE, OnlineConfig, OnlineLearner
+from robot_rl.hil.methods import learner_class
+from robot_rl.hil.online import RESIDUAL_FILE, OnlineConfig
 from robot_rl.hil.transfer import ResidualPayload
 from robot_rl.nodes.conversions import key_values, stamp_to_seconds, trajectory_from_msg
 from robot_rl.nodes.latest import LatestMessage
@@ -69,7 +70,7 @@ class HilLearnerNode(Node):
         torch.set_num_threads(p["torch_threads"])
         robot = load_robot_model(p["robot"])
         base = load_policy(p["base_policy_path"], robot=robot)
-        self.core = OnlineLearner(base, OnlineConfig(
+        self.core = learner_class(p["method"])(base, OnlineConfig(
             out_dir=p["out_dir"], residual_scale=p["residual_scale"], updates_per_step=p["updates_per_step"],
             min_transitions=p["min_transitions"], export_every_updates=p["export_every_updates"],
             batch_size=p["batch_size"], flush_every=p["flush_every"], capacity=p["capacity"],

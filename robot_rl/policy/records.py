@@ -24,12 +24,16 @@ class Provenance:
 
 @dataclass(frozen=True)
 class Residual:
-    """This policy is a residual on base policy ``base_policy_id`` (sha256 of the base ONNX file)."""
+    """This policy is a residual on base policy ``base_policy_id`` (sha256 of the base ONNX file), or with
+    ``kind`` "noise" a noise policy choosing that base's initial noise (:mod:`robot_rl.policy.noise_policy`)."""
 
     base_policy_id: str
-    scale: float  # raw = base_raw + scale * residual_raw
+    scale: float  # raw = base_raw + scale * residual_raw (kind "action"); the latent bound (kind "noise")
+    kind: str = "action"  # action: a residual on the base's actions; noise: the base's initial noise (DSRL)
 
     def __post_init__(self) -> None:
+        if self.kind not in ("action", "noise"):
+            raise ConfigError(f"contract residual.kind must be 'action' or 'noise', got {self.kind!r}")
         if len(self.base_policy_id) != 64:
             raise ConfigError(f"contract residual.base_policy_id must be a sha256 hex digest, got {self.base_policy_id!r}")
         if not np.isfinite(self.scale):

@@ -31,6 +31,7 @@ import numpy as np
 from robot_rl.errors import ConfigError
 from robot_rl.policy.chunking import ActionChunk
 from robot_rl.policy.contract import LoadedPolicy
+from robot_rl.policy.noise_policy import check_noise_policy, is_noise_policy, steering_noise
 from robot_rl.policy.observation import ObservationAssembler, ObservationInputs
 from robot_rl.policy.schema import PolicyContract
 
@@ -77,6 +78,7 @@ class OnnxPolicy:
         self._outputs = ([c.action_output.name] + [f.output for f in c.feedback]
                          + [t.name for t in c.outputs if t.role == "info"])
         self.info: dict[str, np.ndarray] = {}  # the last run's info outputs (e.g. LEAPP kp/kd gains), by name
+        self.last_noise: np.ndarray | None = None  # the last run's role-noise value (no batch dimension)
         self.reset_state()
 
     def reset_state(self) -> None:
@@ -113,7 +115,7 @@ class OnnxPolicy:
         """Raw actions (horizon, a) for one observation (obs_dim,) or (obs_history, obs_dim); ``noise`` feeds the
         role-``noise`` input (default: :meth:`noise_value`)."""
         feed = dict([self._input("obs", obs)])
-        value = self.noise_value(noise)
+        value = self.last_noise = self.noise_value(noise)  # kept: the latent a DSRL learner records
         if value is not None:
             feed.update([self._input("noise", value)])
         if base_action is not None:
@@ -136,16 +138,20 @@ def residual_scales(contract: PolicyContract, scale: float) -> np.ndarray:
 
 
 def residual_step(residual: OnnxPolicy, obs: np.ndarray, base_raw: np.ndarray) -> np.ndarray:
-    """Raw action (a,) of one step: ``base_raw + s * residual(obs, base_raw)`` (obs: this step's window)."""
+    """Raw action (a,) of one step: ``base_raw + s * residual(obs, base_raw)`` (obs: this step's window);
+    ``base_raw`` for a noise policy (it acted on the chunk's initial noise)."""
+    if is_noise_policy(residual.contract):
+        return np.asarray(base_raw, dtype=float)
     scales = residual_scales(residual.contract, residual.contract.residual.scale)
     return base_raw + scales * residual.run(obs, base_action=base_raw)[0]
 
 
 def compose(base: OnnxPolicy, residual: OnnxPolicy | None, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(raw actions (horizon, a), the base's (horizon, a)) for ``obs``: the residual composed on ``obs`` at
-    every step (exact for the first step; a prediction for later ones, see :func:`residual_step`)."""
-    raw = base.run(obs)
-    if residual is None:
+    every step (exact for the first step; a prediction for later ones, see :func:`residual_step`); a noise
+    policy chooses the base's initial noise instead (:mod:`robot_rl.policy.noise_policy`)."""
+    raw = base.run(obs, noise=steering_noise(residual, obs))
+    if residual is None or is_noise_policy(residual.contract):
         return raw, raw
     return np.stack([residual_step(residual, obs, r) for r in raw]), raw
 
@@ -154,6 +160,8 @@ def check_residual(base: PolicyContract, base_id: str, residual: PolicyContract)
     """The residual must name this base (sha256), share its joints, observations and action size."""
     if residual.residual is None:
         raise ConfigError("the residual policy's contract has no 'residual' section")
+    if is_noise_policy(residual):
+        return check_noise_policy(base, base_id, residual)
     if residual.residual.base_policy_id != base_id:
         raise ConfigError(f"residual is for base policy {residual.residual.base_policy_id[:12]}..., "
                           f"the loaded base is {base_id[:12]}...")
@@ -224,7 +232,8 @@ class PolicyRuntime:
         """``command`` (a heartbeat: the not-yet-due rest of a chunk) with its first step recomputed by the
         residual on this period's observation ``obs`` (per-step residual); unchanged without a residual, a
         base_raw, or for joint_vel actions (whose targets accumulate)."""
-        if self.residual is None or command.base_raw is None or self.contract.action.type == "joint_vel":
+        if self.residual is None or command.base_raw is None or self.contract.action.type == "joint_vel" \
+                or is_noise_policy(self.residual.contract):
             return command
         raw = self.residual_step(obs, command.base_raw[0])
         new, saturated = self.process(raw[None])

@@ -20,9 +20,10 @@ def register(subparsers) -> None:
                                              "by '+' compose; default: the task's default gap")
     s.add_argument("--rounds", type=int, default=4)
     s.add_argument("--episodes-per-round", type=int, default=10)
-    s.add_argument("--method", default="residual-rl", choices=("bc", "residual-rl", "rlpd-scratch"),
+    s.add_argument("--method", default="residual-rl", choices=("bc", "residual-rl", "rlpd-scratch", "dsrl"),
                    help="bc: clone the corrections (HG-DAgger); residual-rl: RL over the frozen base (default); "
-                        "rlpd-scratch: the same RL acting alone over a hold-position base (docs/hil.md)")
+                        "rlpd-scratch: the same RL acting alone over a hold-position base (docs/hil.md); "
+                        "dsrl: steer the base's initial noise (a --noise-input base, docs/distillation.md)")
     s.add_argument("--utd", type=float, default=10.0, help="learner updates per collected env step")
     s.add_argument("--updates-per-round", type=int, default=0, help="fixed updates per round (0: --utd x steps)")
     s.add_argument("--demo-episodes", type=int, default=0,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_rl.policy.noise_policy import is_noise_policy
 from robot_rl.policy.observation import ObservationInputs
 
 
@@ -80,8 +81,10 @@ def run_episode(env, runtime, learner, human, seed: int, demo_expert=None) -> Ep
             human_raw = human.act(env.true_obs()) if human is not None else None
         raw = runtime.residual_step(window, base_raw) if human_raw is None else env.to_measured(human_raw)
         gripper = bool(raw[n] > 0.0) if runtime.contract.action.gripper else None
+        steered = {"latent": runtime.base.last_noise} if is_noise_policy(getattr(runtime.residual, "contract", None)) \
+            else {}  # dsrl: the chunk's latent
         learner.step(inputs, executed_targets(runtime, raw, inputs), human_raw is not None, base_action=base_raw,
-                     gripper_closed=gripper)
+                     gripper_closed=gripper, **steered)
         obs, _, success, _ = env.step(raw)
         human_steps += human_raw is not None
         if success:

@@ -31,7 +31,7 @@ from robot_rl.atomic import write_atomic
 from robot_rl.errors import ConfigError
 from robot_rl.hil.methods import method_defaults
 
-DEFAULT_SCALES = {"bc": 0.1, "residual-rl": 0.1, "rlpd-scratch": 0.2}
+DEFAULT_SCALES = {"bc": 0.1, "residual-rl": 0.1, "rlpd-scratch": 0.2, "dsrl": 1.5}  # dsrl: its latent bound
 """Residual scale per method, rad per unit residual: over a base, a correction; alone, a step per period."""
 
 EVAL_SEED = 3_000_000  # evaluation reset seeds: disjoint from the demonstrations' (0, 1, ...) and collection's
@@ -107,7 +107,8 @@ class _Setup:
     def __init__(self, config: HilSimConfig):
         import torch
 
-        from robot_rl.hil.online import OnlineConfig, OnlineLearner
+        from robot_rl.hil.methods import learner_class
+        from robot_rl.hil.online import OnlineConfig
         from robot_rl.learning.rollout import ChunkPolicy
         from robot_rl_sim.experts import make_expert
         from robot_rl_sim.hil.gaps import make_gap_env
@@ -127,7 +128,7 @@ class _Setup:
         self.human = make_human(self.spec, self.robot, human_config, seed=config.seed)
         self.demo_expert = make_expert(self.spec, seed=config.seed + 1, noise=0.0, model=self.robot)
         # updates_per_step is set so high that the update budget never binds: a round runs its own count
-        self.learner = OnlineLearner(self.loaded, OnlineConfig(
+        self.learner = learner_class(config.method)(self.loaded, OnlineConfig(
             out_dir=config.out, residual_scale=config.scale, updates_per_step=1e6, min_transitions=2,
             export_every_updates=1, method=config.method, bc_weight=config.bc_weight,
             q_weight=config.q_weight, gripper_labels=config.gripper_labels, seed=config.seed), robot_model=self.robot)
@@ -189,7 +190,7 @@ def run_hil_sim(config: HilSimConfig, log=print) -> dict:
     base_success, base_distance = evaluate(setup, None, eval_seeds)
     log(f"[hil] base alone with gap {setup.env.name!r}: success {base_success:.2f}, "
         f"final distance {base_distance * 100:.1f} cm")
-    rounds, residual, totals = [], None, [0, 0]
+    rounds, residual, totals = [], setup.learner.stats["last_export"] or None, [0, 0]  # dsrl: its initial one
     try:
         for r in range(config.rounds):
             stats = _round(setup, config, r, residual, totals)

@@ -134,3 +134,31 @@ def test_derived_distance_terms_and_a_threshold_in_the_middle_of_the_clean_range
     prob, labels = np.r_[0.01, 0.1, 0.2, 0.9, 0.99], np.r_[False, False, False, True, True]
     threshold = choose_threshold(prob, labels, 0.98)
     assert 0.2 < threshold <= 0.9 and abs(np.log(threshold / (1 - threshold)) - (np.log(0.25) + np.log(9)) / 2) < 0.1
+
+
+def test_train_classifier_command_on_mujoco_rollouts_and_on_their_saved_states(tmp_path, panda_model):
+    """``robot-rl hil train-classifier``: rollouts -> OUT.onnx (+ OUT.json, OUT.states.npz); ``--states`` retrains
+    on the saved states without new rollouts, and refuses states of other terms."""
+    import json
+
+    from robot_rl.cli import build_parser
+
+    common = ["hil", "train-classifier", "--task", "panda-reach", "--variants", "expert", "biased", "--steps", "200",
+              "--hidden", "16"]
+
+    def run(*extra):
+        args = build_parser().parse_args(common + list(extra))
+        return args.func(args)
+
+    assert run("--terms", "ee_goal_dist", "--out", str(tmp_path / "a.onnx"), "--episodes", "2", "--held-out", "1") == 0
+    first = json.loads((tmp_path / "a.onnx.json").read_text())
+    assert first["terms"] == ["ee_goal_dist"] and first["episodes"] == {"train": 4, "held_out": 2}
+    assert first["held_out"]["positives"] > 0 and first["held_out"]["negatives"] > 0
+    states = str(tmp_path / "a.onnx.states.npz")
+    assert run("--terms", "ee_goal_dist", "--out", str(tmp_path / "b.onnx"), "--states", states) == 0
+    second = json.loads((tmp_path / "b.onnx.json").read_text())
+    assert {k: second[k] for k in ("threshold", "held_out", "episodes")} == \
+        {k: first[k] for k in ("threshold", "held_out", "episodes")}
+    load_classifier(tmp_path / "b.onnx", robot=panda_model)
+    with pytest.raises(ConfigError, match="this run takes"):
+        run("--terms", "ee_pos", "--out", str(tmp_path / "c.onnx"), "--states", states)

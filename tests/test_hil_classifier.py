@@ -128,6 +128,8 @@ def test_derived_distance_terms_and_a_threshold_in_the_middle_of_the_clean_range
     np.testing.assert_allclose(frame, np.r_[ee, np.linalg.norm(goal - ee)])
     with pytest.raises(ConfigError, match="needs the task's 'object_pose'"):
         classifier_contract(template, sources=("ee_object_dist",))
+    with pytest.raises(ConfigError, match="needs the task's 'goal'"):  # a joint goal (7,) is no position
+        classifier_contract(panda_contract(), sources=("ee_goal_dist",))
     with pytest.raises(ConfigError, match="forward kinematics"):
         frame_assembler(contract)
     # failures score at most 0.2, successes at least 0.9: every threshold in (0.2, 0.9] is perfect

@@ -72,9 +72,10 @@ def _derived_terms(template: PolicyContract, sources: tuple[str, ...]) -> tuple[
     measured = {t.source: t.size for t in template.observations}
     terms = []
     for source in (s for s in sources if s in DERIVED_SOURCES):
-        if DERIVED_SOURCES[source] not in measured or measured[DERIVED_SOURCES[source]] not in (3, 7):
-            raise ConfigError(f"classifier term {source!r} needs the task's {DERIVED_SOURCES[source]!r} "
-                              f"observation as a position (3 values, m, or a pose), the task has {measured}")
+        needed = DERIVED_SOURCES[source]
+        if measured.get(needed) not in ((3,) if needed == "goal" else (7,)):  # a Cartesian goal; a pose (fixed)
+            raise ConfigError(f"classifier term {source!r} needs the task's {needed!r} observation as a position "
+                              f"(goal: 3 values, m), the task has {measured}")
         terms.append(ObsTerm(source, source, 1, "m"))
     return tuple(terms)
 

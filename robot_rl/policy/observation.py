@@ -91,10 +91,10 @@ class ObservationAssembler:
             return self._ee_pos(inputs)
         if source in ("ee_goal_dist", "ee_object_dist"):
             target = self._measured(term, inputs, "goal" if source == "ee_goal_dist" else "object_pose")
-            if target.size not in (3, 7):
+            if source == "ee_goal_dist" and target.size != 3:
                 raise CommandError(f"observation term {term.name!r} needs a Cartesian goal (3 values, m), "
                                    f"got {target.size} values")
-            return np.array([np.linalg.norm(target[:3] - self._ee_pos(inputs))])
+            return np.array([np.linalg.norm(target[:3] - self._ee_pos(inputs))])  # object_pose: xyz + wxyz
         if source == "gripper_pos":
             if not self.gripper_joints:
                 raise ConfigError("contract observes 'gripper_pos' but the robot has no gripper joints")

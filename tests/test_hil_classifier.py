@@ -108,3 +108,59 @@ def test_the_classifier_ends_the_learners_episode_as_a_success(tmp_path):
     assert not any(s["done"] for s in stored[1:-1]) and learner._pending is None  # nothing after the success
     learner.end_episode()
     learner.close()
+
+
+def test_derived_distance_terms_and_a_threshold_in_the_middle_of_the_clean_range(panda_model):
+    """ee_goal_dist is |goal - FK(q)| (m) of the measurement; the threshold sits mid-way between the classes."""
+    from robot_rl.hil.classifier_train import choose_threshold
+    from robot_rl.learning.contract_map import PolicyShape, contract_for
+    from robot_rl.policy.observation import ObservationInputs
+    from robot_rl_sim.tasks import get_task
+
+    spec = get_task("panda-reach")
+    template = contract_for(spec, PolicyShape(spec.obs_dim, spec.action_dim), "obs", "action", 0.0)
+    contract = classifier_contract(template, sources=("ee_pos", "ee_goal_dist"))
+    assert [(t.source, t.size) for t in contract.observations] == [("ee_pos", 3), ("ee_goal_dist", 1)]
+    goal = np.array([0.5, 0.1, 0.3])
+    inputs = ObservationInputs(0.0, tuple(panda_model.joint_names), PANDA.default_pose, np.zeros(PANDA.dof), goal)
+    frame = frame_assembler(contract, panda_model).frame(inputs)
+    ee = panda_model.fk(PANDA.default_pose)
+    np.testing.assert_allclose(frame, np.r_[ee, np.linalg.norm(goal - ee)])
+    with pytest.raises(ConfigError, match="needs the task's 'object_pose'"):
+        classifier_contract(template, sources=("ee_object_dist",))
+    with pytest.raises(ConfigError, match="needs the task's 'goal'"):  # a joint goal (7,) is no position
+        classifier_contract(panda_contract(), sources=("ee_goal_dist",))
+    with pytest.raises(ConfigError, match="forward kinematics"):
+        frame_assembler(contract)
+    # failures score at most 0.2, successes at least 0.9: every threshold in (0.2, 0.9] is perfect
+    prob, labels = np.r_[0.01, 0.1, 0.2, 0.9, 0.99], np.r_[False, False, False, True, True]
+    threshold = choose_threshold(prob, labels, 0.98)
+    assert 0.2 < threshold <= 0.9 and abs(np.log(threshold / (1 - threshold)) - (np.log(0.25) + np.log(9)) / 2) < 0.1
+
+
+def test_train_classifier_command_on_mujoco_rollouts_and_on_their_saved_states(tmp_path, panda_model):
+    """``robot-rl hil train-classifier``: rollouts -> OUT.onnx (+ OUT.json, OUT.states.npz); ``--states`` retrains
+    on the saved states without new rollouts, and refuses states of other terms."""
+    import json
+
+    from robot_rl.cli import build_parser
+
+    common = ["hil", "train-classifier", "--task", "panda-reach", "--variants", "expert", "biased", "--steps", "200",
+              "--hidden", "16"]
+
+    def run(*extra):
+        args = build_parser().parse_args(common + list(extra))
+        return args.func(args)
+
+    assert run("--terms", "ee_goal_dist", "--out", str(tmp_path / "a.onnx"), "--episodes", "2", "--held-out", "1") == 0
+    first = json.loads((tmp_path / "a.onnx.json").read_text())
+    assert first["terms"] == ["ee_goal_dist"] and first["episodes"] == {"train": 4, "held_out": 2}
+    assert first["held_out"]["positives"] > 0 and first["held_out"]["negatives"] > 0
+    states = str(tmp_path / "a.onnx.states.npz")
+    assert run("--terms", "ee_goal_dist", "--out", str(tmp_path / "b.onnx"), "--states", states) == 0
+    second = json.loads((tmp_path / "b.onnx.json").read_text())
+    assert {k: second[k] for k in ("threshold", "held_out", "episodes")} == \
+        {k: first[k] for k in ("threshold", "held_out", "episodes")}
+    load_classifier(tmp_path / "b.onnx", robot=panda_model)
+    with pytest.raises(ConfigError, match="this run takes"):
+        run("--terms", "ee_pos", "--out", str(tmp_path / "c.onnx"), "--states", states)

@@ -32,11 +32,16 @@ from robot_rl.errors import ConfigError
 from robot_rl.policy.contract import (Chunking, LoadedPolicy, Normalization, PolicyContract, Provenance,
                                       RewardClassifier, TensorSpec, _session, load_policy)
 from robot_rl.policy.observation import ObservationAssembler, ObservationInputs
+from robot_rl.policy.schema import ObsTerm
 
 OBS, LOGIT = "obs", "success_logit"
 TRAINING_LIB = "robot_rl.hil.classifier"
 STATELESS_SOURCES = ("last_action",)
 """Observation sources a classifier does not take (they describe the command, not the state)."""
+DERIVED_SOURCES = {"ee_goal_dist": "goal", "ee_object_dist": "object_pose"}
+"""Derived sources a classifier may add to the task's terms (m, from FK and the measured goal / object pose),
+with the measurement they need: the success rules are thresholds on such distances, which a network would
+otherwise have to learn as a norm of raw coordinates."""
 
 
 def classifier_contract(template: PolicyContract, threshold: float = 0.5,
@@ -44,10 +49,11 @@ def classifier_contract(template: PolicyContract, threshold: float = 0.5,
     """A classifier's contract from a policy contract of the task (``template``: its joints, terms, timing).
 
     The terms whose source is in :data:`STATELESS_SOURCES` are dropped, and with ``sources`` every term whose
-    source is not listed (the task-relevant state only: fewer inputs to overfit); histories must be 1.
+    source is not listed (the task-relevant state only: fewer inputs to overfit); histories must be 1. A
+    listed source of :data:`DERIVED_SOURCES` is appended as a term of its own (size 1, m), in the listed order.
     """
     terms = tuple(t for t in template.observations if t.source not in STATELESS_SOURCES
-                  and (sources is None or t.source in sources))
+                  and (sources is None or t.source in sources)) + _derived_terms(template, sources or ())
     if not terms:
         raise ConfigError(f"no observation term of the task has a source in {sources}")
     if any(t.history != 1 for t in terms):
@@ -59,6 +65,19 @@ def classifier_contract(template: PolicyContract, threshold: float = 0.5,
         normalization=Normalization(), residual=None, golden=(),
         reward_classifier=RewardClassifier(threshold=float(threshold)),
         provenance=dataclasses.replace(template.provenance, training_lib=TRAINING_LIB, opset=0, created=""))
+
+
+def _derived_terms(template: PolicyContract, sources: tuple[str, ...]) -> tuple[ObsTerm, ...]:
+    """Terms (1, m) of the derived ``sources``; ConfigError if the task measures no goal / object pose for one."""
+    measured = {t.source: t.size for t in template.observations}
+    terms = []
+    for source in (s for s in sources if s in DERIVED_SOURCES):
+        needed = DERIVED_SOURCES[source]
+        if measured.get(needed) not in ((3,) if needed == "goal" else (7,)):  # a Cartesian goal; a pose (fixed)
+            raise ConfigError(f"classifier term {source!r} needs the task's {needed!r} observation as a position "
+                              f"(goal: 3 values, m), the task has {measured}")
+        terms.append(ObsTerm(source, source, 1, "m"))
+    return tuple(terms)
 
 
 def frame_assembler(contract: PolicyContract, robot_model=None) -> ObservationAssembler:

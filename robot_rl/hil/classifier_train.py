@@ -5,7 +5,7 @@ LayerNorm (``hidden`` units, two layers), one logit. Loss: binary cross-entropy 
 weighted by negatives / positives (success states are the rarer ones). The threshold is chosen on
 validation episodes (held out of the fit): the best-F1 one among those whose precision reaches
 ``target_precision`` (a false success ends an episode with a reward it did not earn, a false failure only
-waits for the next frame), in [0.05, 0.95].
+waits for the next frame), in [0.05, 0.95], in the middle of the range of such thresholds.
 """
 
 from __future__ import annotations
@@ -87,14 +87,26 @@ def _f1(scores: dict[str, float]) -> float:
     return 0.0 if np.isnan(p) or np.isnan(r) or p + r == 0 else 2 * p * r / (p + r)
 
 
-def choose_threshold(prob: np.ndarray, labels: np.ndarray, target_precision: float) -> float:
-    """The best-F1 threshold in [0.05, 0.95] among those whose precision on (prob, labels) reaches the target
-    (all of them if none does)."""
-    candidates = np.unique(np.clip(np.r_[prob, 0.5], 0.05, 0.95))
+def choose_threshold(prob: np.ndarray, labels: np.ndarray, target_precision: float, points: int = 201) -> float:
+    """The threshold in [0.05, 0.95] with the best F1 on (prob, labels) among those whose precision reaches the
+    target (all of them if none does), taken in the middle of the longest run of such thresholds on a grid of
+    ``points`` even in logit: the widest margin to the states on either side, not the run's lowest edge."""
+    logits = np.linspace(np.log(0.05 / 0.95), np.log(0.95 / 0.05), points)
+    candidates = sigmoid(logits)
     scores = [precision_recall(prob >= t, labels) for t in candidates]
-    meets = [i for i, s in enumerate(scores) if s["precision"] >= target_precision and s["recall"] > 0]
-    pool = meets or range(len(candidates))
-    return float(candidates[max(pool, key=lambda i: _f1(scores[i]))])
+    f1 = np.array([_f1(s) for s in scores])
+    meets = np.array([s["precision"] >= target_precision and s["recall"] > 0 for s in scores])
+    pool = meets if meets.any() else np.ones(points, bool)
+    best = pool & (f1 >= f1[pool].max() - 1e-12)
+    runs, start = [], None  # (length, first, last) of runs of consecutive best grid points
+    for i, flag in enumerate(np.r_[best, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((i - start, start, i - 1))
+            start = None
+    _, first, last = max(runs)
+    return float(sigmoid((logits[first] + logits[last]) / 2))
 
 
 def train_classifier(frames: np.ndarray, labels: np.ndarray, episodes: np.ndarray,

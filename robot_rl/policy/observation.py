@@ -17,6 +17,9 @@ import numpy as np
 from robot_rl.errors import CommandError, ConfigError
 from robot_rl.policy.schema import ObsTerm, PolicyContract
 
+FK_SOURCES = ("ee_pos", "ee_goal_dist", "ee_object_dist")
+"""Observation sources computed from the end effector position (forward kinematics of the measured joints)."""
+
 
 @dataclass(frozen=True)
 class ObservationInputs:
@@ -51,8 +54,9 @@ class ObservationAssembler:
         self.contract = contract
         self.robot_model = robot_model
         self.gripper_joints = tuple(gripper_joints)
-        if any(t.source == "ee_pos" for t in contract.observations) and robot_model is None:
-            raise ConfigError("contract observes 'ee_pos' but no robot model was given for forward kinematics")
+        fk_source = next((t.source for t in contract.observations if t.source in FK_SOURCES), None)
+        if fk_source and robot_model is None:
+            raise ConfigError(f"contract observes {fk_source!r} but no robot model was given for forward kinematics")
         self._last_action = np.zeros(contract.action_dim)
         self.reset()
 
@@ -84,17 +88,31 @@ class ObservationAssembler:
         if source == "joint_vel":
             return self.joint_values(inputs, self.contract.obs_joint_names, "velocity")
         if source == "ee_pos":
-            q = self.joint_values(inputs, tuple(self.robot_model.joint_names), "position")
-            return self.robot_model.fk(q)
+            return self._ee_pos(inputs)
+        if source in ("ee_goal_dist", "ee_object_dist"):
+            target = self._measured(term, inputs, "goal" if source == "ee_goal_dist" else "object_pose")
+            if source == "ee_goal_dist" and target.size != 3:
+                raise CommandError(f"observation term {term.name!r} needs a Cartesian goal (3 values, m), "
+                                   f"got {target.size} values")
+            return np.array([np.linalg.norm(target[:3] - self._ee_pos(inputs))])  # object_pose: xyz + wxyz
         if source == "gripper_pos":
             if not self.gripper_joints:
                 raise ConfigError("contract observes 'gripper_pos' but the robot has no gripper joints")
             return np.array([self.joint_values(inputs, self.gripper_joints, "position").mean()])
         if source == "last_action":
             return self._last_action
-        value = inputs.goal if source == "goal" else inputs.object_pose
+        return self._measured(term, inputs, source)
+
+    def _ee_pos(self, inputs: ObservationInputs) -> np.ndarray:
+        """End effector position (3,) m, base frame, by FK of the measured joints."""
+        return self.robot_model.fk(self.joint_values(inputs, tuple(self.robot_model.joint_names), "position"))
+
+    @staticmethod
+    def _measured(term: ObsTerm, inputs: ObservationInputs, field: str) -> np.ndarray:
+        """``inputs.goal`` or ``inputs.object_pose`` (flat); CommandError if none was received yet."""
+        value = getattr(inputs, field)
         if value is None:
-            raise CommandError(f"observation term {term.name!r} needs '{source}' but none was received yet")
+            raise CommandError(f"observation term {term.name!r} needs '{field}' but none was received yet")
         return np.asarray(value, dtype=float).reshape(-1)
 
     def _term_value(self, term: ObsTerm, inputs: ObservationInputs) -> np.ndarray:

@@ -27,11 +27,12 @@ from robot_rl.policy.records import (Feedback, GoldenVector, NoiseInput, PassCri
                                     RewardClassifier)
 
 SCHEMA_VERSION = 1
-OBS_SOURCES = ("joint_pos", "joint_vel", "ee_pos", "goal", "object_pose", "gripper_pos", "last_action")
+OBS_SOURCES = ("joint_pos", "joint_vel", "ee_pos", "goal", "object_pose", "gripper_pos", "last_action",
+               "ee_goal_dist", "ee_object_dist")  # the two last: derived, |goal - ee| and |object xyz - ee| (m)
 ACTION_TYPES = ("joint_pos_abs", "joint_pos_delta", "joint_vel")
 TENSOR_ROLES = ("obs", "noise", "base_action", "state", "action", "info", "success_logit")
 DTYPES = ("float32", "float64")
-_FIXED_SIZES = {"ee_pos": 3, "object_pose": 7, "gripper_pos": 1}
+_FIXED_SIZES = {"ee_pos": 3, "object_pose": 7, "gripper_pos": 1, "ee_goal_dist": 1, "ee_object_dist": 1}
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,33 @@ def rollouts(task: str, variants: tuple[str, ...], episodes: int, seed: int, aft
     return arrays
 
 
+def _labelled_states(args: argparse.Namespace, variants: tuple[str, ...], sources) -> tuple[dict, dict]:
+    """(train, test) states: rolled out and saved to OUT.states.npz, or read back from ``args.states`` (an
+    earlier run's file with the same task, variants and terms: ConfigError if its frames do not fit)."""
+    from robot_rl.hil.classifier import classifier_contract
+    from robot_rl.learning.contract_map import PolicyShape, contract_for
+    from robot_rl_sim.tasks import get_task
+
+    if not args.states:
+        train = rollouts(args.task, variants, args.episodes, args.seed, sources=sources)
+        test = rollouts(args.task, variants, args.held_out, args.seed + 1, sources=sources)
+        np.savez(str(args.out) + ".states.npz", variants=np.array(variants), **{
+            f"{split}_{k}": v for split, data in (("train", train), ("test", test)) for k, v in data.items()
+            if k != "contract"})
+        return train, test
+    spec = get_task(args.task)
+    template = contract_for(spec, PolicyShape(spec.obs_dim, spec.action_dim), "obs", "action", 0.0)
+    with np.load(args.states) as saved:
+        split = [{k: saved[f"{name}_{k}"] for k in ("frames", "success", "episode", "variant")}
+                 for name in ("train", "test")]
+        saved_variants = tuple(saved["variants"]) if "variants" in saved else variants
+    width = classifier_contract(template, sources=sources).obs_dim
+    if saved_variants != variants or any(part["frames"].shape[1] != width for part in split):
+        raise ConfigError(f"{args.states}: states of variants {saved_variants} with {split[0]['frames'].shape[1]} "
+                          f"inputs; this run takes variants {variants} with {width} (task, --terms, --variants)")
+    return ({**split[0], "contract": template}, {**split[1], "contract": template})
+
+
 def run_train_classifier(args: argparse.Namespace) -> int:
     """Generate, train, choose the threshold, export, measure on held-out rollouts; writes OUT.json."""
     import torch
@@ -105,10 +132,7 @@ def run_train_classifier(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown rollout variants {unknown}; known: {list(VARIANTS)}")
     variants = tuple(v for v in args.variants if gripper or v not in GRIPPER_VARIANTS)
     sources = tuple(args.terms) if args.terms else None
-    train = rollouts(args.task, variants, args.episodes, args.seed, sources=sources)
-    test = rollouts(args.task, variants, args.held_out, args.seed + 1, sources=sources)
-    np.savez(str(args.out) + ".states.npz", **{f"{split}_{k}": v for split, data in (("train", train), ("test", test))
-                                               for k, v in data.items() if k != "contract"})
+    train, test = _labelled_states(args, variants, sources)
     config = ClassifierConfig(hidden=args.hidden, steps=args.steps, seed=args.seed)
     model, threshold, validation = train_classifier(train["frames"], train["success"], train["episode"], config)
     export_classifier(model, train["contract"], threshold, args.out, train["frames"][:2], sources)
@@ -120,7 +144,8 @@ def run_train_classifier(args: argparse.Namespace) -> int:
     report = {"task": args.task, "classifier": str(args.out), "threshold": threshold, "variants": variants,
               "terms": [t.name for t in classifier.contract.observations],
               "train_states": int(len(train["success"])), "train_successes": int(train["success"].sum()),
-              "episodes_per_variant": {"train": args.episodes, "held_out": args.held_out},
+              "episodes": {"train": len(np.unique(train["episode"])), "held_out": len(np.unique(test["episode"]))},
+              "states_file": args.states or str(args.out) + ".states.npz",
               "validation": validation, "held_out": held_out, "held_out_per_variant": per_variant,
               "wall_s": round(time.monotonic() - started, 1)}
     Path(str(args.out) + ".json").write_text(json.dumps(report, indent=1))
@@ -144,4 +169,7 @@ def register(sub) -> None:
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--steps", type=int, default=3000, help="Adam steps")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--states", default="", help="labelled states of an earlier run (its OUT.states.npz) instead of "
+                                                "new rollouts (same task, --terms, --variants; --episodes, "
+                                                "--held-out and the rollout seeds are then the file's)")
     p.set_defaults(func=run_train_classifier)

@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     s.add_argument("--gripper-labels", default="both", choices=("both", "close", "none"),
                    help="which executed gripper states label the residual's gripper entry (docs/hil.md)")
     s.add_argument("--seed", type=int, default=0, help="the run's seed (single run)")
+    s.add_argument("--reward", default="success", choices=("success", "classifier"),
+                   help="the learner's reward: the sim's true success (default) or --classifier's verdict")
+    s.add_argument("--classifier", default="", help="success classifier ONNX (robot-rl hil train-classifier)")
     s.add_argument("--seeds", type=int, default=0, help="run seeds 0..N-1 as parallel 1-thread processes, resumable, "
                                                         "and write <out>/report.md")
     s.add_argument("--compare", nargs="+", default=None, metavar="METHOD",
@@ -62,7 +65,8 @@ def run_sim(args: argparse.Namespace) -> int:
                           updates_per_round=args.updates_per_round, utd=args.utd, demo_episodes=args.demo_episodes,
                           eval_episodes=args.eval_episodes, residual_scale=args.residual_scale,
                           human_budget=args.human_budget, bc_weight=args.bc_weight, q_weight=args.q_weight,
-                          gripper_labels=args.gripper_labels, seed=args.seed)
+                          gripper_labels=args.gripper_labels, seed=args.seed, reward=args.reward,
+                          classifier=args.classifier)
     if args.compare and not args.seeds:
         raise ConfigError("hil sim: --compare needs --seeds N")
     if args.seeds:

@@ -60,6 +60,8 @@ class HilSimConfig:
     gripper_labels: str = "both"  # robot_rl.hil.labels.GRIPPER_LABELS
     threads: int = 1  # onnxruntime intra-op and torch threads
     seed: int = 0
+    reward: str = "success"  # the learner's reward: the true success, or "classifier" (.classifier_reward)
+    classifier: str = ""  # the success classifier ONNX of reward "classifier"
 
     @property
     def scale(self) -> float:
@@ -81,6 +83,12 @@ class HilSimConfig:
         from robot_rl_sim.hil.gaps import resolve_gap
 
         resolve_gap(self.gap, self.task)  # ConfigError naming the declared gaps
+        from robot_rl_sim.hil.classifier_reward import REWARD_SOURCES
+
+        if self.reward not in REWARD_SOURCES or (self.reward == "classifier") != bool(self.classifier):
+            raise ConfigError(f"HilSimConfig: reward must be one of {REWARD_SOURCES}, and a classifier path is "
+                              f"given exactly for 'classifier' (got reward {self.reward!r}, classifier "
+                              f"{self.classifier!r})")
 
 
 @dataclass
@@ -111,6 +119,7 @@ class _Setup:
         from robot_rl.hil.online import OnlineConfig
         from robot_rl.learning.rollout import ChunkPolicy
         from robot_rl_sim.experts import make_expert
+        from robot_rl_sim.hil.classifier_reward import reward_learner
         from robot_rl_sim.hil.gaps import make_gap_env
         from robot_rl_sim.hil.human import HumanConfig, make_human
         from robot_rl_sim.tasks import get_task
@@ -128,10 +137,14 @@ class _Setup:
         self.human = make_human(self.spec, self.robot, human_config, seed=config.seed)
         self.demo_expert = make_expert(self.spec, seed=config.seed + 1, noise=0.0, model=self.robot)
         # updates_per_step is set so high that the update budget never binds: a round runs its own count
-        self.learner = learner_class(config.method)(self.loaded, OnlineConfig(
-            out_dir=config.out, residual_scale=config.scale, updates_per_step=1e6, min_transitions=2,
-            export_every_updates=1, method=config.method, bc_weight=config.bc_weight,
-            q_weight=config.q_weight, gripper_labels=config.gripper_labels, seed=config.seed), robot_model=self.robot)
+        online = OnlineConfig(out_dir=config.out, residual_scale=config.scale, updates_per_step=1e6,
+                              min_transitions=2, export_every_updates=1, method=config.method,
+                              bc_weight=config.bc_weight, q_weight=config.q_weight,
+                              gripper_labels=config.gripper_labels, seed=config.seed)
+        learner = learner_class(config.method)
+        self.learner = reward_learner(lambda reward_fn: learner(self.loaded, online, robot_model=self.robot,
+                                                                reward_fn=reward_fn),
+                                      config.reward, config.classifier, self.robot)
 
     def _hold_base(self, config: HilSimConfig) -> None:
         """rlpd-scratch: the hold-position base replaces the trained one (out/hold_base.onnx)."""
@@ -207,7 +220,9 @@ def run_hil_sim(config: HilSimConfig, log=print) -> dict:
                                                 "delay_steps": setup.human.delay_steps,
                                                 "config": asdict(setup.human.config)},
               "base_eval": {"success": base_success, "final_distance_m": base_distance},
-              "rounds": [asdict(s) for s in rounds], "seconds": time.perf_counter() - started}
+              "rounds": [asdict(s) for s in rounds], "seconds": time.perf_counter() - started,
+              "reward": {"source": config.reward, **({"classifier": config.classifier, **setup.learner.audit()}
+                                                     if config.reward == "classifier" else {})}}
     write_atomic(out / "report.json", json.dumps(report, indent=1).encode())
     return report
 

@@ -124,3 +124,26 @@ def panda_inputs(q: np.ndarray, goal: np.ndarray | None, stamp: float = 0.0):
     names = load_robot_config("panda").joints
     return ObservationInputs(stamp=stamp, joint_names=names, position=np.asarray(q, float),
                              velocity=np.zeros(len(names)), goal=goal)
+
+
+def train_tiny_reach_diffusion(root: Path, threads: int) -> tuple[dict, Path]:
+    """A small diffusion policy (U-Net 16/32, 10 DDIM steps) briefly trained on 3 recorded panda-reach
+    demonstrations in ``root`` (not a good policy, a real one): (checkpoint, its path root/teacher/checkpoint.pt)."""
+    import json
+
+    from robot_rl.learning.diffusion import DiffusionConfig
+    from robot_rl.learning.train_bc import golden_windows, load_episodes
+    from robot_rl.learning.trainer import TrainConfig, new_checkpoint, train
+    from robot_rl_sim.dataset.collect import CollectConfig, collect
+    from robot_rl_sim.tasks import get_task
+
+    torch.set_num_threads(threads)
+    collect(CollectConfig(task="panda-reach", episodes=3, out=root / "demos"))
+    spec = get_task("panda-reach")
+    episodes, summary = load_episodes(root / "demos", spec)
+    diffusion = DiffusionConfig(obs_dim=spec.obs_dim, action_dim=spec.action_dim, channels=(16, 32))
+    summary["golden_obs"] = golden_windows(episodes, diffusion.obs_history, diffusion.horizon)
+    config = TrainConfig(steps=40, batch_size=32, warmup=4, log_every=20, threads=threads)
+    checkpoint = new_checkpoint(config, diffusion, episodes, json.loads(json.dumps(spec.to_dict())), summary)
+    path = root / "teacher" / "checkpoint.pt"
+    return train(config, checkpoint, episodes, path), path

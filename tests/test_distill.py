@@ -4,7 +4,6 @@ contract (1 denoising step) and runs under the same runtime; bad inputs are refu
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
@@ -12,16 +11,14 @@ import torch
 
 from robot_rl.errors import ConfigError
 from robot_rl.learning.checkpoint import load_checkpoint
-from robot_rl.learning.diffusion import DiffusionConfig
 from robot_rl.learning.distill import (DistillConfig, consistency_loss, distill, run_distill, student_from,
                                       teacher_trajectories, training_windows)
 from robot_rl.learning.export import UnrolledDDIM, export_policy
-from robot_rl.learning.train_bc import golden_windows, load_episodes
-from robot_rl.learning.trainer import TrainConfig, new_checkpoint, train
 from robot_rl.policy.contract import load_policy
 from robot_rl.policy.runtime import OnnxPolicy, RuntimeConfig
-from robot_rl_sim.dataset.collect import CollectConfig, collect
 from robot_rl_sim.tasks import get_task
+
+from policy_helpers import train_tiny_reach_diffusion
 
 TASK = "panda-reach"
 TINY = DistillConfig(steps=60, batch_size=64, lr=1e-3, pool=192, holdout=32, teacher_batch=192, warmup=5,
@@ -31,17 +28,9 @@ TINY = DistillConfig(steps=60, batch_size=64, lr=1e-3, pool=192, holdout=32, tea
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory):
     """A small teacher (U-Net 16/32, 10 DDIM steps) briefly trained on 3 recorded reach demonstrations."""
-    torch.set_num_threads(2)
     root = tmp_path_factory.mktemp("distill")
-    collect(CollectConfig(task=TASK, episodes=3, out=root / "demos"))
-    spec = get_task(TASK)
-    episodes, summary = load_episodes(root / "demos", spec)
-    diffusion = DiffusionConfig(obs_dim=spec.obs_dim, action_dim=spec.action_dim, channels=(16, 32))
-    summary["golden_obs"] = golden_windows(episodes, diffusion.obs_history, diffusion.horizon)
-    config = TrainConfig(steps=40, batch_size=32, warmup=4, log_every=20, threads=2)
-    checkpoint = new_checkpoint(config, diffusion, episodes, json.loads(json.dumps(spec.to_dict())), summary)
-    checkpoint = train(config, checkpoint, episodes, root / "teacher" / "checkpoint.pt")
-    return {"root": root, "checkpoint": checkpoint, "path": root / "teacher" / "checkpoint.pt", "spec": spec}
+    checkpoint, path = train_tiny_reach_diffusion(root, threads=2)
+    return {"root": root, "checkpoint": checkpoint, "path": path, "spec": get_task(TASK)}
 
 
 def test_teacher_trajectories_end_at_the_teachers_sample(teacher):

@@ -20,6 +20,8 @@ from robot_rl.policy.contract import load_policy
 from robot_rl.policy.runtime import OnnxPolicy, PolicyRuntime, RuntimeConfig
 from robot_rl_sim.tasks import get_task
 
+from policy_helpers import train_tiny_reach_diffusion
+
 TASK = "panda-reach"
 BAKED_BASE = Path(__file__).parent / "data" / "panda_reach_small" / "policy.onnx"  # initial noise baked in
 
@@ -28,24 +30,12 @@ BAKED_BASE = Path(__file__).parent / "data" / "panda_reach_small" / "policy.onnx
 def dsrl_run(tmp_path_factory):
     """A tiny reach base exported with its noise as an input (U-Net 16/32, 40 steps on 3 demonstrations: not a
     good policy, a real one) and a 2-round dsrl run on it."""
-    from robot_rl.learning.diffusion import DiffusionConfig
     from robot_rl.learning.export import export_policy
-    from robot_rl.learning.train_bc import golden_windows, load_episodes
-    from robot_rl.learning.trainer import TrainConfig, new_checkpoint, train
-    from robot_rl_sim.dataset.collect import CollectConfig, collect
 
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("dsrl")
-    collect(CollectConfig(task=TASK, episodes=3, out=root / "demos"))
-    spec = get_task(TASK)
-    episodes, summary = load_episodes(root / "demos", spec)
-    diffusion = DiffusionConfig(obs_dim=spec.obs_dim, action_dim=spec.action_dim, channels=(16, 32))
-    summary["golden_obs"] = golden_windows(episodes, diffusion.obs_history, diffusion.horizon)
-    config = TrainConfig(steps=40, batch_size=32, warmup=4, log_every=20, threads=1)
-    checkpoint = new_checkpoint(config, diffusion, episodes, json.loads(json.dumps(spec.to_dict())), summary)
-    checkpoint = train(config, checkpoint, episodes, root / "base" / "checkpoint.pt")
+    checkpoint, _ = train_tiny_reach_diffusion(root, threads=1)
     base = root / "base" / "policy.onnx"
-    export_policy(checkpoint, spec, base, min_success_rate=0.0, noise_input=True)
+    export_policy(checkpoint, get_task(TASK), base, min_success_rate=0.0, noise_input=True)
     out = root / "run"
     args = build_parser().parse_args(
         ["hil", "sim", "--task", TASK, "--base", str(base), "--out", str(out), "--method", "dsrl", "--rounds", "2",

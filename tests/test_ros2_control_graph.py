@@ -89,6 +89,12 @@ def status_values(diags: list, name: str, since: float = 0.0) -> tuple[bytes, st
     return None
 
 
+def newest_status(diags: list, name: str, since: float = 0.0, timeout: float = 15.0) -> tuple[bytes, str, dict[str, str]]:
+    """:func:`status_values` once one has arrived (statuses come at 1 Hz: the first may not be there yet)."""
+    wait_for(lambda: status_values(diags, name, since) is not None, timeout=timeout)
+    return status_values(diags, name, since)
+
+
 def status_count(diags: list, name: str, key: str) -> int:
     """The count ``key`` on the newest status ``name``; -1 before its first (statuses come at 1 Hz)."""
     status = status_values(diags, name)
@@ -145,7 +151,7 @@ def test_an_onnx_policy_drives_the_panda_to_its_goal_through_the_stand_in_jtc(tm
 
             wait_for(at_goal, timeout=150, interval=0.2)
             wait_for(lambda: status_count(diags, BRIDGE_STATUS, "plans_sent") > 0, timeout=5)
-            assert status_values(diags, STATUS_NAME)[2]["refused"] == "0"
+            assert newest_status(diags, STATUS_NAME)[2]["refused"] == "0"
             assert graph.exited() == {}
         assert graph.stop() == {s.name: 0 for s in specs}
 
@@ -161,9 +167,9 @@ def test_the_demo_drives_the_panda_through_a_stand_in_forward_controller(tmp_pat
             diags = probe.collect(DiagnosticArray, topics.DIAGNOSTICS)
             wait_until_moved(truth, diags)
             wait_for(lambda: status_count(diags, STATUS_NAME, "accepted") > 250, timeout=15)
-            _, _, vendor_status = status_values(diags, STATUS_NAME)
+            _, _, vendor_status = newest_status(diags, STATUS_NAME)
             assert vendor_status["refused"] == "0", vendor_status
-            _, _, bridge = status_values(diags, BRIDGE_STATUS)
+            _, _, bridge = newest_status(diags, BRIDGE_STATUS)
             assert bridge["fault"] == "" and bridge["controller_type"] == controller, bridge
             assert graph.exited() == {}
         assert graph.stop() == {s.name: 0 for s in specs}
@@ -190,8 +196,8 @@ def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunne
     wait_until_moved(truth, diags)
     wait_for(lambda: status_count(diags, BRIDGE_STATUS, "plans_sent") > 10
              and status_count(diags, STATUS_NAME, "accepted") > 10, timeout=15)  # 1 Hz statuses
-    _, _, bridge = status_values(diags, BRIDGE_STATUS)
-    _, _, vendor = status_values(diags, STATUS_NAME)
+    _, _, bridge = newest_status(diags, BRIDGE_STATUS)
+    _, _, vendor = newest_status(diags, STATUS_NAME)
     assert bridge["fault"] == "" and int(bridge["plans_sent"]) > 10, bridge
     assert int(vendor["accepted"]) > 10 and vendor["refused"] == "0", vendor  # the JTC's validation took them all
     assert graph.exited() == {}
@@ -210,19 +216,19 @@ def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunne
     wait_for(lambda: (s := status_values(diags, BRIDGE_STATUS)) is not None and s[0] == DiagnosticStatus.ERROR,
              timeout=15)
     reported_at = time.time()
-    level, message, values = status_values(diags, BRIDGE_STATUS)
+    level, message, values = newest_status(diags, BRIDGE_STATUS)
     assert message.startswith("latched: vendor joint states stale: none on /joint_states for "), message
     assert values["stale_stops"] == "1"
     wait_for(lambda: np.abs(arm(truth, time.time() - 0.3)[1]).max() < REST_SPEED, timeout=15)
     rest_at = time.time()
     wait_for(lambda: status_values(diags, STATUS_NAME, rest_at) is not None, timeout=5)  # 1 Hz statuses
-    accepted = status_values(diags, STATUS_NAME, rest_at)[2]["accepted"]
+    accepted = newest_status(diags, STATUS_NAME, rest_at)[2]["accepted"]
     commanded = control_value(diags, "last_command_time")
     time.sleep(2.5)
     positions, velocities = arm(truth, rest_at)
     assert np.abs(velocities).max() < REST_SPEED and np.ptp(positions, axis=0).max() < 1e-3  # it stays at rest ...
     assert float(control_value(diags, "last_command_time")) > float(commanded)  # ... while commands still come
-    assert status_values(diags, STATUS_NAME)[2]["accepted"] == accepted  # the bridge sends the vendor nothing more
+    assert newest_status(diags, STATUS_NAME)[2]["accepted"] == accepted  # the bridge sends the vendor nothing more
     assert rest_at - stalled_at < STATE_TIMEOUT + 10.0
     print(f"stall -> fault on /diagnostics (1 Hz) {reported_at - stalled_at:.2f} s, -> arm at rest "
           f"{rest_at - stalled_at:.2f} s (state_timeout {STATE_TIMEOUT} s); largest vendor state gap before the stall "
@@ -236,8 +242,8 @@ def drive_and_stall(probe: RosProbe, truth: list, diags: list, graph: GraphRunne
     cleared_at = time.time()
     wait_for(lambda: len(arm(truth, cleared_at)[0]) > 1 and np.ptp(arm(truth, cleared_at)[0], axis=0).max() > 0.05,
              timeout=30)
-    wait_for(lambda: status_values(diags, BRIDGE_STATUS)[2]["fault"] == "", timeout=5)  # the 1 Hz status
-    assert status_values(diags, STATUS_NAME)[2]["refused"] == "0"  # the JTC's validation took every trajectory
+    wait_for(lambda: (s := status_values(diags, BRIDGE_STATUS)) is not None and s[2]["fault"] == "", timeout=5)  # the 1 Hz status
+    assert newest_status(diags, STATUS_NAME)[2]["refused"] == "0"  # the JTC's validation took every trajectory
 
 
 def plan_tracking_error(plans: list, truth: list) -> np.ndarray:
@@ -261,4 +267,4 @@ def plan_tracking_error(plans: list, truth: list) -> np.ndarray:
 
 def control_value(diags: list, key: str) -> str:
     """``key`` of the newest "control_node" status."""
-    return status_values(diags, "control_node")[2][key]
+    return newest_status(diags, "control_node")[2][key]

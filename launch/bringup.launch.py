@@ -18,7 +18,8 @@ policy (ONNX path; empty: the demo motion), source (demo | policy | none), teleo
 gamepad | leader: adds the teleop node and the command mux), teleop_device (the keyboard's terminal, e.g. /dev/pts/3; a
 SpaceMouse's hidraw or a gamepad's event device, empty: the first found; the leader arm's servo bus;
 docs/teleop.md), hardware_calibration (hardware feetech), leader_calibration (teleop leader), hil_out (a
-directory: adds the human-in-the-loop learner; needs policy and teleop), record (a new MCAP file: adds
+directory: adds the human-in-the-loop learner; needs policy and teleop), hil_gripper_labels (both | close | none:
+the learner's gripper labels, docs/hil.md), record (a new MCAP file: adds
 the session recorder, docs/recording.md).
 
 Human-in-the-loop fine-tuning on the robot:
@@ -51,6 +52,7 @@ def _nodes(context):
         record=LaunchConfiguration("record").perform(context),
         hardware_calibration=LaunchConfiguration("hardware_calibration").perform(context),
         leader_calibration=LaunchConfiguration("leader_calibration").perform(context),
+        hil_gripper_labels=LaunchConfiguration("hil_gripper_labels").perform(context),
     )
     return [
         Node(package="robot_rl", executable=spec.executable, name=spec.name, output="screen",
@@ -83,6 +85,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="teleop leader: the leader arm's servo calibration YAML"),
         DeclareLaunchArgument("hil_out", default_value="",
                               description="directory: add the HIL learner (needs policy and teleop)"),
+        DeclareLaunchArgument("hil_gripper_labels", default_value="",
+                              description="both | close | none: the HIL learner's gripper_labels (empty: its default)"),
         DeclareLaunchArgument("record", default_value="", description="new MCAP file: record the session"),
         OpaqueFunction(function=_nodes),
     ])

@@ -50,7 +50,8 @@ def _stand_in_modules() -> dict[str, types.ModuleType]:
 
 
 NO_EXTRAS = {"policy": "", "source": "", "teleop": "", "teleop_device": "", "hil_out": "", "hardware_key_file": "",
-             "record": "", "hardware_config": "", "hardware_calibration": "", "leader_calibration": ""}
+             "record": "", "hardware_config": "", "hardware_calibration": "", "leader_calibration": "",
+             "hil_gripper_labels": ""}
 
 
 def test_launch_file_starts_the_human_in_the_loop_graph(monkeypatch, tmp_path):
@@ -61,12 +62,14 @@ def test_launch_file_starts_the_human_in_the_loop_graph(monkeypatch, tmp_path):
     opaque = _load_launch_file(monkeypatch).generate_launch_description()[-1]
     nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "panda", "hardware": "mujoco", "hardware_port": "",
                                        "policy": policy, "teleop": "keyboard", "teleop_device": "/dev/pts/7",
-                                       "hil_out": str(tmp_path / "hil"), "record": str(tmp_path / "run.mcap")})
+                                       "hil_out": str(tmp_path / "hil"), "record": str(tmp_path / "run.mcap"),
+                                       "hil_gripper_labels": "close"})
     expected = bringup_graph(policy=policy, teleop="keyboard", teleop_device="/dev/pts/7", hil_out=str(tmp_path / "hil"),
-                             record=str(tmp_path / "run.mcap"))
+                             record=str(tmp_path / "run.mcap"), hil_gripper_labels="close")
     assert [n.kwargs["name"] for n in nodes] == [s.name for s in expected]
     assert [n.kwargs["parameters"] for n in nodes] == [[s.parameters] for s in expected]
     assert {"teleop_node", "command_mux", "hil_learner", "recorder"} <= {n.kwargs["name"] for n in nodes}
+    assert [n.kwargs["parameters"][0]["gripper_labels"] for n in nodes if n.kwargs["name"] == "hil_learner"] == ["close"]
 
 
 def _load_launch_file(monkeypatch):
@@ -84,7 +87,7 @@ def test_launch_file_declares_robot_hardware_policy_and_starts_the_bringup_graph
     assert declared == {"robot": "panda", "hardware": "mujoco", "hardware_port": "", "hardware_key_file": "",
                         "hardware_config": "", "policy": "", "source": "",
                         "teleop": "", "teleop_device": "", "hil_out": "", "record": "",
-                        "hardware_calibration": "", "leader_calibration": ""}
+                        "hardware_calibration": "", "leader_calibration": "", "hil_gripper_labels": ""}
     opaque = description[-1]
     nodes = opaque.kwargs["function"]({**NO_EXTRAS, "robot": "ur5", "hardware": "mujoco", "hardware_port": ""})
     expected = bringup_graph(robot="ur5", hardware="mujoco")

@@ -12,6 +12,7 @@ from robot_rl.bringup.graph import SOURCES, TELEOP_DEVICES, bringup_graph
 from robot_rl.bringup.session import CONTROL_STATS, run_graph
 from robot_rl.control.report import write_json_atomic
 from robot_rl.errors import ConfigError
+from robot_rl.hil.labels import GRIPPER_LABELS
 
 
 def register(subparsers) -> None:
@@ -40,6 +41,9 @@ def register(subparsers) -> None:
     p.add_argument("--hil-out", default="",
                    help="add the human-in-the-loop learner (needs --policy and --teleop): it stores transitions and "
                         "residuals here and hot-swaps each new residual into the policy node")
+    p.add_argument("--hil-gripper-labels", choices=GRIPPER_LABELS, default="",
+                   help="with --hil-out: which executed gripper states label the gripper (default: the learner's; "
+                        "docs/hil.md)")
     p.add_argument("--record", default="", help="record the session to this new MCAP file (docs/recording.md)")
     p.add_argument("--record-image-period", type=float, default=0.0,
                    help="with --record: also record the camera's images, at most one per this many s (0: none)")
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                           hardware_config=args.hardware_config, hardware_calibration=args.hardware_calibration,
                           leader_calibration=args.leader_calibration, teleop=args.teleop,
                           teleop_device=_teleop_device(args), hil_out=args.hil_out,
-                          record=args.record)
+                          record=args.record, hil_gripper_labels=args.hil_gripper_labels)
     print(f"bringup: {[s.name for s in specs]}, logs in {log_dir}", file=sys.stderr)
     result = run_graph(specs, log_dir, args.duration)
     report = {"robot": args.robot, "hardware": args.hardware, "nodes": [s.name for s in specs], **result}

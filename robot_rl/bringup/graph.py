@@ -103,7 +103,8 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
                   source: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
                   hardware_port: str = "", teleop: str | None = None, teleop_device: str = "",
                   hil_out: str = "", hardware_key_file: str = "", record: str = "", hardware_config: str = "",
-                  hardware_calibration: str = "", leader_calibration: str = "") -> list[NodeSpec]:
+                  hardware_calibration: str = "", leader_calibration: str = "",
+                  hil_gripper_labels: str = "") -> list[NodeSpec]:
     """Nodes (with parameters) of the robot_rl graph.
 
     With a policy source the safety filter's ``watchdog_timeout`` follows the policy's rate
@@ -129,6 +130,8 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
             learns a residual on ``policy`` from the interventions and hot-swaps it into the policy node.
             Needs a policy source and ``teleop``.
         record: an MCAP file: adds the recorder (first to start, last to stop), docs/recording.md.
+        hil_gripper_labels: the learner's ``gripper_labels`` (:data:`robot_rl.hil.labels.GRIPPER_LABELS`; "" its
+            default); needs ``hil_out``.
 
     Raises:
         ConfigError: before any node starts, e.g. hardware ``serial`` without a port (see
@@ -148,6 +151,12 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
     if hil_out and (source != "policy" or not teleop):
         raise ConfigError("the HIL learner needs a policy (the base it learns a residual on) and a teleop device "
                           "(it learns from the human's interventions)")
+    if hil_gripper_labels:
+        from robot_rl.hil.labels import gripper_evidence
+
+        gripper_evidence(None, hil_gripper_labels)  # ConfigError naming the modes, before any node starts
+        if not hil_out:
+            raise ConfigError("hil_gripper_labels is a setting of the HIL learner: it needs hil_out")
     safety = {"robot": robot, "simulator_resets": hardware == "mujoco"}  # its ~/reset follows a teleport
     if source == "policy":
         from robot_rl.policy.contract import read_contract  # contract only: no onnxruntime session
@@ -175,8 +184,9 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
         nodes.append(_node("teleop_node", {"robot": robot, "kind": teleop, "device": teleop_device,
                                            "leader_calibration": leader_calibration}, overrides))
     if hil_out:
-        nodes.append(_node("hil_learner", {"robot": robot, "base_policy_path": str(policy), "out_dir": hil_out},
-                           overrides))
+        labels = {"gripper_labels": hil_gripper_labels} if hil_gripper_labels else {}
+        nodes.append(_node("hil_learner", {"robot": robot, "base_policy_path": str(policy), "out_dir": hil_out,
+                                           **labels}, overrides))
     if record:
         nodes.insert(0, _node("recorder", {"path": str(record)}, overrides))
     return nodes

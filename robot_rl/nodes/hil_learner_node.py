@@ -3,7 +3,8 @@ hot-swaps each exported residual.
 
 Subscribes:  /joint_states (read once per period), /robot_rl/goal (latched), /robot_rl/object_pose,
              /robot_rl/command (trajectory_msgs/JointTrajectory: what reached the safety filter, after the
-             command mux), /robot_rl/hil/intervention (std_msgs/Bool, latched: a human drives),
+             command mux), /robot_rl/gripper (std_msgs/Float64, m per finger: the executed gripper state of
+             each step, labelled as ``gripper_labels`` says), /robot_rl/hil/intervention (std_msgs/Bool, latched: a human drives),
              /robot_rl/hil/episode_outcome (std_msgs/Bool: True success, False failure: ends the episode),
              /robot_rl/hil/episode_control (std_msgs/String: "start" the next episode, "reset" end this one),
              /<policy_node>/status (latched String, reported in the diagnostics)
@@ -35,7 +36,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Empty, Float64MultiArray, Header, MultiArrayDimension, String, UInt8MultiArray
+from std_msgs.msg import Bool, Empty, Float64, Float64MultiArray, Header, MultiArrayDimension, String, UInt8MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -69,21 +70,16 @@ class HilLearnerNode(Node):
 
         torch.set_num_threads(p["torch_threads"])
         robot = load_robot_model(p["robot"])
+        self._grip = robot.config.gripper  # open / closed positions of the executed gripper command
         base = load_policy(p["base_policy_path"], robot=robot)
-        self.core = learner_class(p["method"])(base, OnlineConfig(
-            out_dir=p["out_dir"], residual_scale=p["residual_scale"], updates_per_step=p["updates_per_step"],
-            min_transitions=p["min_transitions"], export_every_updates=p["export_every_updates"],
-            batch_size=p["batch_size"], flush_every=p["flush_every"], capacity=p["capacity"],
-            hidden=p["hidden_units"], critics=p["critics"], method=p["method"], seed=p["seed"],
-            bc_weight=p["bc_weight"] if p["bc_weight"] >= 0 else None,  # -1: the method's
-            q_weight=p["q_weight"] if p["q_weight"] >= 0 else None),
-            robot_model=robot, reward_fn=self._reward_source(robot))
+        self.core = learner_class(p["method"])(base, learner_config(p), robot_model=robot,
+                                               reward_fn=self._reward_source(robot))
         self.period = base.contract.timing.period
         self.episodes = EpisodeControl(EpisodeConfig(round(p["episode_time_limit_s"] / self.period),
                                                      p["start_running"]))
         self._joint_states = LatestMessage(self.context, f"{self.get_name()}_joint_states", JointState,
                                            topics.JOINT_STATES)
-        self._goal = self._object_pose = self._command = None
+        self._goal = self._object_pose = self._command = self._gripper = None
         self._intervening, self._policy_status = False, ""
         self._updates_run, self._rate = 0, deque([(time.monotonic(), 0)])
         self._subscribe()
@@ -116,6 +112,8 @@ class HilLearnerNode(Node):
                                  lambda m: setattr(self, "_goal", np.asarray(m.data, float)), LATCHED)
         self.create_subscription(PoseStamped, topics.OBJECT_POSE, self._on_object, 10)
         self.create_subscription(JointTrajectory, topics.COMMAND, self._on_command, 10)
+        self.create_subscription(Float64, topics.GRIPPER,
+                                 lambda m: setattr(self, "_gripper", (m.data, time.time())), 10)
         self.create_subscription(Bool, topics.INTERVENTION, lambda m: setattr(self, "_intervening", m.data), LATCHED)
         self.create_subscription(Bool, topics.EPISODE_OUTCOME, lambda m: self.episodes.outcome(m.data), 10)
         self.create_subscription(String, topics.EPISODE_CONTROL, self._on_episode_control, 10)
@@ -171,6 +169,14 @@ class HilLearnerNode(Node):
             self.get_logger().warning(f"step not recorded: {exc}", throttle_duration_sec=2.0)
             return None
 
+    def _gripper_closed(self) -> bool | None:
+        """Whether the newest gripper command (/robot_rl/gripper, m per finger) closes the gripper; None without a
+        gripper or a command fresher than command_timeout_s (the gripper entry then keeps the base's label)."""
+        if self._grip is None or self._gripper is None or \
+                time.time() - self._gripper[1] > self.params["command_timeout_s"]:
+            return None
+        return abs(self._gripper[0] - self._grip.closed_position) < abs(self._gripper[0] - self._grip.open_position)
+
     def _tick(self) -> None:
         """One policy period: the episode's phase decides whether it is a step of the core, ends or starts one."""
         if self._error is not None:
@@ -193,7 +199,8 @@ class HilLearnerNode(Node):
 
     def _step(self, inputs: ObservationInputs, executed, reward: float = 0.0, done: bool = False) -> None:
         try:
-            self.core.step(inputs, executed, self._intervening, reward=reward, done=done)
+            self.core.step(inputs, executed, self._intervening, reward=reward, done=done,
+                           gripper_closed=self._gripper_closed())
         except RobotRLError as exc:
             self.get_logger().warning(f"no step: {exc}", throttle_duration_sec=2.0)
 
@@ -268,6 +275,20 @@ class HilLearnerNode(Node):
         self._thread.join(timeout=30.0)
         self.core.close()
         self._joint_states.destroy()
+
+
+def learner_config(params: dict) -> OnlineConfig:
+    """The core's settings from the node's parameters (``declare_from_yaml``); ConfigError naming a bad one.
+    A bc_weight / q_weight of -1 takes the method's, an empty gripper_labels :class:`OnlineConfig`'s default."""
+    p = params
+    optional = {"gripper_labels": p["gripper_labels"]} if p["gripper_labels"] else {}
+    return OnlineConfig(
+        out_dir=p["out_dir"], residual_scale=p["residual_scale"], updates_per_step=p["updates_per_step"],
+        min_transitions=p["min_transitions"], export_every_updates=p["export_every_updates"],
+        batch_size=p["batch_size"], flush_every=p["flush_every"], capacity=p["capacity"],
+        hidden=p["hidden_units"], critics=p["critics"], method=p["method"], seed=p["seed"],
+        bc_weight=p["bc_weight"] if p["bc_weight"] >= 0 else None,
+        q_weight=p["q_weight"] if p["q_weight"] >= 0 else None, **optional)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -48,6 +48,7 @@ from robot_rl.policy.checks import check_inference_time
 from robot_rl.policy.chunking import ActionChunk
 from robot_rl.policy.contract import LoadedPolicy, load_policy
 from robot_rl.policy.freshness import fresh_pose
+from robot_rl.policy.noise_policy import is_noise_policy
 from robot_rl.policy.observation import ObservationInputs
 from robot_rl.policy.perturbation import Perturbation
 from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
@@ -99,7 +100,14 @@ class PolicyNode(LifecycleNode):
         return self._runtime(base, residual, robot), base.sha256
 
     def _runtime(self, base: LoadedPolicy, residual: LoadedPolicy | None, robot) -> PolicyRuntime:
-        """A runtime for loaded ``base`` (+ ``residual``), its inference time checked on ``robot``."""
+        """A runtime for loaded ``base`` (+ ``residual``), its inference time checked on ``robot``; ConfigError for a
+        noise policy (DSRL) while ``explore_residual`` is on: it would run a sampled latent, while the DSRL learner
+        node records the deterministic one its copy of the same export chooses (the stored latent would not be
+        the one that ran)."""
+        if residual is not None and is_noise_policy(residual.contract) and self.params["explore_residual"]:
+            raise ConfigError(f"noise policy {residual.path}: explore_residual is on, so the latent run would be "
+                              "sampled, but the DSRL learner records the deterministic latent (eps 0) of the "
+                              "same export; set explore_residual false for method dsrl")
         config = RuntimeConfig(self.params["intra_op_threads"], self.params["inter_op_threads"], self.params["seed"],
                                explore_residual=self.params["explore_residual"])
         gripper = robot.config.gripper

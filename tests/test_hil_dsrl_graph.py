@@ -139,7 +139,7 @@ def test_the_dsrl_learner_node_sends_noise_policies_the_policy_node_runs(tmp_pat
     exports = sorted(out.glob("residual_*.onnx"))
     expected, latent_zero = _composed_targets(base, newest), _composed_targets(base, exports[0])
     np.testing.assert_allclose(latent_zero, np.tile(GOAL, (HORIZON, 1)), atol=1e-6)  # the untrained actor: latent 0
-    assert len(commands) >= 5
+    assert len(commands) >= 3
     for rows in commands:
         assert all(np.abs(expected - row).max(axis=1).min() < 1e-5 for row in rows), (rows, expected)
     moved = np.abs(expected - latent_zero).max()

@@ -4,7 +4,8 @@ hot-swaps each exported residual.
 Subscribes:  /joint_states (read once per period), /robot_rl/goal (latched), /robot_rl/object_pose,
              /robot_rl/command (trajectory_msgs/JointTrajectory: what reached the safety filter, after the
              command mux), /robot_rl/gripper (std_msgs/Float64, m per finger: the executed gripper state of
-             each step, labelled as ``gripper_labels`` says), /robot_rl/hil/intervention (std_msgs/Bool, latched: a human drives),
+             each step, labelled as ``gripper_labels`` says),
+             /robot_rl/hil/intervention (std_msgs/Bool, latched: a human drives),
              /robot_rl/hil/episode_outcome (std_msgs/Bool: True success, False failure: ends the episode),
              /robot_rl/hil/episode_control (std_msgs/String: "start" the next episode, "reset" end this one),
              /<policy_node>/status (latched String, reported in the diagnostics)

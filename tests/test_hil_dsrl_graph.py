@@ -105,7 +105,7 @@ def test_the_dsrl_learner_node_sends_noise_policies_the_policy_node_runs(tmp_pat
         learner = lambda: _diagnostics(diags, "hil_learner")  # noqa: E731
         swaps = lambda: [s for s in statuses if s.startswith("loaded residual")]  # noqa: E731
         wait = lambda cond, what, timeout=30: _wait(runner, cond, timeout, what)  # noqa: E731
-        wait(lambda: len(swaps()) >= 3 and int(learner().get("exports", 0)) >= 2, "two trained noise policies", 90)
+        wait(lambda: len(swaps()) >= 3 and int(learner().get("exports", 0)) >= 2, "two trained noise policies", 150)
         response = probe.call(Trigger, "/hil_learner/reset", Trigger.Request())  # nothing more recorded or learnt
         wait(lambda: learner().get("phase") == "resetting" and learner().get("updates_owed") == "0", "caught up")
         time.sleep(1.5)
@@ -128,7 +128,7 @@ def test_the_dsrl_learner_node_sends_noise_policies_the_policy_node_runs(tmp_pat
         runner.specs["policy_node"] = _specs(base, out, explore=True)[0]
         before = len(statuses)
         runner.start_node("policy_node")
-        wait(lambda: any("explore_residual is on" in s for s in statuses[before:]), "explore_residual refusal", 60)
+        wait(lambda: any("explore_residual is on" in s for s in statuses[before:]), "explore_residual refusal", 120)
         exploring = [s for s in statuses[before:] if s.startswith(("refused", "loaded residual"))]
         stopped = runner.stop()
         logs = {name: runner.log(name) for name in runner.specs}

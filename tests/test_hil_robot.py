@@ -51,7 +51,8 @@ def _specs():
             node_spec("hil_learner", {"robot": "panda", "base_policy_path": "base.onnx", "out_dir": "hil",
                                       "residual_scale": RESIDUAL_SCALE, "updates_per_step": 1.0,
                                       "min_transitions": 20, "export_every_updates": 20, "batch_size": 32,
-                                      "hidden_units": 256, "episode_time_limit_s": TIME_LIMIT_S})]
+                                      "hidden_units": 256, "episode_time_limit_s": TIME_LIMIT_S,
+                                      "start_running": False})]  # episode 1 starts when the test is ready
 
 
 def _bytes_msg(header: str, data: bytes) -> UInt8MultiArray:
@@ -75,7 +76,11 @@ def test_residual_bytes_episode_control_and_diagnostics_between_two_machines(tmp
         wait(lambda: learner() and any(s.startswith("loaded ") for s in statuses) and len(mux.policy_commands) > 5,
              "running policy node and learner", 45)
 
-        # episode 1: the human corrects, then presses y: terminal step, resetting, the policy node resets
+        # episode 1 (started now, so that a slow start-up cannot use up its time limit): the human corrects,
+        # then presses y: terminal step, resetting, the policy node resets
+        wait(lambda: control.get_subscription_count() > 0, "episode control subscriber")
+        control.publish(String(data="start"))
+        wait(lambda: learner().get("phase") == "running", "episode 1 running")
         mux.intervene(True)
         wait(lambda: int(learner().get("intervened_steps", 0)) >= 15, "15 intervened steps")
         mux.intervene(False)
@@ -97,7 +102,6 @@ def test_residual_bytes_episode_control_and_diagnostics_between_two_machines(tmp
         response = probe.call(Trigger, "/hil_learner/start", Trigger.Request())
         wait(lambda: learner().get("phase") == "running", "running after ~/start")
         refused_start = probe.call(Trigger, "/hil_learner/start", Trigger.Request())
-        wait(lambda: control.get_subscription_count() > 0, "episode control subscriber")
         control.publish(String(data="reset"))
         wait(lambda: learner().get("episodes_reset") == "1" and learner().get("phase") == "resetting", "reset")
         control.publish(String(data="start"))
@@ -105,7 +109,7 @@ def test_residual_bytes_episode_control_and_diagnostics_between_two_machines(tmp
         started = time.monotonic()
         wait(lambda: learner().get("episodes_time_limit") == "1", "the time limit", 3 * TIME_LIMIT_S + 10)
         limit_after_s = time.monotonic() - started
-        wait(lambda: int(policy().get("episode_resets", 0)) >= 5, "5 policy resets (3 ends, 2 starts)")
+        wait(lambda: int(policy().get("episode_resets", 0)) >= 6, "6 policy resets (3 ends, 3 starts)")
 
         # the residual went over the wire and was swapped in
         wait(lambda: any(s.startswith("loaded residual") for s in statuses), "residual hot swap", 30)

@@ -38,11 +38,11 @@ class ControlCoreConfig:
     ``command_timeout`` (s, >= 0; 0 = off): once a command has been applied, if no new one arrives within this
     time and the command itself does not come to its end (at rest, for the safety filter's plans) within the
     longest full-limit stop (``ControlCore.max_stop_s``), or if the reference chases a plan with velocities (does not
-    follow it directly) and that plan's dead-man brake has begun (:func:`_plan_brake_start`), the core
-    brakes the reference to rest at the robot's full limits and holds there until the next new command (its own stop, independent of the command source or safety
-    filter being scheduled on time). A plan that already brakes is followed to its end, so the reference stays on
-    the filter's plan and the next plan continues it. A command
-    is new if it extends the horizon (stamp + last waypoint time) of those before it: a re-sent copy of the plan
+    follow it directly) and that plan's dead-man brake has begun (:func:`_plan_brake_start`), the core brakes the
+    reference to rest at the robot's full limits and holds there until the next new command (its own stop,
+    independent of the command source or safety filter being scheduled on time). A plan that already brakes is
+    followed to its end, so the reference stays on the filter's plan and the next plan continues it. A command is
+    new if it extends the horizon (stamp + last waypoint time) of those before it: a re-sent copy of the plan
     (the safety filter's watchdog re-send) neither resets the age nor, once braked, moves the robot again. A plan
     with velocities that arrives more than ``command_timeout`` after its stamp is refused (it was braking already).
     """
@@ -176,8 +176,8 @@ class ControlCore:
         elif self._watching and (now - self.last_command_time > self.config.command_timeout
                                  or self.follower.chasing and now > self._plan_brakes):
             self._watching = False
-            if self._end > now + self.max_stop_s or self.follower.chasing:  # nothing new, and the command would
-                # keep the robot moving, or is chased (a chase overshoots the plan's brake: docs/safety.md)
+            # nothing new, and the command would keep the robot moving, or is chased (a chase overshoots its brake)
+            if self._end > now + self.max_stop_s or self.follower.chasing:
                 self.follower.brake()  # stop at the robot's limits, hold until a new command
                 self.stale_brakes += 1
                 self._stale = True

@@ -136,3 +136,30 @@ def test_a_plan_applied_after_the_command_timeout_is_refused():
         core.tick()
     assert core.late_plans_refused == 1 and core.commands_accepted == 0
     assert np.abs(core.follower.reference[1]).max() == 0.0
+
+
+def test_a_chased_plan_is_braked_at_the_limits_once_its_dead_man_brake_has_begun():
+    """A filter plan the reference cannot follow directly (it starts 50 mrad away) is chased by ruckig, which lags
+    and would overshoot the plan's brake. With nothing new, the core brakes at the robot's limits when the plan's
+    dead-man brake begins (stamp + the filter's watchdog = stamp + command_timeout - the plan's grid step), although
+    the plan itself comes to rest soon after (the plain watchdog leaves such a plan to its own brake)."""
+    from robot_rl.control.stop import control_command_timeout_s
+    from robot_rl.safety import SafetyConfig, SafetyFilter
+
+    hardware = create_hardware("mujoco", MODEL.config)
+    config = SafetyConfig(check_collision=False, watchdog_timeout=TIMEOUT)
+    core = ControlCore(MODEL, hardware, clock=lambda: float(hardware.data.time),
+                       config=ControlCoreConfig(command_timeout=control_command_timeout_s(TIMEOUT, config.output_dt)))
+    stamp = float(hardware.data.time)
+    start = hardware.read().position + np.eye(MODEL.dof)[0] * 0.05
+    core.submit(SafetyFilter(MODEL, config).filter(_long_sweep(0.5, stamp), start, stamp).allowed)
+    braked_at = None
+    for _ in range(400):
+        now = float(hardware.data.time)
+        core.tick()
+        if core.stale_brakes and braked_at is None:
+            braked_at = now - stamp
+            assert core.follower.braking
+    assert core.follower.chase_ticks > 0 and core.stale_brakes == 1
+    assert TIMEOUT < braked_at <= TIMEOUT + 2 * MODEL.config.control_period
+    assert np.abs(hardware.read().velocity).max() < 0.01

@@ -101,11 +101,26 @@ class _Monitor:
         self.last_plan = msg
 
     def plan_end(self) -> float:
-        """Time (s) at which the newest safety-filter plan reaches its last point (at rest)."""
+        """Time (s) at which the newest safety-filter plan reaches its last point (at rest).
+
+        Raises:
+            RuntimeError: no /robot_rl/safe_command has reached the monitor (call after :func:`_wait` for one).
+        """
         from robot_rl.nodes.conversions import stamp_to_seconds
 
+        if self.last_plan is None:
+            raise RuntimeError(f"the monitor has received no {topics.SAFE_COMMAND} plan yet")
         end = self.last_plan.points[-1].time_from_start
         return stamp_to_seconds(self.last_plan.header.stamp) + end.sec + end.nanosec * 1e-9
+
+    def foreign_publishers(self) -> str:
+        """What publishes into this graph besides its own nodes (empty: nothing). The domain id is random in 1-101;
+        another graph that drew the same one (other tests or benches on the machine) mixes its commands and
+        /joint_states into the run (seen 2026-12-05: a 19 s hold and 'no /joint_states after the deadline')."""
+        counts = {topic: self.node.count_publishers(topic) for topic in (topics.JOINT_STATES, topics.SAFE_COMMAND)}
+        extra = {topic: n for topic, n in counts.items() if n > 1}
+        return "" if not extra else f"another graph shares ROS_DOMAIN_ID {os.environ.get('ROS_DOMAIN_ID')}: " \
+                                    f"publishers {extra}"
 
     def samples(self) -> tuple[np.ndarray, np.ndarray]:
         """(stamps (k,) s, velocities (k, n) rad/s) of the kept /joint_states."""
@@ -136,8 +151,8 @@ def _one_run(index: int, monitor: _Monitor, graph: dict, model, work: Path, env:
         source = subprocess.Popen([sys.executable, "-m", "robot_rl.bench.sweep_source", "--robot", args.robot],
                                   stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
-        _wait(lambda: monitor.states and abs(monitor.states[-1].velocity[0]) > args.speed, START_TIMEOUT_S,
-              "the robot to move")
+        _wait(lambda: monitor.states and abs(monitor.states[-1].velocity[0]) > args.speed
+              and monitor.last_plan is not None, START_TIMEOUT_S, f"the robot to move and a {topics.SAFE_COMMAND} plan")
     finally:
         source.kill()
         source.wait()
@@ -160,6 +175,8 @@ def _one_run(index: int, monitor: _Monitor, graph: dict, model, work: Path, env:
     missing, gap = missing_samples(t, deadline, rest, model.config.control_period)
     if missing:
         failures.append(f"{missing} /joint_states samples missing around the stop (gap {gap * 1e3:.0f} ms): not judged")
+    if foreign := monitor.foreign_publishers():
+        failures.append(f"{foreign}: not judged")
     return {"layer": layer, "deadline_after_last_command_ms": (deadline - filter_receipt) * 1e3,
             "plan_applied_after_ms": (node_receipt - filter_receipt) * 1e3, "speed_rise_rad_s": rise,
             "rest_after_deadline_ms": rest * 1e3, "budget_ms": budget * 1e3,

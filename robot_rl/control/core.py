@@ -37,11 +37,12 @@ class ControlCoreConfig:
 
     ``command_timeout`` (s, >= 0; 0 = off): once a command has been applied, if no new one arrives within this
     time and the command itself does not come to its end (at rest, for the safety filter's plans) within the
-    longest full-limit stop (``ControlCore.max_stop_s``), the core brakes the reference to rest at the robot's full
-    limits and holds there until the next new command (its own stop, independent of the command source or safety
-    filter being scheduled on time). A plan that already brakes is followed to its end, so the reference stays on
-    the filter's plan and the next plan continues it. A command
-    is new if it extends the horizon (stamp + last waypoint time) of those before it: a re-sent copy of the plan
+    longest full-limit stop (``ControlCore.max_stop_s``), or if the reference chases a plan with velocities (does not
+    follow it directly) and that plan's dead-man brake has begun (:func:`_plan_brake_start`), the core brakes the
+    reference to rest at the robot's full limits and holds there until the next new command (its own stop,
+    independent of the command source or safety filter being scheduled on time). A plan that already brakes is
+    followed to its end, so the reference stays on the filter's plan and the next plan continues it. A command is
+    new if it extends the horizon (stamp + last waypoint time) of those before it: a re-sent copy of the plan
     (the safety filter's watchdog re-send) neither resets the age nor, once braked, moves the robot again. A plan
     with velocities that arrives more than ``command_timeout`` after its stamp is refused (it was braking already).
     """
@@ -112,6 +113,7 @@ class ControlCore:
         self._stale = False  # the watchdog fired: only a new command is followed
         self._horizon = float("-inf")  # s: the latest end (stamp + last waypoint time) of the commands so far
         self._end = float("-inf")  # s: the end of the command being followed
+        self._plan_brakes = float("inf")  # s: when the newest command's dead-man brake begins (if a filter plan)
         # s: the longest stop at the full limits, from full speed: max_j(v_j / a_j + a_j / j_j)
         self.max_stop_s = float(np.max(lim.velocity / lim.acceleration + lim.acceleration / lim.jerk))
         self.last_state: JointStateSample = hardware.read()
@@ -171,9 +173,11 @@ class ControlCore:
             self._watching, self._stale, self._horizon = False, False, float("-inf")
         if command is not None:
             self._apply(command, now)
-        elif self._watching and now - self.last_command_time > self.config.command_timeout:
+        elif self._watching and (now - self.last_command_time > self.config.command_timeout
+                                 or self.follower.chasing and now > self._plan_brakes):
             self._watching = False
-            if self._end > now + self.max_stop_s:  # nothing new, and the command would keep the robot moving
+            # nothing new, and the command would keep the robot moving, or is chased (a chase overshoots its brake)
+            if self._end > now + self.max_stop_s or self.follower.chasing:
                 self.follower.brake()  # stop at the robot's limits, hold until a new command
                 self.stale_brakes += 1
                 self._stale = True
@@ -227,6 +231,7 @@ class ControlCore:
             self._end = end
         if new:
             self._horizon, self.last_command_time = end, now
+            self._plan_brakes = _plan_brake_start(command, self.config.command_timeout)
             self._watching, self._stale = self.config.command_timeout > 0, False
 
     def _limited_plan(self) -> JointTrajectoryCommand | None:
@@ -248,3 +253,13 @@ class ControlCore:
     def tracking_error(self) -> np.ndarray:
         """|reference - measured position| (n,) rad at the last tick."""
         return np.abs(self.follower.reference[0] - self.last_state.position)
+
+
+def _plan_brake_start(command: JointTrajectoryCommand, command_timeout: float) -> float:
+    """When (s) the dead-man brake of ``command``, if it is a safety-filter plan, has begun: its stamp (the grid
+    point at or before the filter's receipt) + the filter's watchdog_timeout, which is command_timeout less the
+    plan's grid step (robot_rl.control.stop.control_command_timeout_s). inf for a command without velocities."""
+    if command.velocities is None:
+        return float("inf")
+    step = float(command.times[1] - command.times[0]) if len(command.times) > 1 else 0.0
+    return command.stamp + command_timeout - step

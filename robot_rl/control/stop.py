@@ -3,12 +3,14 @@
 Two layers brake, each on its own clock and scheduling:
 1. the safety filter's plan: every plan brakes to rest from (filter's receipt of the last valid command T_f) +
    watchdog_timeout. The control node follows it directly if the plan reached it within output_latency of T_f
-   (a continuation of what it follows); a later plan that does not continue the reference is refused while the
-   plan being followed has not ended, and one older than command_timeout on arrival always (TrajectoryFollower,
-   ControlCore), so the robot stays on a plan made at or before T_f, whose brake has begun by the deadline.
+   (a continuation of what it follows); a later plan, or one spliced onto a plan the node did not take, that does
+   not continue the reference is refused while the plan being followed has not ended, and one older than
+   command_timeout on arrival always (TrajectoryFollower, ControlCore), so the robot stays on a plan made at or
+   before T_f, whose brake has begun by the deadline.
 2. the control node's own command watchdog (ControlCore ``command_timeout``): no new command for command_timeout
    after the tick that applied the last one (T_c) -> it brakes at the robot's full limits, in its 1 kHz loop
-   thread, whether or not the filter (or DDS) is scheduled on time.
+   thread, whether or not the filter (or DDS) is scheduled on time; a plan it chases (does not follow directly)
+   is braked so already when the plan's own dead-man brake begins (its stamp + watchdog_timeout).
 The criterion below is checked from the deadline of the layer that applies (:func:`stop_deadline`).
 """
 

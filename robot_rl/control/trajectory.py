@@ -83,6 +83,7 @@ class TrajectoryFollower:
         q = np.clip(np.asarray(position, float), self._lower, self._upper)
         self._set_reference(q, np.zeros_like(q), np.zeros_like(q))
         self._command = None
+        self._received: JointTrajectoryCommand | None = None  # the command followed, as received
         self._segment = None
         self._path_time: float | None = None  # s: where on a followed plan the reference is (see _follow_plan)
         self._hold = q
@@ -106,17 +107,23 @@ class TrajectoryFollower:
         path's first waypoint at ``now``; waypoints already due by then are skipped, except the
         one just due (the path continues from it) and the last one.
 
-        Refused (the reference stays on the plan it follows, counted in ``plans_refused``): a late plan with
-        velocities (arriving more than LATE_PLAN after its first waypoint was due) that does not continue the reference while
-        the reference is on a plan with velocities that has not yet come to its end. A plan on time is followed
-        or chased as before (in-process, e.g. the sim's env, plans are never late). Such a plan reached the node too late (after output_latency, the filter's plans diverge
-        from the ones before them); chased at the plan's own limits, ruckig cannot catch it, lags, and overshoots
-        its brake (speed rises of 0.25-1.0 rad/s after the deadline in-process, docs/safety.md). Every safety-filter
-        plan ends at rest, so the robot stops on the plan it follows; once that plan has ended, the next plan is
-        taken from rest (chased, as any plan that does not continue a reference at rest).
+        Refused (the reference stays on the plan it follows, counted in ``plans_refused``), while the reference is
+        on a plan with velocities that has not yet come to its end: a plan with velocities that does not continue
+        the reference and either is late (arrives more than LATE_PLAN after its first waypoint was due) or starts
+        off the plan followed (its first waypoint is not on it: the filter spliced it onto a plan this node did
+        not follow, one it refused, or that arrived with another in one tick, or was lost). A late plan reached the
+        node after output_latency, when the filter's plans diverge from the ones before them; an off-plan one
+        continues such a plan. Chased at the plan's own limits, ruckig cannot catch either, lags, and overshoots
+        its brake (speed rises of 0.25-1.0 rad/s after the deadline in-process; 300 chase ticks and 24-40 ms past
+        the stop budget through ROS, docs/safety.md). A plan spliced onto the one followed that does not continue
+        it (a jump of the source with ``output_latency`` 0, as in the sim's env, where plans are never late) is
+        chased as before. Every safety-filter plan ends at rest, so the robot stops on the plan it follows; once
+        that plan has ended, the next plan is taken from rest (chased, as any plan that does not continue a
+        reference at rest).
         """
         late = now - command.stamp - command.times[0] > LATE_PLAN
-        if command.velocities is not None and self._path_time is not None and late and not self._at_end():
+        following = command.velocities is not None and self._path_time is not None and not self._at_end()
+        if following and (late or not self._starts_on_followed(command)):
             if not self._continues(command, min(self._path_time + self._otg.delta_time, now)):
                 self.plans_refused += 1
                 return False
@@ -137,22 +144,43 @@ class TrajectoryFollower:
             positions = np.vstack([q_ref, positions])
             velocities = None if velocities is None else np.vstack([v_ref, velocities])
         self._command = (command.stamp, times, positions, velocities)
+        self._received = command
         self._segment = None  # cached spline segment of this command: ((command id, index), HermiteSegment)
         return True
 
     def _continues(self, command: JointTrajectoryCommand, t: float) -> bool:
         """True if the plan ``command`` (with velocities) continues the reference at time ``t`` (s), judged on its
-        own waypoints (a plan that starts after ``t`` is taken: nothing of it can be judged yet)."""
-        if t - command.stamp < command.times[0]:
-            return True
+        own waypoints. A plan that starts after ``t`` is judged at its start against the state the reference will
+        have there on the plan it follows."""
+        reference, start = self._ref.copy(), command.stamp + float(command.times[0])  # a copy: nothing changes
+        if t < start:
+            stamp, times, positions, velocities = self._command
+            kernels.path_state(times, positions, velocities, start - stamp, reference)
+            t = start
         return kernels.follow_plan(command.times, command.positions, command.velocities, t - command.stamp,
-                                   self._ref.copy(), self._path, self._lower, self._upper, self._plan_velocity,
-                                   self._plan_acceleration, self._otg.delta_time)  # on a copy: nothing changes
+                                   reference, self._path, self._lower, self._upper, self._plan_velocity,
+                                   self._plan_acceleration, self._otg.delta_time)
+
+    def _starts_on_followed(self, command: JointTrajectoryCommand) -> bool:
+        """True if the first waypoint of ``command`` lies on the plan the reference follows (as received), within
+        one period's travel at the plan velocity limit (the filter's stamps carry its clock-offset jitter, < 0.1 ms):
+        the plan was spliced onto it. A plan that starts before it cannot be judged and is taken as spliced."""
+        followed, start = self._received, command.stamp + float(command.times[0])
+        if followed.velocities is None or start < followed.stamp + float(followed.times[0]):
+            return True
+        kernels.path_state(followed.times, followed.positions, followed.velocities, start - followed.stamp,
+                           self._path)
+        return bool(np.all(np.abs(command.positions[0] - self._path[0]) <= self._plan_velocity * self._otg.delta_time))
 
     def _at_end(self) -> bool:
         """True if the reference is at the end (at rest) of the plan it follows directly."""
         stamp, times = self._command[0], self._command[1]
         return self._path_time - stamp >= times[-1]
+
+    @property
+    def chasing(self) -> bool:
+        """True while ruckig chases a plan with velocities (the reference is not on it directly)."""
+        return self._command is not None and self._command[3] is not None and self._path_time is None
 
     @property
     def followed_plan(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray] | None:

@@ -104,6 +104,17 @@ def test_the_node_stops_with_a_named_error_when_its_loop_process_dies(tmp_path, 
         assert "control loop process exited with code -9; shutting down" in graph.log("control_node")
 
 
+def test_the_loop_process_is_spawned_before_ros_only_when_the_parameters_ask_for_it(tmp_path):
+    from robot_rl.nodes.control_node import _expects_process_mode
+
+    params = tmp_path / "control_node.params.yaml"
+    params.write_text("control_node:\n  ros__parameters:\n    hardware: serial\n")
+    assert _expects_process_mode(["node", "--ros-args", "--params-file", str(params)]) is False
+    params.write_text("control_node:\n  ros__parameters:\n    robot: ur5\n")
+    assert _expects_process_mode(["node", "--ros-args", "--params-file", str(params)]) is True
+    assert _expects_process_mode(["node", "--ros-args", "--params-file", str(params), "-p", "loop_mode:=thread"]) is False
+
+
 def test_bad_parameter_value_stops_the_node_with_a_named_error(tmp_path, ros_env):
     specs = control_only(tmp_path)
     graph = GraphRunner(specs, tmp_path, env=ros_env)

@@ -133,17 +133,17 @@ class ControlNode(Node):
                                f" (loop_mode {self.mode})")
 
     def _make_loop(self, period: float) -> FixedRateLoop:
-        """Thread mode: the control loop; process mode: the relay thread (commands in, states out), at the
-        control rate, one priority step below the loop process (above any other work: it carries /joint_states),
-        off the loop process's CPU if that is pinned."""
+        """Thread mode: the control loop; process mode: the relay thread (states out), every RELAY_EVERY control
+        periods, one priority step below the loop process (above any other work: it carries /joint_states), off
+        the loop process's CPU if that is pinned."""
         p = self.params
         if self.mode == "thread":
             return FixedRateLoop(period, self._step, realtime=p["realtime"], rt_priority=p["rt_priority"],
                                  catch_up=loop_catch_up(self.hardware))
         if p["loop_cpu"] >= 0 and len(os.sched_getaffinity(0)) > 1:
             pin_threads(os.sched_getaffinity(0) - {p["loop_cpu"]})
-        return FixedRateLoop(RELAY_EVERY * period, self._relay, rt_priority=max(p["rt_priority"] - 1, 0), name="control-relay",
-                             history=1000)
+        return FixedRateLoop(RELAY_EVERY * period, self._relay, rt_priority=max(p["rt_priority"] - 1, 0),
+                             name="control-relay", history=1000)
 
     def _scheduled_time(self) -> float:
         return self.loop.tick_time()

@@ -113,6 +113,7 @@ def test_the_loop_process_is_spawned_before_ros_only_when_the_parameters_ask_for
     params.write_text("control_node:\n  ros__parameters:\n    robot: ur5\n")
     assert _expects_process_mode(["node", "--ros-args", "--params-file", str(params)]) is True
     assert _expects_process_mode(["node", "--ros-args", "--params-file", str(params), "-p", "loop_mode:=thread"]) is False
+    assert _expects_process_mode(["node", "--ros-args", "--params-file", str(params), "-p", "realtime:=false"]) is False
 
 
 def test_bad_parameter_value_stops_the_node_with_a_named_error(tmp_path, ros_env):

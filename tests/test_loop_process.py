@@ -63,6 +63,7 @@ def test_a_state_row_is_never_read_torn_or_twice_and_an_overwritten_one_is_left_
 
 def test_loop_mode_and_cpu_are_checked_with_named_errors():
     assert resolve_loop_mode("auto", "mujoco") == "process" and resolve_loop_mode("auto", "serial") == "thread"
+    assert resolve_loop_mode("auto", "mujoco", realtime=False) == "thread"
     with pytest.raises(ConfigError, match="loop_mode must be one of"):
         resolve_loop_mode("fork", "mujoco")
     with pytest.raises(ConfigError, match="runs hardware .* only, not 'ros2_control'"):

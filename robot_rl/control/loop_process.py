@@ -39,8 +39,10 @@ STOP_TIMEOUT_S = 10.0
 """s the shell waits for the loop process's report after asking it to stop."""
 
 
-def resolve_loop_mode(mode: str, hardware: str) -> str:
-    """``process`` or ``thread`` for the node parameter ``loop_mode`` and the hardware name.
+def resolve_loop_mode(mode: str, hardware: str, realtime: bool = True) -> str:
+    """``process`` or ``thread`` for the node parameter ``loop_mode``, the hardware name and whether the loop is
+    paced (``auto`` without pacing: thread, where every tick is published in the tick; a loop process running
+    flat out would outrun the shell's relay and its 4096-tick ring).
 
     Raises:
         ConfigError: an unknown mode, or ``process`` for hardware that cannot run in the loop process.
@@ -51,7 +53,7 @@ def resolve_loop_mode(mode: str, hardware: str) -> str:
         raise ConfigError(f"loop_mode 'process' runs hardware {PROCESS_HARDWARE} only, not {hardware!r} "
                           "(use loop_mode thread or auto)")
     if mode == "auto":
-        return "process" if hardware in PROCESS_HARDWARE else "thread"
+        return "process" if hardware in PROCESS_HARDWARE and realtime else "thread"
     return mode
 
 

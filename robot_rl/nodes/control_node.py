@@ -74,7 +74,7 @@ class ControlNode(Node):
         p = declare_from_yaml(self, "control_node")
         sys.setswitchinterval(p["switch_interval_ms"] * 1e-3)
         robot = load_robot_config(p["robot"])
-        self.mode = resolve_loop_mode(p["loop_mode"], p["hardware"])
+        self.mode = resolve_loop_mode(p["loop_mode"], p["hardware"], p["realtime"])
         check_cpu(p["loop_cpu"])
         if p["loop_cpu"] >= 0 and self.mode != "process":
             raise ConfigError("parameter loop_cpu pins the loop process: it needs loop_mode process")
@@ -317,7 +317,7 @@ def _expects_process_mode(args: list[str]) -> bool:
     """Whether the parameters in ``args`` (``--params-file`` files, ``-p name:=value``) make loop_mode resolve to
     process: a guess made before ROS starts, so the loop process loads while the node does."""
     specs = load_param_specs("control_node")
-    values = {name: str(specs[name].default) for name in ("hardware", "loop_mode")}
+    values = {name: str(specs[name].default) for name in ("hardware", "loop_mode", "realtime")}
     for flag, value in zip(args, args[1:]):
         if flag == "--params-file" and os.path.isfile(value):
             for section in (yaml.safe_load(Path(value).read_text()) or {}).values():
@@ -326,7 +326,8 @@ def _expects_process_mode(args: list[str]) -> bool:
         elif flag == "-p" and value.split(":=")[0] in values:
             values[value.split(":=")[0]] = value.split(":=", 1)[1]
     try:
-        return resolve_loop_mode(values["loop_mode"], values["hardware"]) == "process"
+        realtime = values["realtime"].lower() not in ("false", "0")
+        return resolve_loop_mode(values["loop_mode"], values["hardware"], realtime) == "process"
     except ConfigError:  # the node names the problem
         return False
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +88,32 @@ def test_joint_states_are_published_at_the_control_rate(tmp_path, ros_env):
         time.sleep(2.0)
         recent = [t for t, _ in states if t > states[-1][0] - 1.0]
     assert len(recent) > 800  # 1 kHz nominal; DDS delivery on 2 loaded cores loses a few
+
+
+def test_the_node_stops_with_a_named_error_when_its_loop_process_dies(tmp_path, ros_env):
+    with GraphRunner(control_only(tmp_path), tmp_path, env=ros_env) as graph, RosProbe() as probe:
+        states = probe.collect(JointState, topics.JOINT_STATES)
+        wait_for(lambda: len(states) > 100, timeout=30)
+        node = graph.procs["control_node"].pid
+        loops = [int(pid) for tid in os.listdir(f"/proc/{node}/task")
+                 for pid in Path(f"/proc/{node}/task/{tid}/children").read_text().split()]
+        assert len(loops) == 1  # loop_mode auto: MuJoCo runs in the loop process
+        os.kill(loops[0], signal.SIGKILL)
+        wait_for(lambda: graph.exited(), timeout=20)
+        assert graph.exited() == {"control_node": 1}
+        assert "control loop process exited with code -9; shutting down" in graph.log("control_node")
+
+
+def test_the_loop_process_is_spawned_before_ros_only_when_the_parameters_ask_for_it(tmp_path):
+    from robot_rl.nodes.control_node import _expects_process_mode
+
+    params = tmp_path / "control_node.params.yaml"
+    params.write_text("control_node:\n  ros__parameters:\n    hardware: serial\n")
+    assert _expects_process_mode(["node", "--ros-args", "--params-file", str(params)]) is False
+    params.write_text("control_node:\n  ros__parameters:\n    robot: ur5\n")
+    assert _expects_process_mode(["node", "--ros-args", "--params-file", str(params)]) is True
+    assert _expects_process_mode(["node", "--ros-args", "--params-file", str(params), "-p", "loop_mode:=thread"]) is False
+    assert _expects_process_mode(["node", "--ros-args", "--params-file", str(params), "-p", "realtime:=false"]) is False
 
 
 def test_bad_parameter_value_stops_the_node_with_a_named_error(tmp_path, ros_env):

@@ -1,9 +1,9 @@
 """``robot-rl bench control-loop``: timing of the MuJoCo robot's loop under the real control node.
 
 Runs control_node (+ the demo command source, so the loop follows a moving
-trajectory) as separate processes for ``--seconds``, then reads the loop
-statistics the node writes at shutdown. For comparison it also runs the same
-control core in a bare loop in this process (no ROS) and reports node/bare ratios.
+trajectory) as separate processes for ``--seconds``, once per ``--modes`` (its ``loop_mode``: the loop in its own
+process, or in a thread of the node), then reads the loop statistics the node writes at shutdown. For comparison
+it also runs the same control core in a bare loop in this process (no ROS) and reports node/bare ratios per mode.
 With ``--hogs N``, N CPU-burning processes run throughout both measurements (one run,
 one load), and the load averages before and after are reported.
 """
@@ -26,6 +26,7 @@ from robot_rl.bringup.graph import NodeSpec
 from robot_rl.bringup.session import CONTROL_STATS, run_graph
 from robot_rl.control import ControlCore, FixedRateLoop
 from robot_rl.control.loop import summarize
+from robot_rl.errors import ConfigError
 from robot_rl.hardware import create_hardware, loop_catch_up
 from robot_rl.robot import load_robot_model
 from robot_rl.robot.config import robot_yaml_path
@@ -44,6 +45,9 @@ def register(subparsers) -> None:
     p.add_argument("--baseline-seconds", type=float, default=10.0,
                    help="duration of the bare loop, s, half before and half after the node (0: skip)")
     p.add_argument("--hogs", type=int, default=0, help="CPU-burning processes running throughout (0: none)")
+    p.add_argument("--modes", default="process,thread",
+                   help="comma-separated loop_mode values of the node, each run for --seconds (process, thread)")
+    p.add_argument("--loop-cpu", type=int, default=-1, help="the node's loop_cpu (process mode; -1: no pinning)")
     p.add_argument("--json", default=None, help="write the results here")
     p.set_defaults(func=run)
 
@@ -87,36 +91,52 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _measure(args: argparse.Namespace) -> dict | None:
-    """The node's figures, then the bare loop's and the ratios (None, with the error emitted, if the node failed)."""
+    """The node's figures per mode, then the bare loop's and the ratios (None, with the error emitted, if a node run
+    failed)."""
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or set(modes) - {"process", "thread"}:
+        raise ConfigError(f"--modes must name process and/or thread, got {args.modes!r}")
     work = Path(tempfile.mkdtemp(prefix="robot_rl_bench_loop_"))
     robot_yaml = _robot_at_rate(args.robot, args.rate, work)
-    specs = [
-        NodeSpec("control_node", "control_node", "robot_rl.nodes.control_node",
-                 {"robot": robot_yaml, "stats_path": str(work / CONTROL_STATS)}),
-        NodeSpec("demo_trajectory_node", "demo_trajectory_node", "robot_rl.nodes.demo_trajectory_node",
-                 {"robot": robot_yaml, "command_topic": topics.SAFE_COMMAND}),
-    ]
     # The bare loop runs half its time before and half after the node (pooled), so a load that drifts while the
     # shared machine runs other work weighs on both alike.
     bare_runs = [bare_loop(robot_yaml, args.baseline_seconds / 2)] if args.baseline_seconds > 0 else []
-    result = run_graph(specs, work, args.seconds + 2.0)  # + start-up, left out of the statistics
-    if result["control"] is None:
-        emit("control-loop", {"error": "control node wrote no statistics", **result}, args.json)
-        return None
-    node = result["control"]["loop"]
-    out = {"robot": args.robot, "rate_hz_nominal": args.rate, "seconds": args.seconds,
-           "rate_hz": node["rate_hz"], "period_error_ms": node["period_error_ms"],
-           "overrun_fraction": node["overrun_fraction"], "step_time_ms": node["step_time_ms"],
-           "overrun_definition": "a period longer than 1.5 nominal periods",
-           "final_tracking_error_rad": result["control"]["final_tracking_error_rad"],
-           "rt_scheduling": result["control"].get("rt_scheduling"),
-           "commands_accepted": result["control"]["commands_accepted"]}
+    out = {"robot": args.robot, "rate_hz_nominal": args.rate, "seconds": args.seconds, "loop_cpu": args.loop_cpu,
+           "overrun_definition": "a period longer than 1.5 nominal periods", "node": {}}
+    for mode in modes:
+        node = _node_run(args, robot_yaml, work / mode, mode)
+        if "error" in node:
+            emit("control-loop", node, args.json)
+            return None
+        out["node"][mode] = node
     if bare_runs:
         bare_runs.append(bare_loop(robot_yaml, args.baseline_seconds / 2))
         bare = summarize(1.0 / args.rate, sum(starts.size for starts, _ in bare_runs), bare_runs).as_dict()
         out["bare_loop_no_ros"] = bare
-        out["ratio_node_over_bare"] = {
+        out["ratio_node_over_bare"] = {mode: {
             "period_error_p99": node["period_error_ms"]["p99"] / max(bare["period_error_ms"]["p99"], 1e-9),
             "step_time_p50": node["step_time_ms"]["p50"] / max(bare["step_time_ms"]["p50"], 1e-9),
-        }
+        } for mode, node in out["node"].items()}
     return out
+
+
+def _node_run(args: argparse.Namespace, robot_yaml: str, work: Path, mode: str) -> dict:
+    """The control node's loop figures in ``loop_mode`` ``mode`` over ``args.seconds`` (a dict with "error" if it
+    wrote no statistics)."""
+    work.mkdir(parents=True)
+    specs = [
+        NodeSpec("control_node", "control_node", "robot_rl.nodes.control_node",
+                 {"robot": robot_yaml, "stats_path": str(work / CONTROL_STATS), "loop_mode": mode,
+                  "loop_cpu": args.loop_cpu if mode == "process" else -1}),
+        NodeSpec("demo_trajectory_node", "demo_trajectory_node", "robot_rl.nodes.demo_trajectory_node",
+                 {"robot": robot_yaml, "command_topic": topics.SAFE_COMMAND}),
+    ]
+    result = run_graph(specs, work, args.seconds + 2.0)  # + start-up, left out of the statistics
+    if result["control"] is None:
+        return {"error": f"control node (loop_mode {mode}) wrote no statistics", **result}
+    loop = result["control"]["loop"]
+    return {"rate_hz": loop["rate_hz"], "period_error_ms": loop["period_error_ms"],
+            "overrun_fraction": loop["overrun_fraction"], "step_time_ms": loop["step_time_ms"],
+            "final_tracking_error_rad": result["control"]["final_tracking_error_rad"],
+            "rt_scheduling": result["control"].get("rt_scheduling"),
+            "commands_accepted": result["control"]["commands_accepted"]}

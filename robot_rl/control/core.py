@@ -20,7 +20,7 @@ from robot_rl.control import kernels
 from robot_rl.control.limits import LastLineLimits
 from robot_rl.control.trajectory import TrajectoryFollower
 from robot_rl.errors import ConfigError
-from robot_rl.hardware.base import HardwareInterface, JointStateSample
+from robot_rl.hardware.base import HardwareInterface, JointStateSample, check_reset
 from robot_rl.robot.friction import FRICTION_SMOOTHING_RAD_S
 from robot_rl.robot.model import RobotModel
 
@@ -145,10 +145,7 @@ class ControlCore:
         tick, just before its holding torque is written, so no torque computed for the plan followed
         during the fault reaches the robot after the clear.
         """
-        if move_hardware and not hasattr(self.hardware, "reset"):
-            raise ConfigError(f"hardware {type(self.hardware).__name__} cannot be reset (only simulators can)")
-        if clear_fault and not hasattr(self.hardware, "clear_fault"):
-            raise ConfigError(f"hardware {type(self.hardware).__name__} has no latched faults to clear")
+        check_reset(self.hardware, move_hardware, clear_fault)
         with self._lock:
             self._pending = None
             self._pending_reset = self.last_state.position if position is None else np.asarray(position, float)

@@ -81,6 +81,7 @@ class FixedRateLoop:
         realtime: pace to wall-clock deadlines.
         max_ticks: stop after this many ticks (None: until ``stop``).
         history: number of most recent ticks kept for statistics (bounded memory).
+        mirror: another history each tick is also recorded in (shared memory read by the ROS shell).
         catch_up: s of lag recovered by running missed ticks back to back (0: re-anchor after one period).
         rt_priority: if > 0 and ``realtime``, ask Linux for SCHED_FIFO at this priority for the
             loop thread (needs root or CAP_SYS_NICE; ``rt_scheduling`` says whether it was granted).
@@ -88,7 +89,7 @@ class FixedRateLoop:
 
     def __init__(self, period: float, step: Callable[[], None], realtime: bool = True,
                  max_ticks: int | None = None, name: str = "control-loop", history: int = 600_000,
-                 rt_priority: int = 0, catch_up: float = 0.0):
+                 rt_priority: int = 0, catch_up: float = 0.0, mirror: TickHistory | None = None):
         if period <= 0 or catch_up < 0:
             raise ValueError(f"period must be > 0 s and catch_up >= 0 s, got {period}, {catch_up}")
         self.period = period
@@ -99,6 +100,7 @@ class FixedRateLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._history = TickHistory(history)
+        self._mirror = mirror
         self.ticks = 0
         self.reanchors = 0  # times the loop fell more than catch_up behind and dropped the missed ticks
         self._scheduled = 0.0  # time.perf_counter() deadline of the current tick
@@ -155,7 +157,10 @@ class FixedRateLoop:
                 start = clock()
                 self._scheduled = deadline if self._realtime else start
                 self._step()
-                self._history.append(start, clock() - start)
+                step_time = clock() - start
+                self._history.append(start, step_time)
+                if self._mirror is not None:
+                    self._mirror.append(start, step_time)
                 self.ticks += 1
                 if manage_gc and self.ticks % GC_YOUNG_EVERY == 0:
                     gc.collect(2 if self.ticks % GC_FULL_EVERY == 0 else 1)
@@ -210,21 +215,33 @@ def summarize(period: float, ticks: int, runs: list[tuple[np.ndarray, np.ndarray
 class TickHistory:
     """The last ``size`` ticks' (start s, step duration s), written by the loop thread, read by any other.
 
+    Kept in ``buffer`` (2 * size + 1,) float64 when given (shared memory read by another process,
+    robot_rl/control/state_exchange.py): starts, step durations, then the count.
+
     Preallocated ring buffers and one counter: the writer never allocates or waits, and a reader copies a window
     by index, so nothing is iterated while it changes (a deque read from the executor thread raised "deque mutated
     during iteration"). The counter is advanced after both values are written; a reader that races the writer may
     see the oldest tick of a full window already overwritten by the newest, which statistics tolerate.
     """
 
-    def __init__(self, size: int):
-        self._starts, self._steps = np.zeros(size), np.zeros(size)
-        self.count = 0
+    def __init__(self, size: int, buffer: np.ndarray | None = None):
+        if buffer is None:
+            buffer = np.zeros(2 * size + 1)
+        if buffer.shape != (2 * size + 1,):
+            raise ValueError(f"a history of {size} ticks needs a buffer of shape ({2 * size + 1},), got {buffer.shape}")
+        self._starts, self._steps, self._count = buffer[:size], buffer[size:2 * size], buffer[2 * size:]
+
+    @property
+    def count(self) -> int:
+        """Ticks recorded so far."""
+        return int(self._count[0])
 
     def append(self, start: float, step: float) -> None:
         """Record one tick (loop thread only)."""
-        i = self.count % self._starts.size
+        count = int(self._count[0])
+        i = count % self._starts.size
         self._starts[i], self._steps[i] = start, step
-        self.count += 1
+        self._count[0] = count + 1
 
     def newest(self, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(starts (k,), step durations (k,)) of the newest ``count`` ticks (all kept: None), oldest first."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from robot_rl.atomic import write_atomic
-from robot_rl.control.core import ControlCore
 from robot_rl.control.loop import LoopStats
+
+if TYPE_CHECKING:  # the loop process's shell writes reports without loading the core
+    from robot_rl.control.core import ControlCore
 
 
 def control_report(stats: LoopStats, core: ControlCore) -> dict:

@@ -64,6 +64,20 @@ class HardwareInterface(Protocol):
         """Release the device; the robot must be left holding or braked."""
 
 
+def check_reset(hardware: HardwareInterface | str, move_hardware: bool, clear_fault: bool,
+                capabilities: tuple[bool, bool] | None = None) -> None:
+    """Raise ConfigError if ``hardware`` cannot do the reset asked for (see ``ControlCore.request_reset``).
+
+    ``hardware`` is the object, or its class name with ``capabilities`` = (has ``reset``, has ``clear_fault``)
+    (a shell whose hardware lives in the loop process)."""
+    name = hardware if isinstance(hardware, str) else type(hardware).__name__
+    can_reset, can_clear = capabilities or (hasattr(hardware, "reset"), hasattr(hardware, "clear_fault"))
+    if move_hardware and not can_reset:
+        raise ConfigError(f"hardware {name} cannot be reset (only simulators can)")
+    if clear_fault and not can_clear:
+        raise ConfigError(f"hardware {name} has no latched faults to clear")
+
+
 LOCKSTEP_CATCH_UP_S = 0.25
 """s: lag behind the wall clock a lockstep simulator's control loop recovers by back-to-back ticks."""
 

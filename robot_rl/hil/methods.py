@@ -19,6 +19,11 @@ rlpd-scratch (the same learner acting alone over a hold-position base, :mod:`rob
 (a noise policy steering the base's initial noise, :mod:`robot_rl.hil.dsrl_online`; the weights are unused)."""
 
 
+ANCHOR_TARGETS = ("executed", "zero")
+"""The actor's anchor target on policy-driven samples (:mod:`robot_rl.hil.learner`): the executed residual, or
+zero (the base's action)."""
+
+
 def learner_class(method: str):
     """The online learner class of ``method``: :class:`~robot_rl.hil.dsrl_online.DsrlOnlineLearner` for dsrl,
     else :class:`~robot_rl.hil.online.OnlineLearner`; ConfigError for an unknown method."""

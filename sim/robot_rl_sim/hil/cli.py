@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     s.add_argument("--residual-scale", type=float, default=None,
                    help="raw action units (rad) per unit residual (default: 0.1, rlpd-scratch 0.2)")
     s.add_argument("--human-budget", type=int, default=3000, help="most steps the simulated human may drive per run")
+    s.add_argument("--human-waits-for-grasp", action="store_true",
+                   help="pick-cube: the simulated human does not take over while the hand is at the cube and the "
+                        "fingers still close (docs/hil.md)")
     s.add_argument("--bc-weight", type=float, default=None, help="behaviour cloning weight (default: the method's)")
     s.add_argument("--q-weight", type=float, default=None, help="Q weight in the actor loss (default: the method's)")
     s.add_argument("--anchor-weight", type=float, default=None,
@@ -70,7 +73,8 @@ def run_sim(args: argparse.Namespace) -> int:
                           rounds=args.rounds, episodes_per_round=args.episodes_per_round,
                           updates_per_round=args.updates_per_round, utd=args.utd, demo_episodes=args.demo_episodes,
                           eval_episodes=args.eval_episodes, residual_scale=args.residual_scale,
-                          human_budget=args.human_budget, bc_weight=args.bc_weight, q_weight=args.q_weight,
+                          human_budget=args.human_budget, human_waits_for_grasp=args.human_waits_for_grasp,
+                          bc_weight=args.bc_weight, q_weight=args.q_weight,
                           anchor_weight=args.anchor_weight, anchor_target=args.anchor_target,
                           explore=None if args.explore is None else args.explore == "sample",
                           gripper_labels=args.gripper_labels, seed=args.seed, reward=args.reward,

@@ -53,6 +53,7 @@ class HilSimConfig:
     residual_scale: float | None = None  # None: the method's (DEFAULT_SCALES)
     gap: str = ""  # a declared gap (robot_rl_sim.hil.gaps; '+' composes); "": the task's default
     human_budget: int = 3000  # most steps the simulated human may drive in the run
+    human_waits_for_grasp: bool = False  # pick-cube: the human's trigger waits while the fingers close (.human)
     method: str = "residual-rl"
     bc_weight: float | None = None  # actor loss weights (None: the method's, robot_rl.hil.methods)
     q_weight: float | None = None
@@ -141,7 +142,8 @@ class _Setup:
         self.explore = method_defaults(config.method)["explore"] if config.explore is None else config.explore
         self.env = make_gap_env(self.spec, config.gap, seed=config.seed)
         self.robot = self.env.env.robot
-        human_config = HumanConfig.for_task(self.spec, budget_steps=config.human_budget)
+        human_config = HumanConfig.for_task(self.spec, budget_steps=config.human_budget,
+                                            wait_for_grasp=config.human_waits_for_grasp)
         self.human = make_human(self.spec, self.robot, human_config, seed=config.seed)
         self.demo_expert = make_expert(self.spec, seed=config.seed + 1, noise=0.0, model=self.robot)
         # updates_per_step is set so high that the update budget never binds: a round runs its own count

@@ -141,3 +141,44 @@ def test_a_saved_learner_goes_on_where_it_stopped_and_refuses_other_sizes():
     assert copy.update(b) == pytest.approx(first, rel=1e-5)  # same networks, optimiser moments, temperature
     with pytest.raises(ConfigError, match="networks"):
         ResidualLearner(NetConfig(OBS, ACT, hidden=32)).load_state_dict(state)
+
+
+@pytest.mark.parametrize("anchor_target, expected", [("executed", 0.5), ("zero", 0.0)])
+def test_the_anchor_pulls_policy_steps_to_its_target(anchor_target, expected):
+    """Anchor alone on policy-driven samples whose executed residual is 0.5 everywhere (exploration around an older
+    residual): "executed" follows it, "zero" holds the base (the actor starts at 0.5 and returns)."""
+    learner, rng = _learner(bc_weight=0.0, q_weight=0.0, anchor_weight=1.0, anchor_target=anchor_target), \
+        np.random.default_rng(4)
+    start = _learner(bc_weight=0.0, q_weight=0.0, anchor_weight=1.0)  # trained to 0.5 first: a drifted residual
+    for b in (batch(rng, 128, OBS, ACT, intervened_fraction=0.0) for _ in range(150)):
+        b["action"][:] = 0.5
+        (start if anchor_target == "zero" else learner).update(b)
+    if anchor_target == "zero":
+        learner.actor.load_state_dict(start.actor.state_dict())
+        for b in (batch(rng, 128, OBS, ACT, intervened_fraction=0.0) for _ in range(150)):
+            b["action"][:] = 0.5
+            learner.update(b)
+    out = _residual(learner, rng.normal(size=OBS), rng.normal(size=(8, ACT)))
+    print(f"anchor {anchor_target}: mean residual {out.mean():.3f}")
+    np.testing.assert_allclose(out, expected, atol=0.1)
+
+
+def test_an_unknown_anchor_target_is_refused():
+    with pytest.raises(ConfigError, match="anchor_target"):
+        LearnerConfig(anchor_target="older")
+
+
+def test_spread_shows_the_exploration_the_squashed_entropy_hides():
+    """Pre-tanh std 2.7 has no more tanh-squashed entropy than std 0.14 (both near the -0.5 nats per dimension
+    target; the wide one less, its mass piled at +-1), yet acts as +-1 noise: ``spread`` (mean |sampled -
+    deterministic residual|) tells them apart."""
+    rng, stats = np.random.default_rng(5), {}
+    for log_std in (-2.0, 1.0):
+        learner = _learner()
+        with torch.no_grad():
+            learner.actor.body[-1].bias[ACT:] = log_std
+        stats[log_std] = learner.update(batch(rng, 128, OBS, ACT, intervened_fraction=0.5))
+    narrow, wide = stats[-2.0], stats[1.0]
+    print({k: (round(v["entropy"] / ACT, 2), round(v["spread"], 2)) for k, v in stats.items()})
+    assert wide["entropy"] < narrow["entropy"] and narrow["entropy"] / ACT < -0.4
+    assert narrow["spread"] < 0.15 and wide["spread"] > 0.6

@@ -73,6 +73,27 @@ def test_the_simulated_human_takes_over_a_stalled_arm_and_hands_back_near_the_go
     assert moving == [None] * 6 and human.interventions == 1
 
 
+@pytest.mark.parametrize("wait_for_grasp", [False, True])
+def test_the_pick_human_waits_while_the_fingers_close_at_the_cube_only_if_told(wait_for_grasp):
+    """The hand dwells at the cube (no progress) while the fingers close 1 mm per step for 8 steps, then stay:
+    the plain stall trigger takes over during the close; wait_for_grasp waits and gives a fresh patience window
+    after the fingers stop (then a dwell with still fingers is a stall again)."""
+    spec = get_task("panda-pick-cube")
+    human = SimulatedHuman(spec, _Expert(), HumanConfig(patience_steps=3, max_takeover_steps=4, reaction_s=0,
+                                                         action_noise_rad=0, wait_for_grasp=wait_for_grasp))
+    cube = np.array([0.5, 0.0, spec.object.half_size, 1.0, 0.0, 0.0, 0.0])
+
+    def obs(fingers):
+        return {"ee_pos": cube[:3] + [0.01, 0.0, 0.01], "object_pose": cube, "gripper_pos": np.full(1, fingers),
+                "joint_pos": np.zeros(7)}
+
+    closing = [human.act(obs(0.04 - 0.001 * k)) for k in range(8)]
+    assert (all(a is None for a in closing)) == wait_for_grasp
+    if wait_for_grasp:
+        still = [human.act(obs(0.032)) for _ in range(5)]
+        assert still[:3] == [None] * 3 and still[4] is not None  # a fresh window of 3, then the stall
+
+
 def test_an_episode_feeds_the_learner_node_core_what_reached_the_robot(tmp_path, panda_model):
     from robot_rl.hil.online import OnlineConfig, OnlineLearner
     from robot_rl.policy.runtime import PolicyRuntime

@@ -14,11 +14,12 @@ One :meth:`ResidualLearner.update` is one critic, actor and temperature step on 
 
       q_weight * mean_B(alpha * log pi(a|s) - mean_E Q(s, a)),  a ~ pi          (every sample)
     + bc_weight * mean_human mean_a (mu(s) - a_human)^2                               (intervened samples)
-    + anchor_weight * mean_policy mean_a (mu(s) - a_data)^2                           (the other samples)
+    + anchor_weight * mean_policy mean_a (mu(s) - a_anchor)^2                         (the other samples)
 
   The Q term is not divided by |Q|: with a 0/1 reward Q lies in [0, 1] and its gradient is as strong as
-  what the critic knows. The anchor (TD3+BC-like, on non-human samples) keeps the actor near the residual
-  that was executed, so it cannot run off where the critic extrapolates.
+  what the critic knows. The anchor (on non-human samples) keeps the actor near ``a_anchor``, so it cannot run
+  off where the critic extrapolates: ``anchor_target`` "executed" is the residual that was executed (TD3+BC-like;
+  once collection samples the residual, that is its exploration noise), "zero" the base itself.
 * **Temperature**: log alpha is tuned so the policy entropy meets ``target_entropy_per_dim`` x a, with its
   own learning rate (``temperature_lr``) so it reaches the target in a few hundred updates.
 
@@ -41,6 +42,7 @@ import numpy as np
 import torch
 
 from robot_rl.errors import ConfigError
+from robot_rl.hil.methods import ANCHOR_TARGETS
 from robot_rl.hil.residual_net import EnsembleCritic, NetConfig, ResidualActor
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class LearnerConfig:
     critic_subset: ensemble members whose minimum is the target (2: REDQ / RLPD).
     backup_entropy: add -alpha * log pi to the target (off: the reward is a sparse 0/1).
     target_entropy_per_dim: nats per action dimension (HIL-SERL: -a/2 in all).
+    anchor_target: what the anchor pulls the mean residual towards on non-human samples (:data:`ANCHOR_TARGETS`).
     """
 
     gamma: float = 0.97
@@ -64,6 +67,7 @@ class LearnerConfig:
     initial_temperature: float = 0.01
     temperature_lr: float = 3e-3
     target_entropy_per_dim: float = -0.5
+    anchor_target: str = "executed"
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.gamma < 1.0) or not (0.0 < self.tau <= 1.0):
@@ -74,6 +78,8 @@ class LearnerConfig:
         if self.lr <= 0 or self.temperature_lr <= 0 or self.batch_size < 2 or self.initial_temperature <= 0:
             raise ConfigError(f"LearnerConfig: lr {self.lr} and temperature_lr {self.temperature_lr} > 0, batch_size "
                               f"{self.batch_size} >= 2 and initial_temperature {self.initial_temperature} > 0 needed")
+        if self.anchor_target not in ANCHOR_TARGETS:
+            raise ConfigError(f"LearnerConfig: anchor_target {self.anchor_target!r} unknown; known: {ANCHOR_TARGETS}")
         if self.critic_subset < 1:
             raise ConfigError(f"LearnerConfig: critic_subset must be >= 1, got {self.critic_subset}")
 
@@ -137,7 +143,9 @@ class ResidualLearner:
         self.fitted = True
 
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
-        """One critic, actor and temperature step on ``batch``; returns the losses and Q statistics (floats)."""
+        """One critic, actor and temperature step on ``batch``; returns the losses and Q statistics (floats).
+        ``spread``: mean |sampled - deterministic residual| over the batch (residual units), the exploration
+        that acts; the tanh-squashed ``entropy`` alone hides it (a wide Gaussian piled at +-1 has low entropy)."""
         if not self.fitted:
             raise ConfigError("ResidualLearner.update before fit_normalisation")
         b = _tensors(batch)
@@ -177,8 +185,10 @@ class ResidualLearner:
         q = self.critic(b["obs"], b["base_action"], action).mean(dim=0)
         self.critic.requires_grad_(True)
         rl = (self.log_temperature.exp().detach() * log_prob - q).mean()
-        squared = ((mean - b["action"]) ** 2).mean(dim=-1)
         human = b["intervened"] > 0.5
+        squared = ((mean - b["action"]) ** 2).mean(dim=-1)
+        if c.anchor_target == "zero":
+            squared = torch.where(human, squared, (mean ** 2).mean(dim=-1))
         bc = squared[human].mean() if human.any() else torch.zeros(())
         anchor = squared[~human].mean() if (~human).any() else torch.zeros(())
         loss = c.q_weight * rl + c.bc_weight * bc + c.anchor_weight * anchor
@@ -186,7 +196,8 @@ class ResidualLearner:
         loss.backward()
         self.actor_opt.step()
         return {"actor": float(loss.detach()), "bc": float(bc.detach()), "anchor": float(anchor.detach()),
-                "q_pi": float(q.detach().mean()), "entropy": float(-log_prob.detach().mean())}
+                "q_pi": float(q.detach().mean()), "entropy": float(-log_prob.detach().mean()),
+                "spread": float((action - mean).detach().abs().mean())}
 
     def _temperature_step(self, entropy: float) -> float:
         loss = self.log_temperature.exp() * (entropy - self.target_entropy)

@@ -10,13 +10,20 @@ from robot_rl.errors import ConfigError
 
 METHODS = {  # actor-loss weights (q_weight, bc_weight, anchor_weight) and whether collection samples
     "bc": {"q_weight": 0.0, "bc_weight": 2.0, "anchor_weight": 0.0, "explore": False},
-    "residual-rl": {"q_weight": 1.0, "bc_weight": 1.0, "anchor_weight": 0.1, "explore": True},
+    "residual-rl": {"q_weight": 1.0, "bc_weight": 1.0, "anchor_weight": 0.1, "explore": False},
     "rlpd-scratch": {"q_weight": 1.0, "bc_weight": 1.0, "anchor_weight": 0.1, "explore": True},
     "dsrl": {"q_weight": 1.0, "bc_weight": 0.0, "anchor_weight": 0.0, "explore": True},
 }
-"""``--method``: bc (HG-DAgger: clone the corrections), residual-rl (the default: RL over the frozen base),
+"""``--method``: bc (HG-DAgger: clone the corrections), residual-rl (the default: RL over the frozen base; it collects
+with its mean residual: sampled, its exploration made the pick-cube collection fail, docs/hil.md "Why later rounds
+degraded"),
 rlpd-scratch (the same learner acting alone over a hold-position base, :mod:`robot_rl.hil.hold_base`), dsrl
 (a noise policy steering the base's initial noise, :mod:`robot_rl.hil.dsrl_online`; the weights are unused)."""
+
+
+ANCHOR_TARGETS = ("executed", "zero")
+"""The actor's anchor target on policy-driven samples (:mod:`robot_rl.hil.learner`): the executed residual, or
+zero (the base's action)."""
 
 
 def learner_class(method: str):

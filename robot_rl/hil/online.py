@@ -47,7 +47,7 @@ import numpy as np
 from robot_rl.atomic import atomic_file
 from robot_rl.errors import ConfigError
 from robot_rl.hil.labels import check_invertible, gripper_evidence, raw_from_targets, residual_label
-from robot_rl.hil.methods import method_defaults
+from robot_rl.hil.methods import ANCHOR_TARGETS, method_defaults
 from robot_rl.hil.replay import TransitionStore, load_transitions
 from robot_rl.hil.sampler import ReplaySampler
 from robot_rl.hil.transitions import ReplayConfig
@@ -77,6 +77,7 @@ class OnlineConfig:
             weights and whether the acting residual explores; rlpd-scratch is meant for a hold-position base
             (:mod:`robot_rl.hil.hold_base`).
         q_weight, bc_weight, anchor_weight: the actor loss's weights (None: the method's).
+        anchor_target: the anchor's target on policy-driven samples (:data:`robot_rl.hil.learner.ANCHOR_TARGETS`).
         critics: members of the critic ensemble; n_step: n of the n-step returns; gamma: discount per step.
         offline_fraction: share of each batch drawn from the human-driven (offline) transitions (RLPD 0.5).
         warm_start_updates: updates on the offline data alone before the first online one (WSRL-style; 0 off).
@@ -98,6 +99,7 @@ class OnlineConfig:
     q_weight: float | None = None
     bc_weight: float | None = None
     anchor_weight: float | None = None
+    anchor_target: str = "executed"
     critics: int = 10
     n_step: int = 3
     gamma: float = 0.97
@@ -114,6 +116,8 @@ class OnlineConfig:
                 object.__setattr__(self, name, defaults[name])
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"OnlineConfig.{name} must be finite and >= 0, got {getattr(self, name)}")
+        if self.anchor_target not in ANCHOR_TARGETS:
+            raise ConfigError(f"OnlineConfig.anchor_target {self.anchor_target!r} unknown; known: {ANCHOR_TARGETS}")
         if not (0.0 <= self.offline_fraction <= 1.0 and 0.0 <= self.gamma < 1.0):
             raise ConfigError(f"OnlineConfig: offline_fraction {self.offline_fraction} must be in [0, 1] and "
                               f"gamma {self.gamma} in [0, 1)")
@@ -209,7 +213,7 @@ class OnlineLearner:
         net = NetConfig(int(np.prod(self.replay.obs_shape)), self.replay.action_dim, hidden=c.hidden,
                         critics=c.critics)
         learner = LearnerConfig(batch_size=c.batch_size, bc_weight=c.bc_weight, q_weight=c.q_weight,
-                                anchor_weight=c.anchor_weight, gamma=c.gamma)
+                                anchor_weight=c.anchor_weight, gamma=c.gamma, anchor_target=c.anchor_target)
         return ResidualLearner(net, learner, seed=c.seed)
 
     def _resume_learner(self) -> None:

@@ -32,8 +32,17 @@ def register(subparsers) -> None:
     s.add_argument("--residual-scale", type=float, default=None,
                    help="raw action units (rad) per unit residual (default: 0.1, rlpd-scratch 0.2)")
     s.add_argument("--human-budget", type=int, default=3000, help="most steps the simulated human may drive per run")
+    s.add_argument("--human-waits-for-grasp", action="store_true",
+                   help="pick-cube: the simulated human does not take over while the hand is at the cube and the "
+                        "fingers still close (docs/hil.md)")
     s.add_argument("--bc-weight", type=float, default=None, help="behaviour cloning weight (default: the method's)")
     s.add_argument("--q-weight", type=float, default=None, help="Q weight in the actor loss (default: the method's)")
+    s.add_argument("--anchor-weight", type=float, default=None,
+                   help="weight pulling the residual towards --anchor-target on policy steps (default: the method's)")
+    s.add_argument("--anchor-target", default="executed", choices=("executed", "zero"),
+                   help="the anchor's target: the executed residual, or zero (the base) (docs/hil.md)")
+    s.add_argument("--explore", default=None, choices=("sample", "mean"),
+                   help="collection acts with the residual sampled or its mean (default: the method's)")
     s.add_argument("--gripper-labels", default="both", choices=("both", "close", "none"),
                    help="which executed gripper states label the residual's gripper entry (docs/hil.md)")
     s.add_argument("--seed", type=int, default=0, help="the run's seed (single run)")
@@ -64,7 +73,10 @@ def run_sim(args: argparse.Namespace) -> int:
                           rounds=args.rounds, episodes_per_round=args.episodes_per_round,
                           updates_per_round=args.updates_per_round, utd=args.utd, demo_episodes=args.demo_episodes,
                           eval_episodes=args.eval_episodes, residual_scale=args.residual_scale,
-                          human_budget=args.human_budget, bc_weight=args.bc_weight, q_weight=args.q_weight,
+                          human_budget=args.human_budget, human_waits_for_grasp=args.human_waits_for_grasp,
+                          bc_weight=args.bc_weight, q_weight=args.q_weight,
+                          anchor_weight=args.anchor_weight, anchor_target=args.anchor_target,
+                          explore=None if args.explore is None else args.explore == "sample",
                           gripper_labels=args.gripper_labels, seed=args.seed, reward=args.reward,
                           classifier=args.classifier)
     if args.compare and not args.seeds:

@@ -6,7 +6,10 @@ the lift still missing (success height minus the cube's lift).
 
 **Trigger.** When that distance has shrunk by less than ``min_progress_m`` over the last
 ``patience_steps`` policy steps (reach: only while farther than ``engage_factor`` x the success radius),
-the human decides to take over.
+the human decides to take over. With ``wait_for_grasp`` (pick-cube), it waits while the hand is at the cube
+(within ``GRASP_XY_M`` of its centre and ``GRASP_Z_M`` above it) and the fingers still move (more than
+``FINGER_MOVING_M`` in a step), as a person watching a gripper close does: that dwell is no stall, and the
+policy gets a fresh patience window once the fingers stop (docs/hil.md, "Why later rounds degraded").
 
 **Reaction delay.** It takes over ``reaction_s`` later (default 0.3 s = 3 policy steps at 10 Hz); the
 policy keeps acting meanwhile. Then it drives with the task's scripted expert restarted from the current
@@ -35,6 +38,8 @@ from robot_rl.errors import ConfigError
 
 FEEDBACK_GAIN = 0.3  # reach: per step, the share of the seen error added to where the human aims
 FEEDBACK_RADIUS_M = 0.05  # reach: the human corrects its aim by eye within this distance of the goal
+GRASP_XY_M, GRASP_Z_M = 0.04, 0.05  # pick-cube, wait_for_grasp: the hand is "at the cube" within these (m)
+FINGER_MOVING_M = 0.0005  # pick-cube, wait_for_grasp: the fingers "still move" beyond this per step (m)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class HumanConfig:
     action_noise_rad: float = 0.005
     expert_noise: float = 0.3
     budget_steps: int = 3000
+    wait_for_grasp: bool = False  # pick-cube: no stall while the hand is at the cube and the fingers move
 
     def __post_init__(self) -> None:
         if min(self.patience_steps, self.max_takeover_steps) < 1 or self.budget_steps < 0:
@@ -96,6 +102,7 @@ class SimulatedHuman:
         self._takeover_left = 0
         self._pending = -1  # steps until the takeover once triggered; -1: not triggered
         self._aim = np.zeros(3)
+        self._fingers: float | None = None  # the last step's finger opening (m), wait_for_grasp
         self.interventions = 0
 
     @property
@@ -124,6 +131,8 @@ class SimulatedHuman:
         if self.in_control and (self._close_enough(distance) or self.budget_left <= 0):
             self._release()
         elif not self.in_control:
+            if self._grasping(true_obs):
+                self._distances = [distance]  # a closing grasp is no stall: patience starts again
             self._watch(distance)
         if not self.in_control:
             return None
@@ -159,6 +168,16 @@ class SimulatedHuman:
         n = len(self.spec.joint_names)
         action[:n] += self.rng.normal(0.0, self.config.action_noise_rad, n)
         return action
+
+    def _grasping(self, true_obs: dict[str, np.ndarray]) -> bool:
+        """wait_for_grasp (pick-cube only): the hand is at the cube and the fingers moved since the last step."""
+        if self.reach or not self.config.wait_for_grasp:
+            return False
+        fingers = float(np.mean(true_obs[self.terms["gripper_pos"]]))
+        moving = self._fingers is not None and abs(fingers - self._fingers) > FINGER_MOVING_M
+        self._fingers = fingers
+        ee, cube = true_obs[self.terms["ee_pos"]], true_obs[self.terms["object_pose"]][:3]
+        return moving and np.linalg.norm(ee[:2] - cube[:2]) < GRASP_XY_M and 0.0 <= ee[2] - cube[2] < GRASP_Z_M
 
     def _close_enough(self, distance: float) -> bool:
         return self.reach and distance < self.config.release_factor * self.spec.success.threshold

@@ -53,9 +53,13 @@ class HilSimConfig:
     residual_scale: float | None = None  # None: the method's (DEFAULT_SCALES)
     gap: str = ""  # a declared gap (robot_rl_sim.hil.gaps; '+' composes); "": the task's default
     human_budget: int = 3000  # most steps the simulated human may drive in the run
+    human_waits_for_grasp: bool = False  # pick-cube: the human's trigger waits while the fingers close (.human)
     method: str = "residual-rl"
     bc_weight: float | None = None  # actor loss weights (None: the method's, robot_rl.hil.methods)
     q_weight: float | None = None
+    anchor_weight: float | None = None
+    anchor_target: str = "executed"  # robot_rl.hil.methods.ANCHOR_TARGETS
+    explore: bool | None = None  # collection samples the residual (None: the method's); evaluation never does
     demo_episodes: int = 0
     gripper_labels: str = "both"  # robot_rl.hil.labels.GRIPPER_LABELS
     threads: int = 1  # onnxruntime intra-op and torch threads
@@ -75,6 +79,11 @@ class HilSimConfig:
                               f"and eval_episodes {self.eval_episodes} must be >= 1, updates_per_round, "
                               f"demo_episodes and utd >= 0")
         method_defaults(self.method)
+        from robot_rl.hil.methods import ANCHOR_TARGETS
+
+        if self.anchor_target not in ANCHOR_TARGETS or self.explore not in (None, True, False):
+            raise ConfigError(f"HilSimConfig: anchor_target {self.anchor_target!r} must be one of {ANCHOR_TARGETS} "
+                              f"and explore None, True or False (got {self.explore!r})")
         from robot_rl.hil.labels import gripper_evidence
 
         gripper_evidence(None, self.gripper_labels)  # ConfigError naming the modes
@@ -130,16 +139,18 @@ class _Setup:
         self.loaded = self.base.onnx.policy  # LoadedPolicy: contract, bytes, sha256
         if config.method == "rlpd-scratch":
             self._hold_base(config)
-        self.explore = method_defaults(config.method)["explore"]
+        self.explore = method_defaults(config.method)["explore"] if config.explore is None else config.explore
         self.env = make_gap_env(self.spec, config.gap, seed=config.seed)
         self.robot = self.env.env.robot
-        human_config = HumanConfig.for_task(self.spec, budget_steps=config.human_budget)
+        human_config = HumanConfig.for_task(self.spec, budget_steps=config.human_budget,
+                                            wait_for_grasp=config.human_waits_for_grasp)
         self.human = make_human(self.spec, self.robot, human_config, seed=config.seed)
         self.demo_expert = make_expert(self.spec, seed=config.seed + 1, noise=0.0, model=self.robot)
         # updates_per_step is set so high that the update budget never binds: a round runs its own count
         online = OnlineConfig(out_dir=config.out, residual_scale=config.scale, updates_per_step=1e6,
                               min_transitions=2, export_every_updates=1, method=config.method,
                               bc_weight=config.bc_weight, q_weight=config.q_weight,
+                              anchor_weight=config.anchor_weight, anchor_target=config.anchor_target,
                               gripper_labels=config.gripper_labels, seed=config.seed)
         learner = learner_class(config.method)
         self.learner = reward_learner(lambda reward_fn: learner(self.loaded, online, robot_model=self.robot,

@@ -72,6 +72,10 @@ def test_a_smaller_student_starts_fresh(teacher, tmp_path):
     config = DistillConfig(steps=2, batch_size=8, pool=80, holdout=16, channels=(8, 16), threads=2)
     student = distill(teacher["checkpoint"], obs, config, tmp_path / "checkpoint.pt")
     assert student.config.channels == (8, 16) and load_checkpoint(tmp_path / "checkpoint.pt").step == 2
+    again = student_from(teacher["checkpoint"], config, init=student).state_dict()  # a further round starts here
+    assert all(torch.equal(again[name], value) for name, value in student.ema.items())
+    with pytest.raises(ConfigError, match="--init: a one-step student with U-Net widths"):
+        student_from(teacher["checkpoint"], dataclasses.replace(config, channels=None), init=student)
 
 
 @pytest.mark.parametrize("field, value, needle", [("holdout", 400, "holdout"), ("start_share", 1.5, "start_share"),

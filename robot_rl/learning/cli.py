@@ -36,7 +36,7 @@ def _train_distill(args: argparse.Namespace) -> int:
                            channels=tuple(args.channels) if args.channels else None,
                            max_seconds=args.max_minutes * 60.0 if args.max_minutes else None)
     checkpoint = run_distill(args.teacher, args.dataset, args.out, config, rollout_policies=args.rollout_policy,
-                             rollout_episodes=args.rollout_episodes)
+                             rollout_episodes=args.rollout_episodes, init=args.init)
     error = checkpoint.train["distill"]["holdout_error"]
     print(f"distilled {checkpoint.step} steps in {checkpoint.train['seconds']:.0f} s (+ "
           f"{checkpoint.train['distill']['teacher_seconds']:.0f} s of teacher trajectories); one-step vs teacher on "
@@ -157,6 +157,7 @@ def _register_train(subparsers) -> None:
                    "closed-loop rollouts on the task give part of the pool's windows (DAgger's states)")
     d.add_argument("--rollout-episodes", type=int, default=0, help="in-process episodes per rollout policy")
     d.add_argument("--rollout-share", type=float, default=0.5, help="share of the pool from the rollouts")
+    d.add_argument("--init", type=Path, help="start from this earlier student's checkpoint (a further round)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     d.add_argument("--max-minutes", type=float, help="wall-time budget of the student's training")

@@ -122,16 +122,23 @@ def teacher_trajectories(teacher: DiffusionPolicy, obs: np.ndarray, config: Dist
     return TrajectoryPool(obs_t, torch.cat(states), torch.cat(target), teacher.ddim_timesteps())
 
 
-def student_from(teacher_checkpoint: Checkpoint, config: DistillConfig) -> DiffusionPolicy:
+def student_from(teacher_checkpoint: Checkpoint, config: DistillConfig,
+                 init: Checkpoint | None = None) -> DiffusionPolicy:
     """The student: the teacher's model with one denoising step from the teacher's first timestep; the teacher's
-    EMA weights, or fresh (seeded) weights when ``config.channels`` differs from the teacher's."""
+    EMA weights, or fresh (seeded) weights when ``config.channels`` differs from the teacher's, or the EMA weights
+    of ``init`` (an earlier student of the same widths: a further round of distillation)."""
     teacher_cfg = teacher_checkpoint.config
     first = teacher_checkpoint.policy().ddim_timesteps()[0]
     channels = tuple(config.channels) if config.channels else teacher_cfg.channels
     student_cfg = replace(teacher_cfg, denoising_steps=1, start_timestep=first, channels=channels)
     torch.manual_seed(config.seed)
     student = DiffusionPolicy(student_cfg, teacher_checkpoint.obs_stats, teacher_checkpoint.action_stats)
-    if channels == teacher_cfg.channels:
+    if init is not None:
+        if tuple(init.config.channels) != channels or init.config.denoising_steps != 1:
+            raise ConfigError(f"--init: a one-step student with U-Net widths {channels} is needed, got widths "
+                              f"{tuple(init.config.channels)} and {init.config.denoising_steps} denoising steps")
+        student.load_state_dict(init.ema)
+    elif channels == teacher_cfg.channels:
         student.load_state_dict(teacher_checkpoint.ema)
     return student
 
@@ -167,15 +174,16 @@ def _batch_points(batch: int, steps: int, start_share: float, rng: torch.Generat
 
 
 def distill(teacher_checkpoint: Checkpoint, obs: np.ndarray, config: DistillConfig, checkpoint_path: str | Path,
-            on_log: Callable[[int, float, dict], None] | None = None) -> Checkpoint:
+            on_log: Callable[[int, float, dict], None] | None = None, init: Checkpoint | None = None) -> Checkpoint:
     """Distil ``teacher_checkpoint`` on observation windows ``obs`` (N, To, O) into a one-step student; the
     student's checkpoint (exportable by ``robot-rl export``) is written to ``checkpoint_path`` every
-    ``checkpoint_every`` steps and at the end, and returned. on_log(step, mean loss, holdout error)."""
+    ``checkpoint_every`` steps and at the end, and returned. on_log(step, mean loss, holdout error); init: an
+    earlier student to start from (:func:`student_from`)."""
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
     pool, holdout = teacher_trajectories(teacher_checkpoint.policy(), obs, config).split(config.holdout)
     teacher_seconds = time.perf_counter() - started
-    model = student_from(teacher_checkpoint, config).train()
+    model = student_from(teacher_checkpoint, config, init).train()
     ema = copy.deepcopy(model).eval()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = torch.Generator().manual_seed(config.seed + 1)
@@ -280,7 +288,7 @@ def rollout_pool(teacher_checkpoint: Checkpoint, policies: list[str | Path], epi
 
 def run_distill(teacher: str | Path, dataset: str | Path | None, out: str | Path, config: DistillConfig,
                 progress: bool = True, rollout_policies: list[str | Path] | None = None,
-                rollout_episodes: int = 0) -> Checkpoint:
+                rollout_episodes: int = 0, init: str | Path | None = None) -> Checkpoint:
     """``robot-rl train distill``: the student's checkpoint in ``<out>/checkpoint.pt`` (exportable as any
     diffusion checkpoint), with the teacher's path and its holdout error in ``train["distill"]``. With
     ``rollout_policies`` (exports on the teacher's task), a ``config.rollout_share`` of the pool's windows come
@@ -305,7 +313,8 @@ def run_distill(teacher: str | Path, dataset: str | Path | None, out: str | Path
         bar.set_postfix(loss=f"{loss:.5f}", **({"holdout_mean_abs": f"{error['mean_abs']:.4f}"} if error else {}))
 
     try:
-        checkpoint = distill(teacher_checkpoint, obs, config, Path(out) / CHECKPOINT_NAME, on_log=on_log)
+        checkpoint = distill(teacher_checkpoint, obs, config, Path(out) / CHECKPOINT_NAME, on_log=on_log,
+                             init=None if init is None else load_checkpoint(init))
     finally:
         bar.close()
     checkpoint.train["distill"].update(teacher=str(Path(teacher).resolve()), dataset=summary)

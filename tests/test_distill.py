@@ -103,7 +103,9 @@ def test_rollout_pool_draws_the_closed_loop_windows_a_policy_meets(teacher, tmp_
     assert len(np.unique(windows[:, -1], axis=0)) == len(windows)  # a new frame at every policy step
     config = dataclasses.replace(TINY, pool=80, holdout=16, rollout_share=0.25)
     drawn, summary = rollout_pool(checkpoint, [tmp_path / "teacher.onnx"], 1, config)
-    assert drawn.shape == (20, *windows.shape[1:]) and summary[str(tmp_path / "teacher.onnx")]["windows"] == len(windows)
+    assert drawn.shape == (20, *windows.shape[1:])
+    assert summary[str(tmp_path / "teacher.onnx")] == {"windows": len(windows), "successes": int(results[0].success),
+                                                       "episodes": 1}
     assert all((windows == w).all(axis=(1, 2)).any() for w in drawn)
     with pytest.raises(ConfigError, match="rollout-episodes"):
         rollout_pool(checkpoint, [tmp_path / "teacher.onnx"], 0, config)

@@ -8,7 +8,8 @@ at (z, t_0): the same graph as the teacher's sampler with one step, so the expor
 (``chunking.denoising_steps`` = 1) and the policy node need nothing new.
 
 Data: trajectories are computed once by the frozen teacher (its EMA weights) on the training set's observation
-windows (and, optionally, on windows met in closed-loop rollouts of exports: :func:`rollout_pool`), each with fresh standard-normal initial noise, and a share with the export's baked noise (the
+windows (and, optionally, on windows met in closed-loop rollouts of exports: :func:`rollout_pool`), each with
+fresh standard-normal initial noise, and a share with the export's baked noise (the
 deterministic export samples exactly that noise). The student has the teacher's architecture and starts from its
 weights (eps-parametrised like the teacher, so f(x, t) = clip((x - sqrt(1 - a_t) eps) / sqrt(a_t))); a smaller
 student (``channels``) starts from fresh weights. Loss: MSE between the unclipped prediction and x* in the

@@ -132,9 +132,9 @@ class _RecordingPolicy(ChunkPolicy):
 
 
 def rollout_windows(path, task: str, seeds: list[int], threads: int = 1) -> tuple[np.ndarray, list[EpisodeResult]]:
-    """The observation windows (N, To, O) (oldest frame first, To = the contract's obs_history) the policy ``path`` meets at every
-    policy step of one episode per reset seed on ``task`` (the training sim, no gap), and the episodes' results:
-    the states a closed loop visits, for distilling on them (``robot-rl train distill --rollout-policy``)."""
+    """The observation windows (N, To, O) (oldest frame first, To = the contract's obs_history) that the policy
+    ``path`` meets at every policy step of one episode per reset seed on ``task`` (the training sim, no gap), and
+    the episodes' results: the states a closed loop visits, to distil on (``train distill --rollout-policy``)."""
     from robot_rl_sim.tasks import get_task, make_env
 
     spec = get_task(task)

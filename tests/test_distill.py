@@ -11,12 +11,13 @@ import torch
 
 from robot_rl.errors import ConfigError
 from robot_rl.learning.checkpoint import load_checkpoint
-from robot_rl.learning.distill import (DistillConfig, consistency_loss, distill, run_distill, student_from,
-                                      teacher_trajectories, training_windows)
+from robot_rl.learning.distill import (ROLLOUT_BASE_SEED, DistillConfig, consistency_loss, distill, rollout_pool,
+                                      run_distill, student_from, teacher_trajectories, training_windows)
 from robot_rl.learning.export import UnrolledDDIM, export_policy
 from robot_rl.policy.contract import load_policy
 from robot_rl.policy.runtime import OnnxPolicy, RuntimeConfig
-from robot_rl_sim.tasks import get_task
+from robot_rl.learning.rollout import rollout_windows
+from robot_rl_sim.tasks import get_task, make_env
 
 from policy_helpers import train_tiny_reach_diffusion
 
@@ -71,10 +72,15 @@ def test_a_smaller_student_starts_fresh(teacher, tmp_path):
     config = DistillConfig(steps=2, batch_size=8, pool=80, holdout=16, channels=(8, 16), threads=2)
     student = distill(teacher["checkpoint"], obs, config, tmp_path / "checkpoint.pt")
     assert student.config.channels == (8, 16) and load_checkpoint(tmp_path / "checkpoint.pt").step == 2
+    again = student_from(teacher["checkpoint"], config, init=student).state_dict()  # a further round starts here
+    assert all(torch.equal(again[name], value) for name, value in student.ema.items())
+    with pytest.raises(ConfigError, match="--init: a one-step student with U-Net widths"):
+        student_from(teacher["checkpoint"], dataclasses.replace(config, channels=None), init=student)
 
 
 @pytest.mark.parametrize("field, value, needle", [("holdout", 400, "holdout"), ("start_share", 1.5, "start_share"),
-                                                  ("steps", 0, "steps"), ("max_seconds", -1.0, "max_seconds")])
+                                                  ("steps", 0, "steps"), ("max_seconds", -1.0, "max_seconds"),
+                                                  ("rollout_share", 1.0, "rollout_share")])
 def test_config_rejects_bad_values_naming_the_field(field, value, needle):
     with pytest.raises(ConfigError, match=needle):
         DistillConfig(**{"pool": 320, field: value})
@@ -85,6 +91,24 @@ def test_missing_teacher_or_dataset_is_refused_by_name(teacher, tmp_path):
         run_distill(tmp_path / "nope.pt", None, tmp_path / "out", TINY, progress=False)
     with pytest.raises(ConfigError, match="no_such_dataset"):
         run_distill(teacher["path"], tmp_path / "no_such_dataset", tmp_path / "out", TINY, progress=False)
+
+
+def test_rollout_pool_draws_the_closed_loop_windows_a_policy_meets(teacher, tmp_path):
+    checkpoint, spec = teacher["checkpoint"], teacher["spec"]
+    export_policy(checkpoint, spec, tmp_path / "teacher.onnx")
+    windows, results = rollout_windows(tmp_path / "teacher.onnx", TASK, [ROLLOUT_BASE_SEED])
+    assert windows.shape == (results[0].steps, checkpoint.config.obs_history, spec.obs_dim)
+    first = spec.flatten_obs(make_env(spec).reset(seed=ROLLOUT_BASE_SEED))  # the reset frame, repeated
+    np.testing.assert_allclose(windows[0], np.stack([first] * checkpoint.config.obs_history), atol=1e-6)
+    assert len(np.unique(windows[:, -1], axis=0)) == len(windows)  # a new frame at every policy step
+    config = dataclasses.replace(TINY, pool=80, holdout=16, rollout_share=0.25)
+    drawn, summary = rollout_pool(checkpoint, [tmp_path / "teacher.onnx"], 1, config)
+    assert drawn.shape == (20, *windows.shape[1:])
+    assert summary[str(tmp_path / "teacher.onnx")] == {"windows": len(windows), "successes": int(results[0].success),
+                                                       "episodes": 1}
+    assert all((windows == w).all(axis=(1, 2)).any() for w in drawn)
+    with pytest.raises(ConfigError, match="rollout-episodes"):
+        rollout_pool(checkpoint, [tmp_path / "teacher.onnx"], 0, config)
 
 
 def test_noise_input_export_takes_the_initial_noise_and_the_runtime_checks_it(teacher, tmp_path, panda_model):

@@ -32,9 +32,11 @@ def _train_distill(args: argparse.Namespace) -> int:
 
     config = DistillConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, pool=args.pool,
                            seed=args.seed, threads=args.threads, noise_seed=args.noise_seed,
+                           baked_fraction=args.baked_fraction, rollout_share=args.rollout_share,
                            channels=tuple(args.channels) if args.channels else None,
                            max_seconds=args.max_minutes * 60.0 if args.max_minutes else None)
-    checkpoint = run_distill(args.teacher, args.dataset, args.out, config)
+    checkpoint = run_distill(args.teacher, args.dataset, args.out, config, rollout_policies=args.rollout_policy,
+                             rollout_episodes=args.rollout_episodes, init=args.init)
     error = checkpoint.train["distill"]["holdout_error"]
     print(f"distilled {checkpoint.step} steps in {checkpoint.train['seconds']:.0f} s (+ "
           f"{checkpoint.train['distill']['teacher_seconds']:.0f} s of teacher trajectories); one-step vs teacher on "
@@ -150,6 +152,12 @@ def _register_train(subparsers) -> None:
     d.add_argument("--channels", type=int, nargs="+", help="student U-Net widths (default: the teacher's, "
                                                           "initialised from it)")
     d.add_argument("--noise-seed", type=int, default=0, help="the export's baked-noise seed (part of the pool)")
+    d.add_argument("--baked-fraction", type=float, default=0.25, help="share of the pool from the baked noise")
+    d.add_argument("--rollout-policy", type=Path, nargs="+", help="exports (teacher, an earlier student) whose "
+                   "closed-loop rollouts on the task give part of the pool's windows (DAgger's states)")
+    d.add_argument("--rollout-episodes", type=int, default=0, help="in-process episodes per rollout policy")
+    d.add_argument("--rollout-share", type=float, default=0.5, help="share of the pool from the rollouts")
+    d.add_argument("--init", type=Path, help="start from this earlier student's checkpoint (a further round)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     d.add_argument("--max-minutes", type=float, help="wall-time budget of the student's training")

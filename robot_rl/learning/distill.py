@@ -8,7 +8,8 @@ at (z, t_0): the same graph as the teacher's sampler with one step, so the expor
 (``chunking.denoising_steps`` = 1) and the policy node need nothing new.
 
 Data: trajectories are computed once by the frozen teacher (its EMA weights) on the training set's observation
-windows, each with fresh standard-normal initial noise, and a share with the export's baked noise (the
+windows (and, optionally, on windows met in closed-loop rollouts of exports: :func:`rollout_pool`), each with
+fresh standard-normal initial noise, and a share with the export's baked noise (the
 deterministic export samples exactly that noise). The student has the teacher's architecture and starts from its
 weights (eps-parametrised like the teacher, so f(x, t) = clip((x - sqrt(1 - a_t) eps) / sqrt(a_t))); a smaller
 student (``channels``) starts from fresh weights. Loss: MSE between the unclipped prediction and x* in the
@@ -48,6 +49,7 @@ class DistillConfig:
     ema_max: float = 0.995
     pool: int = 8192
     baked_fraction: float = 0.25
+    rollout_share: float = 0.5
     noise_seed: int = 0
     start_share: float = 0.5
     holdout: int = 256
@@ -69,6 +71,9 @@ class DistillConfig:
         for name in ("baked_fraction", "start_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"DistillConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.rollout_share < 1.0:
+            raise ConfigError(f"DistillConfig.rollout_share must be in [0, 1) (the rest is training-set windows), "
+                              f"got {self.rollout_share}")
         if not (self.lr > 0 and 0 <= self.ema_max < 1 and self.warmup >= 0):
             raise ConfigError(f"DistillConfig: need lr > 0, 0 <= ema_max < 1, warmup >= 0 "
                               f"(got {self.lr}, {self.ema_max}, {self.warmup})")
@@ -118,16 +123,23 @@ def teacher_trajectories(teacher: DiffusionPolicy, obs: np.ndarray, config: Dist
     return TrajectoryPool(obs_t, torch.cat(states), torch.cat(target), teacher.ddim_timesteps())
 
 
-def student_from(teacher_checkpoint: Checkpoint, config: DistillConfig) -> DiffusionPolicy:
+def student_from(teacher_checkpoint: Checkpoint, config: DistillConfig,
+                 init: Checkpoint | None = None) -> DiffusionPolicy:
     """The student: the teacher's model with one denoising step from the teacher's first timestep; the teacher's
-    EMA weights, or fresh (seeded) weights when ``config.channels`` differs from the teacher's."""
+    EMA weights, or fresh (seeded) weights when ``config.channels`` differs from the teacher's, or the EMA weights
+    of ``init`` (an earlier student of the same widths: a further round of distillation)."""
     teacher_cfg = teacher_checkpoint.config
     first = teacher_checkpoint.policy().ddim_timesteps()[0]
     channels = tuple(config.channels) if config.channels else teacher_cfg.channels
     student_cfg = replace(teacher_cfg, denoising_steps=1, start_timestep=first, channels=channels)
     torch.manual_seed(config.seed)
     student = DiffusionPolicy(student_cfg, teacher_checkpoint.obs_stats, teacher_checkpoint.action_stats)
-    if channels == teacher_cfg.channels:
+    if init is not None:
+        if tuple(init.config.channels) != channels or init.config.denoising_steps != 1:
+            raise ConfigError(f"--init: a one-step student with U-Net widths {channels} is needed, got widths "
+                              f"{tuple(init.config.channels)} and {init.config.denoising_steps} denoising steps")
+        student.load_state_dict(init.ema)
+    elif channels == teacher_cfg.channels:
         student.load_state_dict(teacher_checkpoint.ema)
     return student
 
@@ -163,15 +175,16 @@ def _batch_points(batch: int, steps: int, start_share: float, rng: torch.Generat
 
 
 def distill(teacher_checkpoint: Checkpoint, obs: np.ndarray, config: DistillConfig, checkpoint_path: str | Path,
-            on_log: Callable[[int, float, dict], None] | None = None) -> Checkpoint:
+            on_log: Callable[[int, float, dict], None] | None = None, init: Checkpoint | None = None) -> Checkpoint:
     """Distil ``teacher_checkpoint`` on observation windows ``obs`` (N, To, O) into a one-step student; the
     student's checkpoint (exportable by ``robot-rl export``) is written to ``checkpoint_path`` every
-    ``checkpoint_every`` steps and at the end, and returned. on_log(step, mean loss, holdout error)."""
+    ``checkpoint_every`` steps and at the end, and returned. on_log(step, mean loss, holdout error); init: an
+    earlier student to start from (:func:`student_from`)."""
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
     pool, holdout = teacher_trajectories(teacher_checkpoint.policy(), obs, config).split(config.holdout)
     teacher_seconds = time.perf_counter() - started
-    model = student_from(teacher_checkpoint, config).train()
+    model = student_from(teacher_checkpoint, config, init).train()
     ema = copy.deepcopy(model).eval()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = torch.Generator().manual_seed(config.seed + 1)
@@ -244,17 +257,56 @@ def training_windows(teacher_checkpoint: Checkpoint, dataset: str | Path | None,
     return sampler.windows(np.sort(index))[0], {**summary, "windows": len(sampler)}
 
 
+ROLLOUT_BASE_SEED = 5_000_000  # reset seeds of the pool's rollouts: apart from the demos' and evaluations'
+
+
+def rollout_pool(teacher_checkpoint: Checkpoint, policies: list[str | Path], episodes: int,
+                 config: DistillConfig) -> tuple[np.ndarray, dict]:
+    """``round(rollout_share * pool)`` observation windows drawn (seeded; with replacement only if there are too
+    few) from the windows every policy step of ``episodes`` closed-loop episodes of each export in ``policies``
+    meets on the teacher's task (reset seeds ``ROLLOUT_BASE_SEED + i``): the states the student will act in,
+    its own mistakes' included when a student export is among them (DAgger's data, labelled by the teacher);
+    and a summary (windows and successes per policy)."""
+    from robot_rl.learning.rollout import rollout_windows
+
+    if episodes < 1:
+        raise ConfigError(f"rollout policies need --rollout-episodes >= 1, got {episodes}")
+    windows, summary = [], {}
+    for path in policies:
+        found, results = rollout_windows(path, teacher_checkpoint.task.get("name", ""),
+                                         [ROLLOUT_BASE_SEED + i for i in range(episodes)], config.threads)
+        if found.shape[1:] != (teacher_checkpoint.config.obs_history, teacher_checkpoint.config.obs_dim):
+            raise ConfigError(f"{path}: its observation windows {found.shape[1:]} are not the teacher's "
+                              f"({teacher_checkpoint.config.obs_history}, {teacher_checkpoint.config.obs_dim})")
+        windows.append(found)
+        summary[str(path)] = {"windows": len(found), "successes": sum(r.success for r in results),
+                              "episodes": episodes}
+    windows = np.concatenate(windows)
+    count = int(round(config.rollout_share * config.pool))
+    index = np.random.default_rng(config.seed + 2).choice(len(windows), size=count, replace=count > len(windows))
+    return windows[index], summary
+
+
 def run_distill(teacher: str | Path, dataset: str | Path | None, out: str | Path, config: DistillConfig,
-                progress: bool = True) -> Checkpoint:
+                progress: bool = True, rollout_policies: list[str | Path] | None = None,
+                rollout_episodes: int = 0, init: str | Path | None = None) -> Checkpoint:
     """``robot-rl train distill``: the student's checkpoint in ``<out>/checkpoint.pt`` (exportable as any
-    diffusion checkpoint), with the teacher's path and its holdout error in ``train["distill"]``."""
+    diffusion checkpoint), with the teacher's path and its holdout error in ``train["distill"]``. With
+    ``rollout_policies`` (exports on the teacher's task), a ``config.rollout_share`` of the pool's windows come
+    from their closed-loop rollouts (:func:`rollout_pool`), the rest from the training set."""
     from tqdm import tqdm
 
     from robot_rl.learning.checkpoint import load_checkpoint
     from robot_rl.learning.train_bc import CHECKPOINT_NAME
 
     teacher_checkpoint = load_checkpoint(teacher)
-    obs, summary = training_windows(teacher_checkpoint, dataset, config.pool, config.seed)
+    rollout = rollout_pool(teacher_checkpoint, rollout_policies, rollout_episodes, config) \
+        if rollout_policies else None
+    count = config.pool - (0 if rollout is None else len(rollout[0]))
+    obs, summary = training_windows(teacher_checkpoint, dataset, count, config.seed)
+    if rollout is not None:
+        obs = np.concatenate([obs, rollout[0]])[np.random.default_rng(config.seed).permutation(config.pool)]
+        summary = {**summary, "rollouts": rollout[1]}
     bar = tqdm(total=config.steps, desc="train distill", unit="step", disable=not progress)
 
     def on_log(step: int, loss: float, error: dict) -> None:
@@ -262,7 +314,8 @@ def run_distill(teacher: str | Path, dataset: str | Path | None, out: str | Path
         bar.set_postfix(loss=f"{loss:.5f}", **({"holdout_mean_abs": f"{error['mean_abs']:.4f}"} if error else {}))
 
     try:
-        checkpoint = distill(teacher_checkpoint, obs, config, Path(out) / CHECKPOINT_NAME, on_log=on_log)
+        checkpoint = distill(teacher_checkpoint, obs, config, Path(out) / CHECKPOINT_NAME, on_log=on_log,
+                             init=None if init is None else load_checkpoint(init))
     finally:
         bar.close()
     checkpoint.train["distill"].update(teacher=str(Path(teacher).resolve()), dataset=summary)

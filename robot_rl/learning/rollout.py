@@ -117,3 +117,28 @@ def evaluate(path, task: str, seeds: list[int], threads: int = 1, progress=None,
         if progress is not None:
             progress(i + 1, len(seeds))
     return results
+
+
+class _RecordingPolicy(ChunkPolicy):
+    """A :class:`ChunkPolicy` that keeps the observation window of every policy step it acts on."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.windows: list[np.ndarray] = []
+
+    def act(self, base_raw: np.ndarray, frames: deque) -> np.ndarray:
+        self.windows.append(np.stack(frames).astype(np.float32))
+        return super().act(base_raw, frames)
+
+
+def rollout_windows(path, task: str, seeds: list[int], threads: int = 1) -> tuple[np.ndarray, list[EpisodeResult]]:
+    """The observation windows (N, To, O) (oldest frame first, To = the contract's obs_history) that the policy
+    ``path`` meets at every policy step of one episode per reset seed on ``task`` (the training sim, no gap), and
+    the episodes' results: the states a closed loop visits, to distil on (``train distill --rollout-policy``)."""
+    from robot_rl_sim.tasks import get_task, make_env
+
+    spec = get_task(task)
+    policy = _RecordingPolicy(path, spec, threads)
+    env = make_env(spec)
+    results = [policy.run_episode(env, int(seed)) for seed in seeds]
+    return np.stack(policy.windows), results

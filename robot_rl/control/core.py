@@ -152,6 +152,14 @@ class ControlCore:
             self._reset_hardware = move_hardware
             self._clear_fault = clear_fault
 
+    def request_default_reset(self, sample_task: bool = True) -> None:
+        """Place the (simulated) robot at its default pose, at rest, from the next tick; with ``sample_task``, at a
+        draw of the task's reset distribution around it where the hardware has one (``sample_reset_position``)."""
+        position = self.model.config.default_pose
+        if sample_task and hasattr(self.hardware, "sample_reset_position"):  # a task's joint noise, held here
+            position = self.hardware.sample_reset_position(position)
+        self.request_reset(position, move_hardware=True)
+
     def tick(self) -> JointStateSample:
         """One control period; returns the state read at its start (at ``last_tick_time``)."""
         now = self.clock()

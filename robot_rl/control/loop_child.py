@@ -109,10 +109,7 @@ class LoopChild:
         if kind == "command":
             core.submit(args[0])
         elif kind == "reset":  # (sample the task's reset distribution,)
-            position = core.model.config.default_pose
-            if args[0] and hasattr(self.hardware, "sample_reset_position"):
-                position = self.hardware.sample_reset_position(position)
-            core.request_reset(position, move_hardware=True)
+            core.request_default_reset(args[0])
         elif kind == "clear_fault":
             core.request_reset(clear_fault=True)
         elif kind == "gripper":

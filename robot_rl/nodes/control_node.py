@@ -237,10 +237,7 @@ class ControlNode(Node):
             if self.process is not None:
                 self.process.request_reset(sample_task=True)
             else:
-                position = self.core.model.config.default_pose
-                if hasattr(self.hardware, "sample_reset_position"):  # a task's joint noise, held by the controller
-                    position = self.hardware.sample_reset_position(position)
-                self.core.request_reset(position, move_hardware=True)
+                self.core.request_default_reset(sample_task=True)
             response.success, response.message = True, "robot reset to the default pose" + (
                 f" (task {self.params['task']!r}: reset distribution re-sampled)" if self.params["task"] else "")
         except ConfigError as exc:

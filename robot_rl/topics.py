@@ -13,7 +13,9 @@ ESTOP = "/robot_rl/estop"
 """std_msgs/Bool: True latches the safety filter's e-stop."""
 
 GRIPPER = "/robot_rl/gripper"
-"""std_msgs/Float64: gripper finger position command, m."""
+"""std_msgs/Float64: the gripper position command the control node executes, robot units (m per finger; the
+robot YAML's gripper range): from the policy node, or with teleop from the command mux (the policy's or, during a
+takeover, the human's; republished while held)."""
 
 GOAL = "/robot_rl/goal"
 """std_msgs/Float64MultiArray: task goal vector for goal-conditioned policies."""
@@ -30,6 +32,9 @@ POLICY_LATENCY = "/robot_rl/policy/latency"
 POLICY_COMMAND = "/robot_rl/policy/command"
 """trajectory_msgs/JointTrajectory from the policy node to the command mux (when teleop is in the graph)."""
 
+POLICY_GRIPPER = "/robot_rl/policy/gripper"
+"""std_msgs/Float64 from the policy node to the command mux (when teleop is in the graph), robot units."""
+
 TELEOP_COMMAND = "/robot_rl/teleop/command"
 """trajectory_msgs/JointTrajectory from the teleop node to the command mux, while the human intervenes."""
 
@@ -37,8 +42,8 @@ TELEOP_INTERVENING = "/robot_rl/teleop/intervening"
 """std_msgs/Bool, latched (transient local): True while the human at the teleop device takes over."""
 
 TELEOP_GRIPPER = "/robot_rl/teleop/gripper"
-"""std_msgs/Float64 from the teleop node, 0 (open) .. 1 (closed), on change, from devices with a gripper control.
-No robot_rl node consumes it yet (the control node drives no gripper)."""
+"""std_msgs/Float64 from the teleop node, 0 (open) .. 1 (closed), on change, from devices with a gripper control;
+the command mux forwards it to /robot_rl/gripper (in robot units) during a takeover."""
 
 INTERVENTION = "/robot_rl/hil/intervention"
 """std_msgs/Bool, latched (transient local): True while the command mux forwards the human's commands

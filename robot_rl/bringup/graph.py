@@ -12,6 +12,9 @@ With teleop (``teleop="keyboard"``, ``"spacemouse"`` or ``"gamepad"``) the sourc
 
     source --/robot_rl/policy/command--> command_mux <--/robot_rl/teleop/command-- teleop_node
     command_mux --/robot_rl/command--> safety_filter
+
+and the policy's gripper likewise: policy_node --/robot_rl/policy/gripper--> command_mux <--/robot_rl/teleop/gripper--
+teleop_node; command_mux --/robot_rl/gripper--> control_node (the human's during a takeover).
 """
 
 from __future__ import annotations
@@ -178,9 +181,11 @@ def bringup_graph(robot: str = "panda", hardware: str = "mujoco", policy: str | 
     if source == "demo":
         nodes.append(_node("demo_trajectory_node", {"robot": robot, **routed}, overrides))
     elif source == "policy":
-        nodes.append(_node("policy_node", {"robot": robot, "policy_path": str(policy), **routed}, overrides))
+        gripper = {"gripper_topic": topics.POLICY_GRIPPER} if teleop else {}
+        nodes.append(_node("policy_node", {"robot": robot, "policy_path": str(policy), **routed, **gripper},
+                           overrides))
     if teleop:  # the runner stops nodes in reverse: teleop first, the mux after the source
-        nodes.insert(2, _node("command_mux", {}, overrides))
+        nodes.insert(2, _node("command_mux", {"robot": robot}, overrides))
         nodes.append(_node("teleop_node", {"robot": robot, "kind": teleop, "device": teleop_device,
                                            "leader_calibration": leader_calibration}, overrides))
     if hil_out:

@@ -5,7 +5,8 @@ node relays commands to it and publishes its states from shared memory in a thre
 thread of this process; ``auto`` (default): process where the hardware can run there (MuJoCo), thread otherwise.
 
 Subscribes:  command_topic (trajectory_msgs/JointTrajectory; thread mode: taken each tick by the loop thread, see
-             command_intake.py; process mode: forwarded to the loop process as it arrives), /robot_rl/gripper (std_msgs/Float64)
+             command_intake.py; process mode: forwarded to the loop process as it arrives), /robot_rl/gripper (std_msgs/Float64,
+             robot units; refused, logged, unless finite and within the robot YAML's gripper range)
 Publishes:   /joint_states (sensor_msgs/JointState; not when the hardware's vendor driver publishes it: hardware
              ros2_control on the vendor's /joint_states), /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz),
              /robot_rl/object_pose (geometry_msgs/PoseStamped, every 10 ticks) when the hardware simulates a
@@ -48,6 +49,7 @@ from robot_rl.nodes.main import run_node
 from robot_rl.nodes.ros_params import declare_from_yaml
 from robot_rl.params import load_param_specs
 from robot_rl.robot import load_robot_config
+from robot_rl.robot.gripper import check_gripper_position
 
 
 CORE_PARAMETERS = ("velocity_fraction", "acceleration_fraction", "jerk_fraction", "command_timeout")
@@ -120,6 +122,7 @@ class ControlNode(Node):
         else:  # taken by the loop thread (command_intake.py)
             self._commands = PolledCommands(self.context, f"{self.get_name()}_commands", JointTrajectory,
                                             self.resolve_topic_name(p["command_topic"]))
+        self._gripper = robot.gripper  # the range every gripper command is checked against
         self.create_subscription(Float64, topics.GRIPPER, self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(Trigger, "~/clear_fault", self._on_clear_fault)
@@ -227,10 +230,17 @@ class ControlNode(Node):
             self.get_logger().error(f"command dropped: {exc}", throttle_duration_sec=1.0)
 
     def _on_gripper(self, msg: Float64) -> None:
+        """A gripper target (robot units) within the robot YAML's [closed, open] goes to the hardware; anything
+        else (not finite, out of range, a robot without a gripper) is refused with its reason logged."""
         if not (self.process.info["has_gripper"] if self.process else hasattr(self.hardware, "set_gripper")):
             self.get_logger().warning("gripper command ignored: this hardware has no gripper", throttle_duration_sec=5.0)
             return
-        (self.process or self.hardware).set_gripper(msg.data)
+        try:
+            position = check_gripper_position(self._gripper, msg.data, self.params["robot"])
+        except CommandError as exc:
+            self.get_logger().error(f"gripper command rejected: {exc}", throttle_duration_sec=1.0)
+            return
+        (self.process or self.hardware).set_gripper(position)
 
     def _on_reset(self, _request, response):
         try:

@@ -131,7 +131,7 @@ class PolicyNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._command_pub = self.create_lifecycle_publisher(JointTrajectory, self.params["command_topic"], 10)
         self._latency_pub = self.create_lifecycle_publisher(Float64, topics.POLICY_LATENCY, 10)
-        self._gripper_pub = self.create_lifecycle_publisher(Float64, topics.GRIPPER, 10)
+        self._gripper_pub = self.create_lifecycle_publisher(Float64, self.params["gripper_topic"], 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.create_subscription(Float64MultiArray, topics.GOAL, self._on_goal, LATCHED)
         self.create_subscription(PoseStamped, topics.OBJECT_POSE, self._on_object, 10)

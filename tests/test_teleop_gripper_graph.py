@@ -7,7 +7,8 @@ the teleop node (the intervening flag, chunks holding the arm, and the gripper f
 The human's "close" sent before the takeover is dropped; during the takeover it closes the gripper: the mux's
 /robot_rl/gripper goes to the closed position, the simulated fingers close (/joint_states), and the learner labels
 the steps after it with the gripper closed (+1, where the base keeps it open). A NaN from the device is refused
-(counted) and the gripper stays closed. When the human gives back, the policy's open gripper takes over again.
+(counted) and the gripper stays closed; so does a NaN or an out-of-range position published straight to the
+control node (refused there, by name). When the human gives back, the policy's open gripper takes over again.
 """
 
 from __future__ import annotations
@@ -115,6 +116,11 @@ def test_the_humans_gripper_wins_during_a_takeover_and_the_learner_labels_it(tmp
         _wait(runner, lambda: int(learner()["intervened_steps"]) >= steps + 10, 20, "10 steps with it closed")
         sides.gripper.publish(Float64(data=float("nan")))
         _wait(runner, lambda: int(mux().get("gripper_rejected", 0)) >= 1, 10, "the NaN refused")
+        robot_side = probe.publisher(Float64, topics.GRIPPER)  # a faulty publisher beside the mux
+        for bad in (float("nan"), 0.5):  # the control node's own check; its log is throttled to 1 per s
+            robot_side.publish(Float64(data=bad))
+            time.sleep(1.2)
+        assert np.all(_fingers(states, time.time() - 0.5) < 0.005)
         given_back = time.time()
         sides.intervene(False)
         _wait(runner, lambda: (f := _fingers(states, given_back)) is not None and np.all(f > OPEN - 0.005), 20,
@@ -123,6 +129,8 @@ def test_the_humans_gripper_wins_during_a_takeover_and_the_learner_labels_it(tmp
         logs = {name: runner.log(name) for name in runner.specs}
     assert stopped == {"control_node": 0, "command_mux": 0, "hil_learner": 0}, logs
     assert "teleop gripper command rejected" in logs["command_mux"] and "finite" in logs["command_mux"]
+    assert "gripper command rejected: gripper position must be a finite number, got nan" in logs["control_node"]
+    assert "gripper command rejected: gripper position 0.5 outside [0.0, 0.04]" in logs["control_node"]
     during = [m.data for t, m in gripper if closed_at < t < given_back]
     assert during and set(during[-5:]) == {CLOSED}, during[-5:]  # held (republished), NaN or not
     data = load_transitions(tmp_path / "hil" / "transitions")

@@ -9,7 +9,7 @@ Publishes:   /robot_rl/teleop/command (trajectory_msgs/JointTrajectory, while in
              /robot_rl/hil/episode_outcome (std_msgs/Bool: True = success, False = failure),
              /robot_rl/hil/episode_control (std_msgs/String: "start" / "reset"),
              /robot_rl/teleop/gripper (std_msgs/Float64, 0 open .. 1 closed, on change; devices with a gripper
-             control only; nothing in robot_rl consumes it yet)
+             control only; the command mux sends it to the robot during a takeover, docs/teleop.md)
 Device -> samples: :mod:`robot_rl.teleop.device`; samples -> flag and command: TeleopSession;
 twist or joint target -> chunk: :class:`robot_rl.teleop.twist.TwistToJoints`. A device that disconnects
 leaves the flag as it was and sends nothing more: while intervening, the mux then forwards nothing and the

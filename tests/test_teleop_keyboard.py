@@ -94,6 +94,20 @@ def test_space_toggles_intervening_and_starts_each_turn_at_rest():
     assert not kb.intervening and not events.intervening_changed
 
 
+def test_c_and_v_close_and_open_the_gripper_only_while_intervening_each_takeover_starting_without():
+    kb = KeyboardTeleop(CONFIG)
+    assert kb.press("c", 0.0) == kb.press("", 0.0) and kb.gripper is None  # the policy's turn: ignored
+    kb.press(" ", 0.1)
+    assert kb.gripper is None  # the takeover starts without a gripper command
+    kb.press("c", 0.2)
+    assert kb.gripper == 1.0
+    kb.press("vc v", 0.3)  # in order: open, close, give back (cleared), open ignored
+    assert not kb.intervening and kb.gripper is None
+    kb.press(" c", 0.4)
+    assert kb.gripper == 1.0  # the same key again in a new takeover: a command of its own
+    np.testing.assert_array_equal(kb.twist(0.4), np.zeros(6))  # gripper keys move nothing
+
+
 def test_success_and_failure_keys_report_outcomes_in_order():
     kb = KeyboardTeleop(CONFIG)
     assert kb.press("y", 0.0).outcomes == (True,)
@@ -105,7 +119,8 @@ def test_success_and_failure_keys_report_outcomes_in_order():
 @pytest.mark.parametrize("kwargs, match", [
     ({"linear_speed": 0.0}, "linear_speed"), ({"angular_speed": float("inf")}, "angular_speed"),
     ({"repeat_timeout_s": 1.0, "first_repeat_timeout_s": 0.5}, "must not exceed"),
-    ({"toggle_key": "y"}, r"keys \['y'\] are bound twice"), ({"stop_key": "xx"}, "single characters"),
+    ({"toggle_key": "y"}, r"keys \['y'\] are bound twice"),
+    ({"close_key": "w"}, r"keys \['w'\] are bound twice"), ({"stop_key": "xx"}, "single characters"),
     ({"axes": {"w": (6, 1.0)}}, "'w' maps to axis 6"), ({"axes": {"w": (0, 2.0)}}, "sign"),
 ])
 def test_config_errors_name_the_problem(kwargs, match):

@@ -5,8 +5,9 @@ node relays commands to it and publishes its states from shared memory in a thre
 thread of this process; ``auto`` (default): process where the hardware can run there (MuJoCo), thread otherwise.
 
 Subscribes:  command_topic (trajectory_msgs/JointTrajectory; thread mode: taken each tick by the loop thread, see
-             command_intake.py; process mode: forwarded to the loop process as it arrives), /robot_rl/gripper (std_msgs/Float64,
-             robot units; refused, logged, unless finite and within the robot YAML's gripper range)
+             command_intake.py; process mode: forwarded to the loop process as it arrives),
+             /robot_rl/gripper (std_msgs/Float64, robot units; refused, logged, unless finite and within the robot
+             YAML's gripper range)
 Publishes:   /joint_states (sensor_msgs/JointState; not when the hardware's vendor driver publishes it: hardware
              ros2_control on the vendor's /joint_states), /diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz),
              /robot_rl/object_pose (geometry_msgs/PoseStamped, every 10 ticks) when the hardware simulates a

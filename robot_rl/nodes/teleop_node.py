@@ -41,7 +41,7 @@ from robot_rl.teleop.twist import TwistConfig, TwistToJoints
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)  # late joiners get the flag
 KEYBOARD_HELP = ("keys: w/s +-x  a/d +-y  r/f +-z  u/o +-roll  i/k +-pitch  j/l +-yaw  x stop | "
                  "space: take over / give back | y: episode success  n: episode failure  e: end episode (reset)  "
-                 "g: start next episode")
+                 "g: start next episode | c: close gripper  v: open gripper")
 
 
 class TeleopNode(Node):

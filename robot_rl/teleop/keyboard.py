@@ -14,7 +14,9 @@ Two parts, the mapping kept apart from the device:
 
 Default keys (base frame): w/s +-x, a/d +-y, r/f +-z, u/o +-roll (wx), i/k +-pitch (wy), j/l +-yaw (wz);
 space toggles intervening; y marks the episode a success, n a failure (both end it); e ends the episode
-without an outcome (to reset the scene); g starts the next episode; x stops the motion at once.
+without an outcome (to reset the scene); g starts the next episode; x stops the motion at once; c closes the
+gripper, v opens it (while intervening only; each takeover starts with no gripper command of its own, so the
+gripper keeps what the policy last commanded until c or v: docs/teleop.md).
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ class KeyboardConfig:
         repeat_timeout_s: once its key repeats, an axis stays on this long after the last repeat, s
             (longer than the autorepeat interval, typically 0.03-0.05 s).
         axes: key -> (twist axis 0..5, sign +-1).
-        toggle_key, success_key, failure_key, stop_key, start_key, reset_key: single characters (start_key:
-            start the next episode; reset_key: end this one without an outcome).
+        toggle_key, success_key, failure_key, stop_key, start_key, reset_key, close_key, open_key: single
+            characters (start_key: start the next episode; reset_key: end this one without an outcome;
+            close_key / open_key: the gripper, while intervening).
     """
 
     linear_speed: float = 0.1
@@ -63,6 +66,8 @@ class KeyboardConfig:
     stop_key: str = "x"
     start_key: str = "g"
     reset_key: str = "e"
+    close_key: str = "c"
+    open_key: str = "v"
 
     def __post_init__(self) -> None:
         for name, high in (("linear_speed", 2.0), ("angular_speed", 6.0), ("first_repeat_timeout_s", 5.0),
@@ -82,7 +87,7 @@ class KeyboardConfig:
                 raise ConfigError(f"keyboard config: key {key!r} maps to axis {axis!r} sign {sign!r}; "
                                   "expected axis 0..5 and sign +-1")
         keys = list(self.axes) + [self.toggle_key, self.success_key, self.failure_key, self.stop_key,
-                                  self.start_key, self.reset_key]
+                                  self.start_key, self.reset_key, self.close_key, self.open_key]
         bad = [k for k in keys if not isinstance(k, str) or len(k) != 1]
         if bad:
             raise ConfigError(f"keyboard config: keys must be single characters, got {bad}")
@@ -107,11 +112,13 @@ class KeyEvents:
 
 
 class KeyboardTeleop:
-    """The keyboard's state: twist per axis (with its timeout), intervening flag. Times in s."""
+    """The keyboard's state: twist per axis (with its timeout), intervening flag, gripper (0 open .. 1 closed;
+    None: no gripper key pressed during this takeover). Times in s."""
 
     def __init__(self, config: KeyboardConfig | None = None):
         self.config = config or KeyboardConfig()
         self.intervening = False
+        self.gripper: float | None = None
         self._speed = np.array([self.config.linear_speed] * 3 + [self.config.angular_speed] * 3)
         self._sign = np.zeros(6)  # -1, 0, +1 per axis
         self._last = np.full(6, -np.inf)  # time of each axis's last press, s
@@ -133,6 +140,10 @@ class KeyboardTeleop:
         elif key == c.toggle_key:
             self.intervening = not self.intervening
             self._sign[:] = 0.0  # a new intervention starts at rest, and so does the policy's turn
+            self.gripper = None  # and without a gripper command: the gripper keeps the policy's last
+        elif key in (c.close_key, c.open_key):
+            if self.intervening:
+                self.gripper = 1.0 if key == c.close_key else 0.0
         elif key == c.stop_key:
             self._sign[:] = 0.0
         elif key in (c.success_key, c.failure_key):
@@ -248,7 +259,7 @@ class KeyboardDevice:
             return DISCONNECTED
         events = self.keyboard.press(keys_from_bytes(data), now)
         return TeleopSample(engaged=self.keyboard.intervening, twist=self.keyboard.twist(now),
-                            outcomes=events.outcomes, controls=events.controls)
+                            gripper=self.keyboard.gripper, outcomes=events.outcomes, controls=events.controls)
 
     def close(self) -> None:
         self.keys.close()

@@ -23,7 +23,9 @@ Critics (DSRL-NA's two-critic recipe, adapted to data without latent labels; see
 
   DSRL-NA draws fresh latents and runs the base inside the update; the base here is an ONNX file with a
   batch of 1, so the pairs are those the robot executed (noted as a limitation in the docs).
-* **Actor**: SAC on Q^W: ``mean_B(alpha * log pi(w|s) - mean_E Q^W(s, w))``; the temperature is tuned to
+* **Actor**: SAC on Q^W: ``mean_B(alpha * log pi(w|s) - mean_E Q^W(s, w))``, plus
+  ``anchor_weight * mean_B mean_d tanh(mean(s))^2``: a pull of the deterministic latent towards 0, the base at
+  its mean noise (0 by default, DSRL's recipe; docs/distillation.md measures it). The temperature is tuned to
   ``target_entropy_per_dim * d`` (DSRL: 0 in all).
 
 Batches (numpy, B leading) come from the learner's store (:mod:`robot_rl.hil.dsrl_online`): ``obs``
@@ -69,6 +71,7 @@ class DsrlConfig:
     temperature_lr: float = 3e-3
     target_entropy_per_dim: float = 0.0
     initial_log_std: float = 0.0  # pre-tanh std 1 at start: exploring latents spread over (-1.5, 1.5)
+    anchor_weight: float = 0.0  # pull of the deterministic latent towards 0 (the base's mean noise)
 
     def __post_init__(self) -> None:
         if min(self.obs_dim, self.latent_dim, self.executed_dim, self.hidden, self.layers) < 1:
@@ -77,6 +80,8 @@ class DsrlConfig:
         if not 1 <= self.critic_subset <= self.critics or self.critics < 2:
             raise ConfigError(f"DsrlConfig: need critics >= 2 and 1 <= critic_subset <= critics, got "
                               f"{self.critics}, {self.critic_subset}")
+        if not (np.isfinite(self.anchor_weight) and self.anchor_weight >= 0):
+            raise ConfigError(f"DsrlConfig: anchor_weight must be finite and >= 0, got {self.anchor_weight}")
         if not (0.0 <= self.gamma < 1.0 and 0.0 < self.tau <= 1.0 and self.lr > 0 and self.batch_size >= 2):
             raise ConfigError(f"DsrlConfig: gamma {self.gamma} in [0, 1), tau {self.tau} in (0, 1], lr {self.lr} "
                               f"> 0 and batch_size {self.batch_size} >= 2 needed")
@@ -104,12 +109,17 @@ class NoiseActor(nn.Module):
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(u (B, d) in (-1, 1), log-probability (B,)) by the reparameterisation trick."""
+        u, log_prob, _ = self.sample_and_mean(obs)
+        return u, log_prob
+
+    def sample_and_mean(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`sample`'s (u (B, d), log-probability (B,)) and the deterministic tanh(mean) (B, d), one pass."""
         mean, log_std = self.distribution(obs)
         std = log_std.exp()
         pre = mean + std * torch.randn_like(mean)
         u = torch.tanh(pre)
         log_prob = torch.distributions.Normal(mean, std).log_prob(pre) - torch.log1p(-u.pow(2) + 1e-6)
-        return u, log_prob.sum(dim=-1)
+        return u, log_prob.sum(dim=-1), torch.tanh(mean)
 
     def forward(self, obs: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """The latent LATENT_SCALE * tanh(mean + std * eps) (B, d); eps zeros: the deterministic latent."""
@@ -251,11 +261,12 @@ class DsrlLearner:
         return {"latent_critic": float(loss.detach()) / self.config.critics}
 
     def _actor_step(self, b: dict[str, torch.Tensor]) -> dict[str, float]:
-        u, log_prob = self.actor.sample(b["obs"])
+        u, log_prob, u_mean = self.actor.sample_and_mean(b["obs"])
         self.critic.requires_grad_(False)  # dQ/dw only
         q = self.critic(b["obs"], LATENT_SCALE * u).mean(dim=0)
         self.critic.requires_grad_(True)
-        loss = (self.log_temperature.exp().detach() * log_prob - q).mean()
+        anchor = (u_mean ** 2).mean()
+        loss = (self.log_temperature.exp().detach() * log_prob - q).mean() + self.config.anchor_weight * anchor
         self._step(self.optimisers[0], loss)
         return {"actor": float(loss.detach()), "q_pi": float(q.detach().mean()),
-                "entropy": float(-log_prob.detach().mean())}
+                "entropy": float(-log_prob.detach().mean()), "anchor": float(anchor.detach())}

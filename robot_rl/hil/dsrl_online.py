@@ -98,7 +98,7 @@ class DsrlOnlineLearner(OnlineLearner):
         c, a = self.config, self.base.contract.action_dim
         return DsrlLearner(DsrlConfig(int(np.prod(self.replay.obs_shape)), self._latent_dim, self._k * a,
                                       hidden=c.hidden, critics=c.critics, gamma=c.gamma,
-                                      batch_size=c.batch_size), seed=c.seed)
+                                      batch_size=c.batch_size, anchor_weight=c.anchor_weight), seed=c.seed)
 
     def _load_acting(self, path: Path) -> None:
         """This learner's acting copy: the base composed with the noise policy at ``path`` (observation state

@@ -18,7 +18,8 @@ METHODS = {  # actor-loss weights (q_weight, bc_weight, anchor_weight) and wheth
 with its mean residual: sampled, its exploration made the pick-cube collection fail, docs/hil.md "Why later rounds
 degraded"),
 rlpd-scratch (the same learner acting alone over a hold-position base, :mod:`robot_rl.hil.hold_base`), dsrl
-(a noise policy steering the base's initial noise, :mod:`robot_rl.hil.dsrl_online`; the weights are unused)."""
+(a noise policy steering the base's initial noise, :mod:`robot_rl.hil.dsrl_online`; of the weights it uses only
+anchor_weight, the pull of its latent towards 0)."""
 
 
 ANCHOR_TARGETS = ("executed", "zero")

@@ -142,7 +142,7 @@ class ProcessLoop:
         self.process, self.spec, self._joint_names, self._period = process, spec, joint_names, period
         info = process.start(spec)
         self.has_object, self.has_gripper = info["has_object"], info["has_gripper"]
-        self.hardware_diagnostics = None
+        self.hardware_diagnostics = process.hardware_diagnostics if info["has_diagnostics"] else None
         self._base_frame, self._gripper_joints = info["base_frame"], tuple(info["gripper_joints"])
         self._states_seen = self._poses_seen = self._tick = 0
         self._outputs: LoopOutputs | None = None
@@ -230,8 +230,7 @@ def open_loop(mode: str, robot_name: str, robot, hardware: str, options: dict, *
     if cpu >= 0 and mode != "process":
         raise ConfigError("parameter loop_cpu pins the loop process: it needs loop_mode process")
     if mode == "process":
-        spec = LoopSpec(robot_name, hardware, len(robot.joints), len(robot.gripper.joints) if robot.gripper else 0,
-                        options, realtime, rt_priority, core_config, cpu)
+        spec = LoopSpec(robot_name, hardware, len(robot.joints), options, realtime, rt_priority, core_config, cpu)
         return ProcessLoop(loop_process or LoopProcess(), spec, robot.joints, robot.control_period)
     if loop_process is not None:
         loop_process.stop()  # spawned on a wrong guess: it exits

@@ -2,7 +2,8 @@
 
 Parameter ``loop_mode``: ``process`` runs the loop in its own process (robot_rl/control/loop_process.py; the
 node relays commands to it and publishes its states from shared memory in a thread of its own), ``thread`` in a
-thread of this process; ``auto`` (default): process where the hardware can run there (MuJoCo), thread otherwise.
+thread of this process; ``auto`` (default): process for MuJoCo (realtime), thread otherwise; ``process`` also
+runs ``serial`` and ``feetech`` (the loop process opens their port; their diagnostics are asked of it).
 The node sees either through one interface (robot_rl/control/loop_backend.py).
 
 Subscribes:  command_topic (trajectory_msgs/JointTrajectory; thread mode: taken each tick by the loop thread, see

@@ -26,13 +26,14 @@ def alive(pid: int) -> bool:
 
 class ShellAndLoop:
     """The stand-in shell for ``config`` (loop_shell.py's argument), its stderr in ``log``; ``started``: what it
-    printed; ``shared``: the loop process's shared memory, mapped here for a robot of ``dof`` joints."""
+    printed; ``shared``: the loop process's shared memory, mapped here for a robot of ``dof`` joints; ``start``: the
+    newest state row when the shell was told to send its move."""
 
     def __init__(self, log: Path, dof: int, config: dict | None = None):
         self.log = log
         with open(log, "w") as err:
             self.shell = subprocess.Popen([sys.executable, str(SHELL), json.dumps(config or {})],
-                                          stdout=subprocess.PIPE, stderr=err, text=True)
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
         line = self.shell.stdout.readline()
         if not line:
             self.shell.wait()
@@ -41,6 +42,11 @@ class ShellAndLoop:
         self.child = self.started["child"]
         fd = os.open(f"/proc/{self.child}/fd/{self.started['memory_fd']}", os.O_RDWR)
         self.shared = SharedLoopState(dof, len(self.started["gripper"]), fd=fd)
+        while self.shared.states_written == 0:
+            time.sleep(0.01)
+        self.start = self.newest(1)[0]  # the state row before the move
+        self.shell.stdin.write("move\n")  # the move starts once this process watches
+        self.shell.stdin.flush()
 
     def newest(self, count: int) -> np.ndarray:
         """The newest ``count`` state rows (fewer at the start)."""

@@ -34,8 +34,7 @@ HELD_SPEED = 0.05
 def kill_the_shell_while_moving(run: ShellAndLoop, dof: int) -> tuple[np.ndarray, float]:
     """Wait until the device measures joint 1 moving by the command, SIGKILL the shell; (state rows, the tick time
     at which the loop found the shell dead) after checking that it braked, held and logged it."""
-    start = run.newest(1)[0, 1]
-    wait_for(lambda: (row := run.newest(1)[0])[1] - start > 0.1 and row[1 + dof] > 0.1, 30.0,
+    wait_for(lambda: (row := run.newest(1)[0])[1] - run.start[1] > 0.1 and row[1 + dof] > 0.1, 30.0,
              "the device to measure joint 1 moving as commanded")
     killed, rows, lost = run.kill_shell()
     t, v = rows[:, 0], np.abs(rows[:, 1 + dof:1 + 2 * dof]).max(axis=1)

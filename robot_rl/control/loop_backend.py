@@ -22,7 +22,7 @@ import numpy as np
 from robot_rl.command import JointTrajectoryCommand
 from robot_rl.control.loop import FixedRateLoop, LoopStats, summarize
 from robot_rl.control.loop_process import LoopProcess, LoopSpec, check_cpu, pin_threads
-from robot_rl.control.report import control_report
+from robot_rl.control.report import join_and_report
 from robot_rl.control.state_exchange import OBJECT_POSE_EVERY, WARMUP_S, loop_counters
 from robot_rl.errors import ConfigError, HardwareError
 from robot_rl.hardware import JointStateSample, create_hardware, loop_catch_up
@@ -122,13 +122,7 @@ class ThreadLoop:
     def stop(self) -> dict:
         """Stop the loop, release the hardware; the report (``control_report``)."""
         self.loop.stop()
-        try:
-            self.loop.join()
-        finally:
-            self.hardware.close()
-        report = control_report(self.loop.stats(skip_s=WARMUP_S), self.core)
-        report["rt_scheduling"] = self.loop.rt_scheduling
-        return report
+        return join_and_report(self.loop, self.core, self.hardware, WARMUP_S)
 
 
 class ProcessLoop:

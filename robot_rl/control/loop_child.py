@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection
 
 from robot_rl.control.core import ControlCore, ControlCoreConfig
 from robot_rl.control.loop import FixedRateLoop
-from robot_rl.control.report import control_report
+from robot_rl.control.report import join_and_report
 from robot_rl.control.state_exchange import (COUNTERS_EVERY, OBJECT_POSE_EVERY, WARMUP_S, SharedLoopState,
                                              loop_counters)
 from robot_rl.errors import HardwareError, RobotRLError
@@ -76,7 +76,8 @@ class LoopChild:
         hw = self.hardware
         return {"hardware_type": type(hw).__name__, "can_reset": hasattr(hw, "reset"),
                 "can_clear_fault": hasattr(hw, "clear_fault"), "has_gripper": hasattr(hw, "set_gripper"),
-                "has_object": self._object_pose is not None, "has_diagnostics": hasattr(hw, "diagnostics"), "base_frame": getattr(hw, "base_frame", ""),
+                "has_object": self._object_pose is not None, "has_diagnostics": hasattr(hw, "diagnostics"),
+                "base_frame": getattr(hw, "base_frame", ""),
                 "gripper_joints": list(self._gripper_state()[0]) if self._gripper_state else []}
 
     def _scheduled_time(self) -> float:
@@ -152,12 +153,7 @@ class LoopChild:
     def run(self) -> int:
         """Run until stopped; send the report (if the shell listens); release the hardware; the exit code."""
         self.loop.start()
-        try:
-            self.loop.join()
-        finally:
-            self.hardware.close()
-        report = control_report(self.loop.stats(skip_s=WARMUP_S), self.core)
-        report["rt_scheduling"] = self.loop.rt_scheduling
+        report = join_and_report(self.loop, self.core, self.hardware, WARMUP_S)
         if self.orphaned:
             return EXIT_ORPHANED
         self.conn.send(("report", report))

@@ -34,19 +34,23 @@ class ShellAndLoop:
         with open(log, "w") as err:
             self.shell = subprocess.Popen([sys.executable, str(SHELL), json.dumps(config or {})],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
-        line = self.shell.stdout.readline()
-        if not line:
+        try:
+            line = self.shell.stdout.readline()
+            if not line:
+                raise AssertionError(f"the stand-in shell exited: {log.read_text()}")
+            self.started = json.loads(line)
+            self.child = self.started["child"]
+            fd = os.open(f"/proc/{self.child}/fd/{self.started['memory_fd']}", os.O_RDWR)
+            self.shared = SharedLoopState(dof, len(self.started["gripper"]), fd=fd)
+            while self.shared.states_written == 0:
+                time.sleep(0.01)
+            self.start = self.newest(1)[0]  # the state row before the move
+            self.shell.stdin.write("move\n")  # the move starts once this process watches
+            self.shell.stdin.flush()
+        except BaseException:
+            self.shell.kill()
             self.shell.wait()
-            raise AssertionError(f"the stand-in shell exited: {log.read_text()}")
-        self.started = json.loads(line)
-        self.child = self.started["child"]
-        fd = os.open(f"/proc/{self.child}/fd/{self.started['memory_fd']}", os.O_RDWR)
-        self.shared = SharedLoopState(dof, len(self.started["gripper"]), fd=fd)
-        while self.shared.states_written == 0:
-            time.sleep(0.01)
-        self.start = self.newest(1)[0]  # the state row before the move
-        self.shell.stdin.write("move\n")  # the move starts once this process watches
-        self.shell.stdin.flush()
+            raise
 
     def newest(self, count: int) -> np.ndarray:
         """The newest ``count`` state rows (fewer at the start)."""

@@ -35,12 +35,22 @@ def provisioned_key(directory: Path) -> Path:
     return provision_key(Path(directory) / "firmware.key")
 
 
-class FirmwareProcess:
-    """``rr_firmware_host --key-file key_file`` with ``args``, running until :meth:`stop`; ``port`` is its pty."""
+def fifo_prefix(priority: int) -> list[str]:
+    """``chrt -f priority`` where this machine grants SCHED_FIFO (else nothing: normal scheduling)."""
+    if priority <= 0 or subprocess.run(["chrt", "-f", str(priority), "true"], capture_output=True).returncode:
+        return []
+    return ["chrt", "-f", str(priority)]
 
-    def __init__(self, *args: str, key_file: Path):
+
+class FirmwareProcess:
+    """``rr_firmware_host --key-file key_file`` with ``args``, running until :meth:`stop`; ``port`` is its pty.
+    ``rt_priority`` > 0: at that SCHED_FIFO priority where granted (a real controller is its own MCU, which the
+    host's load does not delay; the host build sleeps to its 1 kHz deadlines, so it cannot starve the machine)."""
+
+    def __init__(self, *args: str, key_file: Path, rt_priority: int = 0):
         self.key_file = key_file
-        self.process = subprocess.Popen([str(BUILD / "rr_firmware_host"), "--key-file", str(key_file), *args],
+        self.process = subprocess.Popen([*fifo_prefix(rt_priority), str(BUILD / "rr_firmware_host"), "--key-file",
+                                         str(key_file), *args],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         ready, _, _ = select.select([self.process.stdout], [], [], 10.0)
         self.port = self.process.stdout.readline().strip() if ready else ""

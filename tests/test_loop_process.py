@@ -7,16 +7,13 @@ own tick times (lockstep, on the wall clock), so the verdict does not depend on 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shell_death import ShellAndLoop
 from stop_criterion import STOP_TOLERANCE, stop_metrics
 
 from robot_rl.command import JointTrajectoryCommand
@@ -29,20 +26,10 @@ from robot_rl.robot import load_robot_model
 
 MODEL = load_robot_model("panda")
 ROBOT = MODEL.config
-GRIPPER = len(ROBOT.gripper.joints)
-SHELL = Path(__file__).parent / "support" / "loop_shell.py"
 
 
 def _spec(**options) -> LoopSpec:
-    return LoopSpec("panda", "mujoco", MODEL.dof, GRIPPER, options, rt_priority=80)
-
-
-def _alive(pid: int) -> bool:
-    """Running (not gone, not a zombie left to a parent that does not reap)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    return LoopSpec("panda", "mujoco", MODEL.dof, options, rt_priority=80)
 
 
 def test_a_state_row_is_never_read_torn_or_twice_and_an_overwritten_one_is_left_out():
@@ -66,10 +53,11 @@ def test_loop_mode_and_cpu_are_checked_with_named_errors():
     assert resolve_loop_mode("auto", "mujoco", realtime=False) == "thread"
     with pytest.raises(ConfigError, match="loop_mode must be one of"):
         resolve_loop_mode("fork", "mujoco")
+    assert resolve_loop_mode("process", "serial") == resolve_loop_mode("process", "feetech") == "process"
     with pytest.raises(ConfigError, match="runs hardware .* only, not 'ros2_control'"):
         resolve_loop_mode("process", "ros2_control")
     with pytest.raises(ConfigError, match="loop_cpu must be -1"):
-        LoopSpec("panda", "mujoco", MODEL.dof, GRIPPER, cpu=4096)
+        LoopSpec("panda", "mujoco", MODEL.dof, cpu=4096)
 
 
 def test_a_loop_process_without_a_spec_exits_quietly_and_a_bad_spec_is_refused_with_its_message():
@@ -110,31 +98,18 @@ def test_the_loop_process_follows_a_command_and_the_shell_knows_when_it_dies():
 
 
 def test_when_the_shell_is_killed_the_loop_brakes_within_the_stop_budget_and_exits(tmp_path):
-    log = tmp_path / "shell.log"
-    with open(log, "w") as err:
-        shell = subprocess.Popen([sys.executable, str(SHELL)], stdout=subprocess.PIPE, stderr=err, text=True)
+    run = ShellAndLoop(tmp_path / "shell.log", MODEL.dof)
     try:
-        started = json.loads(shell.stdout.readline())
-        child = started["child"]
-        shared = SharedLoopState(MODEL.dof, GRIPPER, fd=os.open(f"/proc/{child}/fd/{started['memory_fd']}", os.O_RDWR))
         deadline = time.monotonic() + 30.0
         while time.monotonic() < deadline:  # cruising (the budget assumes no acceleration to ramp out first)
-            rows = shared.states_since(shared.states_written - 11)[1]
+            rows = run.newest(11)
             speed = np.abs(rows[:, 1 + MODEL.dof:1 + 2 * MODEL.dof]).max(axis=1) if len(rows) == 11 else [0.0]
             if speed[-1] > 0.3 and abs(speed[-1] - speed[0]) < 0.002:
                 break
             time.sleep(0.005)
-        killed = time.time()
-        shell.kill()
-        deadline = time.monotonic() + 30.0
-        while _alive(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(child), "the loop process outlived its shell"
-        rows, lost = shared.states_since(0)[1], shared.counter_values()["shell_lost_time"]
-        shared.close()
+        killed, rows, lost = run.kill_shell()
     finally:
-        shell.kill()
-        shell.wait()
+        run.close()
     t, v = rows[:, 0], rows[:, 1 + MODEL.dof:1 + 2 * MODEL.dof]
     assert np.abs(v[t < killed]).max() > 0.3  # it was moving when the shell died
     rise, _, budget = stop_metrics(t, v, lost, 0.0, ROBOT.control_period, MODEL.limits)
@@ -147,4 +122,4 @@ def test_when_the_shell_is_killed_the_loop_brakes_within_the_stop_budget_and_exi
     assert rise <= SETTLE_SPEED, f"speed rose {rise:.4f} rad/s after the loop found its shell dead"
     assert settled <= budget + STOP_TOLERANCE, "not braked at the robot's limits"
     assert speed[-1] < REST_SPEED  # at rest when it released the hardware
-    assert "the ROS shell's socket closed; braking at the robot's limits" in log.read_text()
+    assert "the ROS shell's socket closed; braking at the robot's limits" in run.log.read_text()

@@ -3,12 +3,12 @@
 Why: in one Python process the loop thread shares the GIL with the ROS executor and the /joint_states publish, and
 waits for them at its deadlines (docs/realtime.md). In its own process (robot_rl/control/loop_child.py) the loop
 thread is the only Python thread that runs; the shell (the control node) talks to it through a socket (commands,
-resets, gripper, stop: pickled, at most the command rate) and reads its states, timing and counters from shared
-memory (robot_rl/control/state_exchange.py) at its own pace.
+resets, gripper, hardware diagnostics requests, stop: pickled, at most the command rate) and reads its states,
+timing and counters from shared memory (robot_rl/control/state_exchange.py) at its own pace.
 
-Hardware that cannot leave the ROS process stays in thread mode: ``ros2_control`` (the bridge is an rclpy node),
-and the serial/servo hardware (``serial``, ``feetech``), whose diagnostics and fault latches the shell reads
-directly (not moved yet).
+The loop process builds the hardware and owns it (its port, for ``serial`` and ``feetech``: the shell never opens
+it). Hardware that cannot leave the ROS process stays in thread mode: ``ros2_control`` (the bridge is an rclpy
+node).
 """
 
 from __future__ import annotations
@@ -30,9 +30,14 @@ from robot_rl.hardware.base import check_reset
 
 LOOP_MODES = ("auto", "process", "thread")
 """``process``: the loop in its own process; ``thread``: a thread of the node's process; ``auto``: process
-where the hardware can run there (PROCESS_HARDWARE), thread otherwise."""
-PROCESS_HARDWARE = ("mujoco",)
-"""Hardware that runs in the loop process."""
+where the hardware runs there by default (AUTO_PROCESS_HARDWARE), thread otherwise."""
+PROCESS_HARDWARE = ("mujoco", "serial", "feetech")
+"""Hardware that can run in the loop process (``loop_mode: process``)."""
+AUTO_PROCESS_HARDWARE = ("mujoco",)
+"""Hardware that ``loop_mode: auto`` runs in the loop process (when paced): the ones measured there
+(docs/realtime.md; ``serial`` and ``feetech`` are not yet)."""
+DIAGNOSTICS_TIMEOUT_S = 0.5
+"""s the shell waits for the loop process to answer a hardware diagnostics request (it does after its next tick)."""
 READY_TIMEOUT_S = 300.0
 """s the shell waits for the loop process to build its hardware and core (imports, first kernel compilation)."""
 STOP_TIMEOUT_S = 10.0
@@ -53,7 +58,7 @@ def resolve_loop_mode(mode: str, hardware: str, realtime: bool = True) -> str:
         raise ConfigError(f"loop_mode 'process' runs hardware {PROCESS_HARDWARE} only, not {hardware!r} "
                           "(use loop_mode thread or auto)")
     if mode == "auto":
-        return "process" if hardware in PROCESS_HARDWARE and realtime else "thread"
+        return "process" if hardware in AUTO_PROCESS_HARDWARE and realtime else "thread"
     return mode
 
 
@@ -78,12 +83,11 @@ class LoopSpec:
     """What the loop process builds. ``robot``: robot name or YAML path; ``hardware``/``options``: as for
     ``create_hardware``; ``realtime``/``rt_priority``: as for ``FixedRateLoop``; ``core``: ``ControlCoreConfig``'s
     fields (checked by the loop process, which builds it: the shell never loads the core); ``cpu``: the CPU it is pinned to
-    (-1: none); ``dof``/``gripper``: joint counts (the shared memory's shape)."""
+    (-1: none); ``dof``: the robot's joint count (the shared memory's shape, with the hardware's gripper joints)."""
 
     robot: str
     hardware: str
     dof: int
-    gripper: int
     options: dict = field(default_factory=dict)
     realtime: bool = True
     rt_priority: int = 0
@@ -93,8 +97,8 @@ class LoopSpec:
     def __post_init__(self) -> None:
         resolve_loop_mode("process", self.hardware)
         check_cpu(self.cpu)
-        if self.dof < 1 or self.gripper < 0:
-            raise ConfigError(f"a robot of {self.dof} joints and {self.gripper} gripper joints?")
+        if self.dof < 1:
+            raise ConfigError(f"a robot of {self.dof} joints?")
 
 
 class LoopProcess:
@@ -110,6 +114,8 @@ class LoopProcess:
         self._memory_fd = os.memfd_create("robot_rl_control_loop")
         self._conn, child_conn = Pipe()
         self._send_lock = threading.Lock()  # the shell's relay thread and its executor both send
+        self._receive_lock = threading.Lock()  # diagnostics replies (executor) and the report (stop)
+        self._diagnostics_asked = 0  # number of the last diagnostics request
         fds = {"conn_fd": child_conn.fileno(), "memory_fd": self._memory_fd}
         self.proc = subprocess.Popen([sys.executable, "-m", "robot_rl.control.loop_child", json.dumps(fds)],
                                      pass_fds=tuple(fds.values()), stdin=subprocess.DEVNULL)
@@ -123,10 +129,9 @@ class LoopProcess:
             HardwareError: it failed otherwise while starting, or did not start within READY_TIMEOUT_S.
         """
         self.spec = spec
-        os.ftruncate(self._memory_fd, SharedLoopState.nbytes(spec.dof, spec.gripper))
-        self.shared = SharedLoopState(spec.dof, spec.gripper, fd=self._memory_fd)
         self._send("spec", asdict(spec))
-        self.info = self._wait_ready()
+        self.info = self._wait_ready()  # the loop process sized the memory for its hardware's gripper joints
+        self.shared = SharedLoopState(spec.dof, len(self.info["gripper_joints"]), fd=self._memory_fd)
         return self.info
 
     def _wait_ready(self) -> dict:
@@ -137,8 +142,8 @@ class LoopProcess:
                 if kind == "ready":
                     return args[0]
                 self.proc.wait()
-                if args[0] == "config":
-                    raise ConfigError(args[1])
+                if args[0] in ("config", "hardware"):
+                    raise (ConfigError if args[0] == "config" else HardwareError)(args[1])
                 raise HardwareError(f"the control loop process failed while starting:\n{args[1]}")
             if self.proc.poll() is not None:
                 raise HardwareError(f"the control loop process exited with code {self.proc.returncode} while "
@@ -171,6 +176,29 @@ class LoopProcess:
         """Command the gripper to ``position`` (m)."""
         self._send("gripper", float(position))
 
+    def hardware_diagnostics(self) -> dict:
+        """The hardware's ``diagnostics()``, taken by the loop process after its next tick.
+
+        Raises:
+            HardwareError: the hardware's own (e.g. the firmware fell silent), or no answer within
+                DIAGNOSTICS_TIMEOUT_S (the loop process is gone or stalled).
+        """
+        with self._receive_lock:
+            self._diagnostics_asked += 1
+            self._send("diagnostics", self._diagnostics_asked)
+            deadline = time.monotonic() + DIAGNOSTICS_TIMEOUT_S
+            try:
+                while (left := deadline - time.monotonic()) > 0 and self._conn.poll(left):
+                    kind, *args = self._conn.recv()
+                    if kind == "diagnostics" and args[0] == self._diagnostics_asked:  # not a late earlier answer
+                        if args[2]:
+                            raise HardwareError(args[2])
+                        return args[1]
+            except (EOFError, OSError) as exc:
+                raise HardwareError(f"the control loop process is gone (exit code {self.proc.poll()})") from exc
+        raise HardwareError(f"the control loop process did not report its hardware's diagnostics within "
+                            f"{DIAGNOSTICS_TIMEOUT_S} s")
+
     def _send(self, *message) -> None:
         with self._send_lock:
             try:
@@ -186,10 +214,12 @@ class LoopProcess:
         report = None
         if self.proc.poll() is None and self.shared is not None:
             try:
-                self._send("stop")
-                if self._conn.poll(STOP_TIMEOUT_S):
-                    kind, *args = self._conn.recv()
-                    report = args[0] if kind == "report" else None
+                with self._receive_lock:
+                    self._send("stop")
+                    deadline = time.monotonic() + STOP_TIMEOUT_S
+                    while report is None and (left := deadline - time.monotonic()) > 0 and self._conn.poll(left):
+                        kind, *args = self._conn.recv()  # late diagnostics answers before it are dropped
+                        report = args[0] if kind == "report" else None
             except (HardwareError, EOFError, OSError):
                 pass
         self._conn.close()  # a loop process still waiting for its spec exits on this

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from robot_rl.atomic import write_atomic
-from robot_rl.control.loop import LoopStats
+from robot_rl.control.loop import FixedRateLoop, LoopStats
 
 if TYPE_CHECKING:  # the loop process's shell writes reports without loading the core
     from robot_rl.control.core import ControlCore
@@ -29,6 +29,18 @@ def control_report(stats: LoopStats, core: ControlCore) -> dict:
                                         "effort": limits.effort, "overspeed": limits.overspeed},
         "ruckig_fallbacks": core.follower.failures,
     }
+
+
+def join_and_report(loop: FixedRateLoop, core: ControlCore, hardware, warmup_s: float) -> dict:
+    """Wait for ``loop`` (stopped, or stopping) to end, release ``hardware`` whatever happened, and the report of the
+    run (:func:`control_report`, the first ``warmup_s`` s left out, with the loop's ``rt_scheduling``)."""
+    try:
+        loop.join()
+    finally:
+        hardware.close()
+    report = control_report(loop.stats(skip_s=warmup_s), core)
+    report["rt_scheduling"] = loop.rt_scheduling
+    return report
 
 
 def write_json_atomic(path: str | Path, payload: dict) -> None:

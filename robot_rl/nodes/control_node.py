@@ -2,7 +2,9 @@
 
 Parameter ``loop_mode``: ``process`` runs the loop in its own process (robot_rl/control/loop_process.py; the
 node relays commands to it and publishes its states from shared memory in a thread of its own), ``thread`` in a
-thread of this process; ``auto`` (default): process where the hardware can run there (MuJoCo), thread otherwise.
+thread of this process; ``auto`` (default): process for MuJoCo (realtime), thread otherwise; ``process`` also
+runs ``serial`` and ``feetech`` (the loop process opens their port; their diagnostics are asked of it).
+The node sees either through one interface (robot_rl/control/loop_backend.py).
 
 Subscribes:  command_topic (trajectory_msgs/JointTrajectory; thread mode: taken each tick by the loop thread, see
              command_intake.py; process mode: forwarded to the loop process as it arrives),
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -37,12 +38,12 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robot_rl import topics
-from robot_rl.control.loop import FixedRateLoop, LoopStats, request_fifo, summarize
-from robot_rl.control.loop_process import LoopProcess, LoopSpec, check_cpu, pin_threads, resolve_loop_mode
-from robot_rl.control.report import control_report, write_json_atomic
-from robot_rl.control.state_exchange import OBJECT_POSE_EVERY, WARMUP_S, loop_counters
+from robot_rl.control.loop import request_fifo
+from robot_rl.control.loop_backend import LoopOutputs, open_loop
+from robot_rl.control.loop_process import LoopProcess, resolve_loop_mode
+from robot_rl.control.report import write_json_atomic
 from robot_rl.errors import CommandError, ConfigError, HardwareError
-from robot_rl.hardware import JointStateSample, create_hardware, hardware_options, loop_catch_up
+from robot_rl.hardware import JointStateSample, hardware_options
 from robot_rl.nodes.conversions import (hardware_diagnostic_status, joint_state_to_msg, seconds_to_stamp,
                                         trajectory_from_msg)
 from robot_rl.nodes.command_intake import PolledCommands
@@ -55,9 +56,6 @@ from robot_rl.robot.gripper import check_gripper_position
 
 CORE_PARAMETERS = ("velocity_fraction", "acceleration_fraction", "jerk_fraction", "command_timeout")
 """Node parameters that are ``ControlCoreConfig``'s fields."""
-RELAY_EVERY = 2
-"""Control periods between two runs of the relay thread (process mode): it publishes every tick's state, two at a
-time (half the wake-ups of a relay at the control rate: measured 0.11-0.13 CPU s/s instead of 0.18)."""
 JOINT_STATES_HISTORY = 1000
 """/joint_states samples (1 s at 1 kHz) the publisher keeps for reliable delivery to a subscriber that is not
 scheduled for a while (a busy machine). Measured: a subscriber process stopped for 60 ms ten times lost 69 of 8000
@@ -68,8 +66,8 @@ does: summarising the whole 600 s history, once full, took 1.6 s at load 25 and 
 
 
 class ControlNode(Node):
-    """Thin shell around :class:`robot_rl.control.ControlCore` and :class:`FixedRateLoop`, in this process
-    (``loop_mode`` thread) or in the loop process (:class:`LoopProcess`)."""
+    """Thin ROS shell around the control loop (robot_rl/control/loop_backend.py: a thread of this process, or
+    the loop process), which it feeds with commands and whose states it publishes."""
 
     def __init__(self, loop_process: LoopProcess | None = None) -> None:
         """``loop_process``: one spawned before the node (see :func:`main`), used in process mode."""
@@ -77,121 +75,50 @@ class ControlNode(Node):
         p = declare_from_yaml(self, "control_node")
         sys.setswitchinterval(p["switch_interval_ms"] * 1e-3)
         robot = load_robot_config(p["robot"])
-        self.mode = resolve_loop_mode(p["loop_mode"], p["hardware"], p["realtime"])
-        check_cpu(p["loop_cpu"])
-        if p["loop_cpu"] >= 0 and self.mode != "process":
-            raise ConfigError("parameter loop_cpu pins the loop process: it needs loop_mode process")
+        mode = resolve_loop_mode(p["loop_mode"], p["hardware"], p["realtime"])
         options = hardware_options(p["hardware"], p["hardware_port"], p["task"], p["seed"], p["rt_priority"],
                                    p["hardware_key_file"], calibration=p["hardware_calibration"],
                                    config=p["hardware_config"])
-        core_config = {name: p[name] for name in CORE_PARAMETERS}
-        self.params, self.joint_names, self.period, self.rejected, self._tick = (p, robot.joints,
-                                                                                 robot.control_period, 0, 0)
-        self.hardware = self.core = self.process = None
-        if loop_process is not None and self.mode != "process":
-            loop_process.stop()  # spawned on a wrong guess: it exits
-        if self.mode == "process":
-            self.process = loop_process or LoopProcess()
-            info = self.process.start(LoopSpec(p["robot"], p["hardware"], len(robot.joints),
-                                               len(robot.gripper.joints) if robot.gripper else 0, options,
-                                               p["realtime"], p["rt_priority"], core_config, p["loop_cpu"]))
-            own_states, has_object, self._base_frame = False, info["has_object"], info["base_frame"]
-            self._gripper_joints = tuple(info["gripper_joints"])
-            self._states_seen = self._poses_seen = 0
-        else:  # the core (compiled kernels, pinocchio, ruckig) is loaded here only in thread mode
-            from robot_rl.control.core import ControlCore, ControlCoreConfig
-            from robot_rl.robot.model import RobotModel
-
-            self.hardware = create_hardware(p["hardware"], robot, **options)
-            # A lockstep simulator runs on the loop's schedule (a late or catch-up tick keeps its own slot), so
-            # the plan is sampled, and /joint_states stamped, on the simulated robot's timeline; real hardware: now.
-            lockstep = p["realtime"] and getattr(self.hardware, "lockstep", False)
-            self.core = ControlCore(RobotModel(robot), self.hardware,
-                                    clock=self._scheduled_time if lockstep else time.time,
-                                    config=ControlCoreConfig(**core_config))
-            # A vendor driver that publishes /joint_states itself is their one source (ros2_control bridge).
-            own_states = getattr(self.hardware, "publishes_joint_states", False)
-            has_object = getattr(self.hardware, "has_object", lambda: False)()
-        self._hardware_diagnostics = getattr(self.hardware, "diagnostics", None)
-        self._state_pub = None if own_states else self.create_publisher(JointState, topics.JOINT_STATES,
-                                                                         JOINT_STATES_HISTORY)
+        self.params, self.joint_names, self.period, self.rejected = p, robot.joints, robot.control_period, 0
+        self.loop = open_loop(mode, p["robot"], robot, p["hardware"], options, realtime=p["realtime"],
+                              rt_priority=p["rt_priority"], core_config={name: p[name] for name in CORE_PARAMETERS},
+                              cpu=p["loop_cpu"], loop_process=loop_process)
+        self._state_pub = None if self.loop.publishes_joint_states else self.create_publisher(
+            JointState, topics.JOINT_STATES, JOINT_STATES_HISTORY)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
-        self._object_pub = self.create_publisher(PoseStamped, topics.OBJECT_POSE, 10) if has_object else None
+        self._object_pub = self.create_publisher(PoseStamped, topics.OBJECT_POSE, 10) if self.loop.has_object else None
         self._commands = None
-        if self.process is not None:  # forwarded from the executor: its GIL no longer stalls the loop
-            self.create_subscription(JointTrajectory, p["command_topic"], self._accept, 10)
-        else:  # taken by the loop thread (command_intake.py)
+        if self.loop.commands_in_loop:  # taken by the loop thread (command_intake.py)
             self._commands = PolledCommands(self.context, f"{self.get_name()}_commands", JointTrajectory,
                                             self.resolve_topic_name(p["command_topic"]))
+        else:  # forwarded from the executor: its GIL is not the loop's
+            self.create_subscription(JointTrajectory, p["command_topic"], self._accept, 10)
         self._gripper = robot.gripper  # the range every gripper command is checked against
         self.create_subscription(Float64, topics.GRIPPER, self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(Trigger, "~/clear_fault", self._on_clear_fault)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.loop = self._make_loop(robot.control_period)  # assigned before it starts: the lockstep clock reads it
-        self.loop.start()
-        # The loop thread needs the GIL that this (executor) thread holds during callbacks: at normal
+        self.loop.start(LoopOutputs(self._publish_state, self._publish_object_pose, self._take_commands,
+                                    self.get_logger().error, p["publish_every"]))
+        # The loop (or relay) thread needs the GIL that this (executor) thread holds during callbacks: at normal
         # priority another process could preempt it mid-callback and stall the loop (priority inversion).
         self.executor_rt = p["realtime"] and request_fifo(p["rt_priority"] // 2)
         self.get_logger().info(f"control loop started: {robot.name} on {p['hardware']} at {robot.control_rate_hz} Hz"
-                               f" (loop_mode {self.mode})")
+                               f" (loop_mode {self.loop.mode})")
 
-    def _make_loop(self, period: float) -> FixedRateLoop:
-        """Thread mode: the control loop; process mode: the relay thread (states out), every RELAY_EVERY control
-        periods, one priority step below the loop process (above any other work: it carries /joint_states), off
-        the loop process's CPU if that is pinned."""
-        p = self.params
-        if self.mode == "thread":
-            return FixedRateLoop(period, self._step, realtime=p["realtime"], rt_priority=p["rt_priority"],
-                                 catch_up=loop_catch_up(self.hardware))
-        if p["loop_cpu"] >= 0 and len(os.sched_getaffinity(0)) > 1:
-            pin_threads(os.sched_getaffinity(0) - {p["loop_cpu"]})
-        return FixedRateLoop(RELAY_EVERY * period, self._relay, rt_priority=max(p["rt_priority"] - 1, 0),
-                             name="control-relay", history=1000)
-
-    def _scheduled_time(self) -> float:
-        return self.loop.tick_time()
-
-    def _step(self) -> None:
-        """Thread mode: one control tick."""
-        for msg in self._take_commands():
-            self._accept(msg)
-        state = self.core.tick()
-        self._tick += 1
-        if self._tick % self.params["publish_every"] == 0:
-            gripper = self.hardware.gripper_state() if hasattr(self.hardware, "gripper_state") else None
-            self._publish_state(state, self.core.last_tick_time, gripper)
-        if self._object_pub is not None and self._tick % OBJECT_POSE_EVERY == 0:
-            self._publish_object_pose(self.core.last_tick_time, self.hardware.object_pose(),
-                                      self.hardware.base_frame)
-
-    def _relay(self) -> None:
-        """Process mode: the loop process's new states (every tick's) and object pose out."""
-        shared = self.process.shared
-        self._states_seen, rows = shared.states_since(self._states_seen)
-        for row in rows:
-            self._tick += 1
-            if self._tick % self.params["publish_every"] == 0:
-                tick_time, q, v, effort, grip_q, grip_v = shared.split(row)
-                self._publish_state(JointStateSample(tick_time, q, v, effort), tick_time,
-                                    (self._gripper_joints, grip_q, grip_v))
-        pose = shared.object_pose() if self._object_pub is not None else None
-        if pose is not None and pose[0] != self._poses_seen:
-            self._poses_seen = pose[0]
-            self._publish_object_pose(pose[1], pose[2], self._base_frame)
-        if self.process.exit_code() is not None:
-            raise HardwareError(f"the control loop process exited with code {self.process.exit_code()}")
-
-    def _take_commands(self) -> list[JointTrajectory]:
-        """Commands received since the last tick (none once shutting down: the loop keeps the robot held)."""
+    def _take_commands(self) -> None:
+        """Thread mode, in the loop thread: submit the commands received since the last tick (none once shutting
+        down: the loop keeps the robot held)."""
         if not self.context.ok():
-            return []
+            return
         try:
-            return self._commands.take_all()
+            messages = self._commands.take_all()
         except Exception:  # noqa: BLE001 - the context can be shut down between the check and the call
             if self.context.ok():
                 raise
-            return []
+            return
+        for msg in messages:
+            self._accept(msg)
 
     def _publish_state(self, state: JointStateSample, stamp: float, gripper) -> None:
         """/joint_states of ``state`` measured at ``stamp`` (s), gripper = (names, positions, velocities)."""
@@ -217,13 +144,9 @@ class ControlNode(Node):
 
     def _accept(self, msg: JointTrajectory) -> None:
         """A command taken by the loop thread (thread mode) or received by the executor (process mode): queued for
-        the next tick (a zero stamp means now; in process mode this process's clock, within a tick of the loop's)."""
+        the next tick (a zero stamp means the loop's now)."""
         try:
-            if self.process is not None:
-                command = trajectory_from_msg(msg, time.time(), source="command")
-                self.process.submit(command.in_order(self.joint_names))
-            else:
-                self.core.submit(trajectory_from_msg(msg, self.core.clock(), source="command"))
+            self.loop.submit(trajectory_from_msg(msg, self.loop.now(), source="command"))
         except CommandError as exc:
             self.rejected += 1
             self.get_logger().warning(f"command rejected: {exc}", throttle_duration_sec=1.0)
@@ -233,7 +156,7 @@ class ControlNode(Node):
     def _on_gripper(self, msg: Float64) -> None:
         """A gripper target (robot units) within the robot YAML's [closed, open] goes to the hardware; anything
         else (not finite, out of range, a robot without a gripper) is refused with its reason logged."""
-        if not (self.process.info["has_gripper"] if self.process else hasattr(self.hardware, "set_gripper")):
+        if not self.loop.has_gripper:
             self.get_logger().warning("gripper command ignored: this hardware has no gripper", throttle_duration_sec=5.0)
             return
         try:
@@ -241,14 +164,11 @@ class ControlNode(Node):
         except CommandError as exc:
             self.get_logger().error(f"gripper command rejected: {exc}", throttle_duration_sec=1.0)
             return
-        (self.process or self.hardware).set_gripper(position)
+        self.loop.set_gripper(position)
 
     def _on_reset(self, _request, response):
         try:
-            if self.process is not None:
-                self.process.request_reset(sample_task=True)
-            else:
-                self.core.request_default_reset(sample_task=True)
+            self.loop.request_reset(sample_task=True)
             response.success, response.message = True, "robot reset to the default pose" + (
                 f" (task {self.params['task']!r}: reset distribution re-sampled)" if self.params["task"] else "")
         except ConfigError as exc:
@@ -257,63 +177,40 @@ class ControlNode(Node):
 
     def _on_clear_fault(self, _request, response):
         try:
-            if self.process is not None:
-                self.process.clear_fault()
-            else:
-                self.core.request_reset(clear_fault=True)
+            self.loop.clear_fault()
             response.success, response.message = True, ("latched fault cleared at the next control tick; "
                                                          "holding the measured position until the next command")
         except ConfigError as exc:
             response.success, response.message = False, str(exc)
         return response
 
-    def _loop_figures(self) -> tuple[LoopStats, dict[str, float]]:
-        """(period statistics of the last DIAGNOSTICS_WINDOW_S, the loop's counters) of either mode."""
-        recent = int(DIAGNOSTICS_WINDOW_S / self.period)
-        if self.process is None:
-            return self.loop.stats(recent=recent), loop_counters(self.core, self.loop)
-        history = self.process.shared.history
-        return summarize(self.period, history.count, [history.newest(recent)]), self.process.shared.counter_values()
-
     def _publish_diagnostics(self) -> None:
-        code = self.process.exit_code() if self.process is not None else None
-        if code is not None or not self.loop.running:
-            what = f"control loop process exited with code {code}" if code is not None else "control loop thread stopped"
-            self.get_logger().fatal(f"{what}; shutting down")
+        failure = self.loop.failure()
+        if failure is not None:
+            self.get_logger().fatal(f"{failure}; shutting down")
             raise SystemExit(1)
-        stats, counters = self._loop_figures()
+        stats, counters = self.loop.figures(recent=int(DIAGNOSTICS_WINDOW_S / self.period))
         values = {"rate_hz": stats.rate_hz, "period_error_p99_ms": stats.period_error_ms["p99"],
                   "overrun_fraction": stats.overrun_fraction, "commands_rejected": self.rejected,
                   **{k: v for k, v in counters.items() if k not in ("ticks", "last_command_time", "shell_lost_time")},
-                  "executor_rt_scheduling": float(self.executor_rt), "loop_process": float(self.process is not None)}
+                  "executor_rt_scheduling": float(self.executor_rt), "loop_process": float(self.loop.mode == "process")}
         status = [DiagnosticStatus(level=DiagnosticStatus.OK, name="control_node", message="running",
                                    values=[KeyValue(key=k, value=f"{v:.6g}") for k, v in values.items()]
                                    + [KeyValue(key="last_command_time", value=f"{counters['last_command_time']:.6f}")])]
-        if self._hardware_diagnostics is not None:
+        if self.loop.hardware_diagnostics is not None:
             status.append(self._hardware_status())
         self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=status))
 
     def _hardware_status(self) -> DiagnosticStatus:
         name = f"control_node: hardware {self.params['hardware']}"
         try:
-            return hardware_diagnostic_status(name, self._hardware_diagnostics())
+            return hardware_diagnostic_status(name, self.loop.hardware_diagnostics())
         except HardwareError as exc:  # the loop stops on the same error at its next read
             return DiagnosticStatus(level=DiagnosticStatus.ERROR, name=name, message=str(exc))
 
     def shutdown(self) -> None:
         """Stop the loop (thread or process), release the hardware, write the stats file."""
-        self.loop.stop()
-        if self.process is not None:
-            try:
-                self.loop.join(timeout=5.0)  # the relay
-            except HardwareError as exc:  # it stopped when the loop process died
-                self.get_logger().error(str(exc))
-            report = self.process.stop()
-        else:
-            self.loop.join()
-            self.hardware.close()
-            report = control_report(self.loop.stats(skip_s=WARMUP_S), self.core)
-            report["rt_scheduling"] = self.loop.rt_scheduling
+        report = self.loop.stop()
         if self._commands is not None:
             self._commands.destroy()
         if self.params["stats_path"] and report is not None:

@@ -58,10 +58,10 @@ def test_control_node_follows_commands_and_survives_bad_ones(tmp_path, ros_env):
                                                             [robot.default_pose + 0.2]))
         nan = trajectory_to_msg(JointTrajectoryCommand(names, 0.0, [0.5], [robot.default_pose]))
         nan.points[0].positions[3] = float("nan")
-        for msg in (bad_name, nan):
+        for count, msg in enumerate((bad_name, nan), start=1):
             pub.publish(msg)
-            time.sleep(1.1)  # rejections are logged at most once per second
-        wait_for(lambda: diags and diag_value(diags, "commands_rejected") >= 2, timeout=15)
+            wait_for(lambda: diags and diag_value(diags, "commands_rejected") >= count, timeout=15)
+            time.sleep(1.1)  # rejections are logged at most once per second: the next one >= 1.1 s after this one
         assert np.abs(latest_position(states, names) - robot.default_pose).max() < 1e-3
 
         target = robot.default_pose + 0.2

@@ -211,7 +211,7 @@ def test_a_fault_ends_in_torque_off(tmp_path, hook, cause):
 
 def test_a_dead_bus_trips_with_the_default_timeout(tmp_path):
     """Every servo silent (a cut cable) with the default options (timeout_ms 100, max_bus_errors 3): the bus
-    fault latches, however late the host delivers bytes; unmuted and cleared, torque comes back."""
+    fault latches; unmuted and cleared, torque comes back."""
     with SimulatedBusProcess(actual=at_default_pose()) as sim, \
             create_hardware("feetech", SO101, port=sim.port, calibration=plain_calibration(tmp_path / "c.yaml")) as arm:
         assert arm.options.timeout_ms == 100.0 and arm.options.max_bus_errors == 3

@@ -54,7 +54,7 @@ class FeetechOptions:
         bus_rate_hz: bus cycles per second (0: back to back).
         timeout_ms: ms a status packet may take beyond its bytes' time. A servo answers within about 1 ms
             (docs/feetech.md); the rest is the host: the kernel hands received bytes to the reader through a
-            normal-priority worker thread, which CPU hogs delay by up to ~170 ms (measured, docs/feetech.md).
+            normal-priority kernel worker, which CPU hogs delayed by up to 263 ms here (docs/feetech.md).
         state_timeout_s: s; older feedback is a fault.
         max_bus_errors: failed bus cycles in a row that are a fault.
         max_temperature_c: deg C; a servo at or above it is a fault (the servo's own limit is 70).

@@ -52,7 +52,9 @@ class FeetechOptions:
         calibration: the calibration YAML (``robot-rl calibrate feetech``).
         baud: bits/s of the bus.
         bus_rate_hz: bus cycles per second (0: back to back).
-        timeout_ms: ms a status packet may take beyond its bytes' time.
+        timeout_ms: ms a status packet may take beyond its bytes' time. A servo answers within about 1 ms
+            (docs/feetech.md); the rest is the host: the kernel hands received bytes to the reader through a
+            normal-priority kernel worker, which CPU hogs delayed by up to 263 ms here (docs/feetech.md).
         state_timeout_s: s; older feedback is a fault.
         max_bus_errors: failed bus cycles in a row that are a fault.
         max_temperature_c: deg C; a servo at or above it is a fault (the servo's own limit is 70).
@@ -65,7 +67,7 @@ class FeetechOptions:
     calibration: str
     baud: int = 1_000_000
     bus_rate_hz: float = 200.0
-    timeout_ms: float = 20.0
+    timeout_ms: float = 100.0
     state_timeout_s: float = 0.25
     max_bus_errors: int = 3
     max_temperature_c: float = 65.0

@@ -78,3 +78,21 @@ def test_export_refuses_a_checkpoint_trained_on_another_spec(exported, tmp_path)
         export_policy(exported["checkpoint"], changed, tmp_path / "x.onnx")
     with pytest.raises(ConfigError, match="panda-pick-cube"):
         load_episodes(exported["path"].parent / "demos", get_task("panda-pick-cube"))
+
+
+def test_the_baked_initial_noise_can_be_zero_its_mean(exported, tmp_path):
+    checkpoint, spec = exported["checkpoint"], exported["spec"]
+    zero = UnrolledDDIM(checkpoint.policy(), baked="zero").eval()
+    assert not zero.initial_noise.any() and UnrolledDDIM(checkpoint.policy()).initial_noise.abs().sum() > 0
+    path = tmp_path / "zero.onnx"
+    export_policy(checkpoint, spec, path, baked="zero")
+    obs = np.asarray(checkpoint.dataset["golden_obs"], dtype=np.float32)[:2].reshape(2, -1)
+    with torch.no_grad():
+        expected = zero(torch.from_numpy(obs)).numpy()
+    runtime = OnnxPolicy(load_policy(path), RuntimeConfig(intra_op_threads=1))
+    got = np.stack([runtime.run(o) for o in obs])
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+    seeded = OnnxPolicy(load_policy(exported["path"]), RuntimeConfig(intra_op_threads=1))
+    assert np.abs(got - np.stack([seeded.run(o) for o in obs])).max() > 1e-3  # another initial noise, another chunk
+    with pytest.raises(ConfigError, match="baked noise 'mean' not in"):
+        UnrolledDDIM(checkpoint.policy(), baked="mean")

@@ -59,13 +59,14 @@ def _export(args: argparse.Namespace) -> int:
         from robot_rl.learning.replan import export_replanning
 
         contract = export_replanning(checkpoint, get_task(checkpoint.task["name"]), args.out, args.replan_hz,
-                                     min_success_rate=args.min_success, noise_seed=args.noise_seed)
+                                     min_success_rate=args.min_success, noise_seed=args.noise_seed,
+                                     baked=args.baked_noise)
         print(f"wrote {args.out} (+ {args.out}.contract.json): {contract.timing.policy_hz:g} Hz replanning, "
               f"horizon {contract.chunking.horizon}, {contract.chunking.denoising_steps} DDIM steps")
         return 0
     contract = export_policy(checkpoint, get_task(checkpoint.task["name"]), args.out,
                              min_success_rate=args.min_success, noise_seed=args.noise_seed,
-                             noise_input=args.noise_input)
+                             noise_input=args.noise_input, baked=args.baked_noise)
     print(f"wrote {args.out} (+ {args.out}.contract.json): task {contract.provenance.task}, "
           f"{len(contract.golden)} golden vectors, horizon {contract.chunking.horizon}, "
           f"{contract.chunking.denoising_steps} DDIM steps unrolled"
@@ -175,6 +176,9 @@ def _register_export(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="destination .onnx (sidecar written next to it)")
     p.add_argument("--min-success", type=float, default=0.8, help="gate pass criterion stored in the contract")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the fixed initial DDIM noise")
+    p.add_argument("--baked-noise", default="seeded", choices=("seeded", "zero"),
+                   help="the fixed initial DDIM noise: a standard-normal draw seeded by --noise-seed, or zero "
+                        "(its mean; docs/hil.md)")
     p.add_argument("--noise-input", action="store_true", help="take the initial DDIM noise as a graph input "
                                                               "(contract role 'noise') instead of baking it in")
     p.add_argument("--replan-hz", type=float, help="replan at this rate (a multiple of the task's): the chunk "

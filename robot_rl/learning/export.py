@@ -26,10 +26,18 @@ from robot_rl.learning.diffusion import DiffusionPolicy
 
 OPSET = 18
 OBS_INPUT, NOISE_INPUT, ACTION_OUTPUT = "obs", "noise", "actions"
+BAKED_NOISE = ("seeded", "zero")
+"""The baked initial noise: one standard-normal draw seeded by the noise seed (default), or zero (the
+noise distribution's mean; on the pick-cube base it scores far above the seed-0 draw, docs/hil.md)."""
 
 
-def baked_noise(config, seed: int) -> torch.Tensor:
-    """The fixed initial noise (1, H, A) of a deterministic export, standard normal seeded by ``seed``."""
+def baked_noise(config, seed: int, kind: str = "seeded") -> torch.Tensor:
+    """The fixed initial noise (1, H, A) of a deterministic export: standard normal seeded by ``seed``, or
+    zeros for ``kind`` "zero"."""
+    if kind not in BAKED_NOISE:
+        raise ConfigError(f"baked noise {kind!r} not in {BAKED_NOISE}")
+    if kind == "zero":
+        return torch.zeros((1, config.horizon, config.action_dim))
     generator = torch.Generator().manual_seed(seed)
     return torch.randn((1, config.horizon, config.action_dim), generator=generator)
 
@@ -40,12 +48,13 @@ class UnrolledDDIM(nn.Module):
     Args:
         policy: trained policy (eval mode).
         seed: seeds the fixed initial noise (1, H, A) that every inference starts from when no noise is given.
+        baked: :data:`BAKED_NOISE`: that noise seeded by ``seed``, or zero.
     """
 
-    def __init__(self, policy: DiffusionPolicy, seed: int = 0):
+    def __init__(self, policy: DiffusionPolicy, seed: int = 0, baked: str = "seeded"):
         super().__init__()
         self.policy = policy.eval()
-        self.register_buffer("initial_noise", baked_noise(policy.config, seed))
+        self.register_buffer("initial_noise", baked_noise(policy.config, seed, baked))
 
     def forward(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         config = self.policy.config
@@ -90,7 +99,8 @@ def check_task_matches(checkpoint: Checkpoint, task_spec) -> None:
 
 
 def export_policy(checkpoint: Checkpoint, task_spec, path: str | Path, min_success_rate: float = 0.8,
-                  noise_seed: int = 0, golden_obs: np.ndarray | None = None, noise_input: bool = False):
+                  noise_seed: int = 0, golden_obs: np.ndarray | None = None, noise_input: bool = False,
+                  baked: str = "seeded"):
     """Write ``path`` (.onnx + sidecar) for ``checkpoint`` trained on ``task_spec``; returns the stored contract.
 
     Args:
@@ -101,12 +111,13 @@ def export_policy(checkpoint: Checkpoint, task_spec, path: str | Path, min_succe
         noise_input: take the initial noise as a second graph input ``noise`` (1, H, A) (contract role
             ``noise``, standard normal) instead of baking it in; the golden vectors feed the baked noise, so
             they equal the default export's outputs.
+        baked: :data:`BAKED_NOISE`: the baked initial noise seeded by ``noise_seed`` (default) or zero.
     """
     from robot_rl.learning.contract_map import contract_for
     from robot_rl.policy.contract import NoiseInput, TensorSpec, write_policy
 
     check_task_matches(checkpoint, task_spec)
-    module = UnrolledDDIM(checkpoint.policy(use_ema=True), seed=noise_seed).eval()
+    module = UnrolledDDIM(checkpoint.policy(use_ema=True), seed=noise_seed, baked=baked).eval()
     cfg = checkpoint.config
     if golden_obs is None:
         golden_obs = np.asarray(checkpoint.dataset.get("golden_obs", []), dtype=np.float32)

@@ -76,9 +76,10 @@ def _joint_pos_term(contract) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def export_replanning(checkpoint, task_spec, path: str | Path, rate_hz: float, min_success_rate: float = 0.8,
-                      noise_seed: int = 0):
+                      noise_seed: int = 0, baked: str = "seeded"):
     """Write ``path`` (.onnx + sidecar): ``checkpoint``'s deterministic export resampled for ``rate_hz``
-    replanning (module docstring); returns the stored contract."""
+    replanning (module docstring; ``baked``: robot_rl.learning.export.BAKED_NOISE); returns the stored
+    contract."""
     from robot_rl.learning.contract_map import contract_for
     from robot_rl.learning.export import (ACTION_OUTPUT, OBS_INPUT, UnrolledDDIM, check_task_matches, git_commit,
                                           onnx_bytes)
@@ -97,7 +98,7 @@ def export_replanning(checkpoint, task_spec, path: str | Path, rate_hz: float, m
     base = contract_for(task_spec, cfg, OBS_INPUT, ACTION_OUTPUT, min_success_rate, git_commit())
     index, obs_scale, obs_offset = _joint_pos_term(base)
     action = base.action
-    module = Resampled(UnrolledDDIM(checkpoint.policy(use_ema=True), seed=noise_seed).eval(), ratio, index,
+    module = Resampled(UnrolledDDIM(checkpoint.policy(use_ema=True), seed=noise_seed, baked=baked).eval(), ratio, index,
                        obs_scale, obs_offset, np.asarray(action.scale, dtype=float)[: len(index)],
                        np.asarray(action.offset, dtype=float)[: len(index)]).eval()
     horizon = cfg.horizon * ratio

@@ -29,6 +29,8 @@ def register(subparsers) -> None:
     s.add_argument("--demo-episodes", type=int, default=0,
                    help="episodes the simulated human drives alone before round 0 (offline data)")
     s.add_argument("--eval-episodes", type=int, default=20, help="episodes without the human after each round")
+    s.add_argument("--eval-every", type=int, default=1, help="evaluate after every K-th round only (and always "
+                                                             "after the last); `robot-rl hil eval` re-reads one")
     s.add_argument("--residual-scale", type=float, default=None,
                    help="raw action units (rad) per unit residual (default: 0.1, rlpd-scratch 0.2)")
     s.add_argument("--human-budget", type=int, default=3000, help="most steps the simulated human may drive per run")
@@ -62,6 +64,9 @@ def register(subparsers) -> None:
     from robot_rl_sim.hil.seed_cli import register as register_seed
 
     register_seed(sub)
+    from robot_rl_sim.hil.evaluate import register as register_eval
+
+    register_eval(sub)
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -72,7 +77,8 @@ def run_sim(args: argparse.Namespace) -> int:
     config = HilSimConfig(base=args.base, out=args.out, task=args.task, gap=args.gap, method=args.method,
                           rounds=args.rounds, episodes_per_round=args.episodes_per_round,
                           updates_per_round=args.updates_per_round, utd=args.utd, demo_episodes=args.demo_episodes,
-                          eval_episodes=args.eval_episodes, residual_scale=args.residual_scale,
+                          eval_episodes=args.eval_episodes, eval_every=args.eval_every,
+                          residual_scale=args.residual_scale,
                           human_budget=args.human_budget, human_waits_for_grasp=args.human_waits_for_grasp,
                           bc_weight=args.bc_weight, q_weight=args.q_weight,
                           anchor_weight=args.anchor_weight, anchor_target=args.anchor_target,

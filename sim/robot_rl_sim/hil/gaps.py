@@ -36,6 +36,9 @@ GAPS: dict[str, Gap] = {g.name: g for g in (
     Gap("camera-bias", (PoseEstimateError(bias_m=(0.015, -0.01, 0.0), yaw_bias_rad=0.1, noise_m=0.003),),
         "camera calibration error: the object pose (reach: the goal) estimated 1.8 cm and 0.1 rad off, with "
         "3 mm of noise per observation"),
+    Gap("camera-bias-large", (PoseEstimateError(bias_m=(0.02, -0.01, 0.0), yaw_bias_rad=0.1, noise_m=0.003),),
+        "a larger camera calibration error: the object pose estimated 2.2 cm and 0.1 rad off, with 3 mm of noise "
+        "per observation (the pick base at its zero initial noise falls to ~0.5 under it with slow-gripper)"),
     Gap("heavy-cube", (ObjectPhysics(mass_scale=6.0, friction_scale=0.5),),
         "the cube weighs 6x the simulated 50 g and its friction is halved"),
     Gap("slow-gripper", (GripperSpeed(time_constant_s=1.0),),

@@ -30,22 +30,35 @@ def load_runs(out: Path, method: str) -> list[dict]:
     for path in sorted(paths, key=lambda p: int(p.parent.name[5:])):
         report = json.loads(path.read_text())
         report["seed"] = int(path.parent.name[5:])
+        report["final_eval"] = final_eval(path.parent, report)
         runs.append(report)
     return runs
 
 
+def final_eval(run_dir: Path, report: dict) -> dict | None:
+    """The largest ``robot-rl hil eval`` of the run's final residual (``eval_<residual>_<N>.json``), or None."""
+    if not report["rounds"] or not report["rounds"][-1].get("residual"):
+        return None
+    stem = Path(report["rounds"][-1]["residual"]).stem
+    found = [json.loads(p.read_text()) for p in run_dir.glob(f"eval_{stem}_*.json")]
+    return max(found, key=lambda e: e["episodes"]) if found else None
+
+
 def curves(run: dict) -> dict[str, np.ndarray]:
-    """One run's points: ``env_steps``, ``success`` (no human), ``human_share`` (of that round's steps)."""
+    """One run's points: ``env_steps``, ``success`` (no human; NaN where the round was not evaluated),
+    ``human_share`` (of that round's steps)."""
     rounds = run["rounds"]
     return {"env_steps": np.array([0] + [r["env_steps"] for r in rounds], dtype=float),
-            "success": np.array([run["base_eval"]["success"]] + [r["eval_success"] for r in rounds]),
+            "success": np.array([run["base_eval"]["success"]] + [r["eval_success"] for r in rounds], dtype=float),
             "human_share": np.array([np.nan] + [r["human_step_fraction"] for r in rounds])}
 
 
 def _aggregate(values: np.ndarray) -> tuple[float, float, float]:
-    """(IQM, CI low, CI high) over seeds; one seed: (value, nan, nan)."""
+    """(IQM, CI low, CI high) over seeds; one seed: (value, nan, nan); a point some seed did not evaluate: nan."""
     from robot_rl.learning.stats import across_seeds
 
+    if np.isnan(values).any():
+        return (float("nan"),) * 3
     if len(values) < 2:
         return float(values[0]), float("nan"), float("nan")
     agg = across_seeds(values, reps=BOOTSTRAP_REPS)
@@ -69,7 +82,13 @@ def summarise(runs: list[dict]) -> dict:
                "final_success": float(c["success"][points - 1]),
                "steps_to_target": next((float(s) for s, v in zip(c["env_steps"], c["success"]) if v >= TARGET), None)}
               for r, c in zip(runs, per_run)]
+    finals = [r["final_eval"] for r in runs]
+    final = None
+    if all(finals) and len({f["episodes"] for f in finals}) == 1:
+        final = {"episodes": finals[0]["episodes"], "per_seed": [f["success"] for f in finals],
+                 "iqm": _aggregate(np.array([f["success"] for f in finals]))}
     return {"env_steps": x, "success": np.array(success), "human_share": np.array(share), "runs": totals,
+            "final_eval": final,
             "steps_to_target_iqm": float(x[reached[0]]) if reached else None, "gap": runs[0].get("gap", "?"),
             "eval_episodes": runs[0]["config"]["eval_episodes"], "task": runs[0]["config"]["task"]}
 
@@ -107,17 +126,21 @@ def _method_section(method: str, s: dict) -> list[str]:
     lines = [f"### {method}", "", "| env steps (mean over seeds) | success without the human, IQM [95 % CI] | "
              "human's share of the round's steps, IQM [95 % CI] |", "|---|---|---|"]
     for x, succ, share in zip(s["env_steps"], s["success"], s["human_share"]):
-        lines.append(f"| {x:.0f} | {_cell(*succ)} | {'base, no human' if np.isnan(share[0]) else _cell(*share)} |")
+        evaluated = "not evaluated" if np.isnan(succ[0]) else _cell(*succ)
+        lines.append(f"| {x:.0f} | {evaluated} | {'base, no human' if np.isnan(share[0]) else _cell(*share)} |")
     target = s["steps_to_target_iqm"]
     mean = {k: float(np.mean([r[k] for r in runs])) for k in ("wall_s", "updates", "env_steps", "human_steps")}
     lines += ["", f"Env steps until the IQM first reached {TARGET}: "
               f"{'not reached' if target is None else f'{target:.0f}'}. Per run, mean over seeds: wall time "
               f"{mean['wall_s'] / 60:.1f} min, {mean['updates']:.0f} learner updates, "
               f"{mean['env_steps']:.0f} env steps of which the human drove {mean['human_steps']:.0f} "
-              f"({mean['human_steps'] / max(mean['env_steps'], 1):.1%}).", "",
-              "| seed | final success | env steps | human steps (share) | steps to 0.95 | learner updates "
-              "| wall time |",
-              "|---|---|---|---|---|---|---|"]
+              f"({mean['human_steps'] / max(mean['env_steps'], 1):.1%}).", ""]
+    final = s["final_eval"]
+    if final:
+        lines += [f"The final residual over {final['episodes']} evaluation episodes per seed (`robot-rl hil eval`): "
+                  f"IQM {_cell(*final['iqm'])}; per seed {', '.join(f'{v:.2f}' for v in final['per_seed'])}.", ""]
+    lines += ["| seed | final success | env steps | human steps (share) | steps to 0.95 | learner updates "
+              "| wall time |", "|---|---|---|---|---|---|---|"]
     for r in runs:
         share = r["human_steps"] / r["env_steps"] if r["env_steps"] else 0.0
         to = "not reached" if r["steps_to_target"] is None else f"{r['steps_to_target']:.0f}"

@@ -8,7 +8,8 @@ period goes through the ``hil_learner_node``'s own core (:class:`robot_rl.hil.on
 transition store, updates, export), so this measures the code the robot runs. After the round's updates
 the new residual (an ONNX policy bound to the base's sha256) is evaluated WITHOUT the human, composed
 with the base by onnxruntime as the policy node composes it. Everything goes to ``out/``:
-``transitions/``, ``residual_<k>.onnx``, ``learner.pt``, ``report.json``.
+``transitions/``, ``residual_<k>.onnx``, ``learner.pt``, ``progress.json`` (the rounds so far, after each round: what an
+interrupted run leaves), ``report.json`` (last).
 
 ``method`` (:data:`robot_rl.hil.methods.METHODS`): ``bc`` clones the corrections (HG-DAgger), ``residual-rl``
 (default) learns from the sparse reward over the frozen base, ``rlpd-scratch`` learns the same way over a
@@ -30,11 +31,11 @@ import numpy as np
 from robot_rl.atomic import write_atomic
 from robot_rl.errors import ConfigError
 from robot_rl.hil.methods import method_defaults
+from robot_rl_sim.hil.evaluate import evaluate_episodes, eval_seeds
 
 DEFAULT_SCALES = {"bc": 0.1, "residual-rl": 0.1, "rlpd-scratch": 0.2, "dsrl": 1.5}  # dsrl: its latent bound
 """Residual scale per method, rad per unit residual: over a base, a correction; alone, a step per period."""
 
-EVAL_SEED = 3_000_000  # evaluation reset seeds: disjoint from the demonstrations' (0, 1, ...) and collection's
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class HilSimConfig:
     updates_per_round: int = 0  # 0: utd x the steps collected in the round
     utd: float = 10.0
     eval_episodes: int = 20
+    eval_every: int = 1  # evaluate after every k-th round (and always after the last)
     residual_scale: float | None = None  # None: the method's (DEFAULT_SCALES)
     gap: str = ""  # a declared gap (robot_rl_sim.hil.gaps; '+' composes); "": the task's default
     human_budget: int = 3000  # most steps the simulated human may drive in the run
@@ -73,11 +75,11 @@ class HilSimConfig:
         return DEFAULT_SCALES[self.method] if self.residual_scale is None else float(self.residual_scale)
 
     def __post_init__(self) -> None:
-        if min(self.rounds, self.episodes_per_round, self.eval_episodes) < 1 or self.updates_per_round < 0 \
-                or self.demo_episodes < 0 or not self.utd >= 0:
-            raise ConfigError(f"HilSimConfig: rounds {self.rounds}, episodes_per_round {self.episodes_per_round} "
-                              f"and eval_episodes {self.eval_episodes} must be >= 1, updates_per_round, "
-                              f"demo_episodes and utd >= 0")
+        if min(self.rounds, self.episodes_per_round, self.eval_episodes, self.eval_every) < 1 \
+                or self.updates_per_round < 0 or self.demo_episodes < 0 or not self.utd >= 0:
+            raise ConfigError(f"HilSimConfig: rounds {self.rounds}, episodes_per_round {self.episodes_per_round}, "
+                              f"eval_episodes {self.eval_episodes} and eval_every {self.eval_every} must be >= 1, "
+                              f"updates_per_round, demo_episodes and utd >= 0")
         method_defaults(self.method)
         from robot_rl.hil.methods import ANCHOR_TARGETS
 
@@ -108,8 +110,8 @@ class RoundStats:
     human_step_fraction: float  # share of executed steps the human drove during collection
     interventions_per_episode: float
     collect_success: float  # with the human (it finishes what it takes over)
-    eval_success: float  # base + this round's residual, no human
-    eval_final_distance_m: float  # mean final remaining distance (SimulatedHuman.remaining) in the evaluation
+    eval_success: float | None  # base + this round's residual, no human (None: not evaluated, eval_every)
+    eval_final_distance_m: float | None  # mean final remaining distance (SimulatedHuman.remaining), evaluation
     updates: int
     env_steps: int = 0  # policy periods run so far, demonstrations and collection (not evaluation)
     human_steps: int = 0  # of them, steps the human drove, so far
@@ -181,15 +183,12 @@ class _Setup:
 
 def evaluate(setup: _Setup, residual_path: str | None, seeds: list[int]) -> tuple[float, float]:
     """(success rate, mean final true remaining distance m (SimulatedHuman.remaining)) of base (+ residual
-    ONNX), no human."""
+    ONNX), no human (:mod:`.evaluate`)."""
     from robot_rl.learning.rollout import ChunkPolicy
 
     policy = ChunkPolicy(setup.loaded.path, setup.spec, residual_path=residual_path) \
         if residual_path else setup.base
-    successes, distances = [], []
-    for seed in seeds:
-        successes.append(policy.run_episode(setup.env, seed).success)
-        distances.append(setup.human.remaining(setup.env.true_obs()))
+    successes, distances = evaluate_episodes(policy, setup.env, setup.human.remaining, seeds)
     return float(np.mean(successes)), float(np.mean(distances))
 
 
@@ -209,9 +208,8 @@ def run_hil_sim(config: HilSimConfig, log=print) -> dict:
     """All rounds; returns the report (also written to ``out/report.json``)."""
     out = Path(config.out)
     setup = _Setup(config)
-    eval_seeds = [EVAL_SEED + i for i in range(config.eval_episodes)]
     started = time.perf_counter()
-    base_success, base_distance = evaluate(setup, None, eval_seeds)
+    base_success, base_distance = evaluate(setup, None, eval_seeds(config.eval_episodes))
     log(f"[hil] base alone with gap {setup.env.name!r}: success {base_success:.2f}, "
         f"final distance {base_distance * 100:.1f} cm")
     rounds, residual, totals = [], setup.learner.stats["last_export"] or None, [0, 0]  # dsrl: its initial one
@@ -220,10 +218,12 @@ def run_hil_sim(config: HilSimConfig, log=print) -> dict:
             stats = _round(setup, config, r, residual, totals)
             residual = stats.residual
             rounds.append(stats)
+            write_atomic(out / "progress.json", json.dumps([asdict(s) for s in rounds], indent=1).encode())
+            evaluated = "not evaluated" if stats.eval_success is None else \
+                f"success {stats.eval_success:.2f}, final distance {stats.eval_final_distance_m * 100:.1f} cm"
             log(f"[hil] round {r}: human drove {stats.human_step_fraction:.0%} of steps, "
-                f"{stats.interventions_per_episode:.1f} takeovers/episode; residual alone: success "
-                f"{stats.eval_success:.2f}, final distance {stats.eval_final_distance_m * 100:.1f} cm "
-                f"({stats.seconds:.0f} s)")
+                f"{stats.interventions_per_episode:.1f} takeovers/episode, {stats.env_steps} env steps so far; "
+                f"residual alone: {evaluated} ({stats.seconds:.0f} s)")
     finally:
         setup.learner.close()
     report = {"config": asdict(config), "base_policy_sha256": setup.loaded.sha256,
@@ -239,7 +239,8 @@ def run_hil_sim(config: HilSimConfig, log=print) -> dict:
 
 
 def _round(setup: _Setup, config: HilSimConfig, r: int, residual: str | None, totals: list[int]) -> RoundStats:
-    """Collect with the human (acting with ``residual``), learn, export, evaluate without the human.
+    """Collect with the human (acting with ``residual``), learn, export, evaluate without the human (after
+    every ``eval_every``-th round and the last).
     ``totals`` [env steps, human steps] so far is updated in place."""
     t0 = time.perf_counter()
     episodes = _collect(setup, config, r, residual)
@@ -250,7 +251,9 @@ def _round(setup: _Setup, config: HilSimConfig, r: int, residual: str | None, to
     learner.learn(config.updates_per_round or int(round(config.utd * steps)))
     path = learner.maybe_export()
     path = str(path) if path is not None else residual
-    success, distance = evaluate(setup, path, [EVAL_SEED + i for i in range(config.eval_episodes)])
+    success = distance = None
+    if (r + 1) % config.eval_every == 0 or r == config.rounds - 1:
+        success, distance = evaluate(setup, path, eval_seeds(config.eval_episodes))
     return RoundStats(r, sum(e.human_steps for e in episodes) / steps,
                       float(np.mean([e.interventions for e in episodes])),
                       float(np.mean([e.success for e in episodes])), success, distance, learner.learner.updates,

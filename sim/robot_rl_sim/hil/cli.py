@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     s.add_argument("--human-waits-for-grasp", action="store_true",
                    help="pick-cube: the simulated human does not take over while the hand is at the cube and the "
                         "fingers still close (docs/hil.md)")
+    s.add_argument("--human-anticipates", action="store_true",
+                   help="pick-cube: the simulated human also corrects a misaligned descent or an empty lift "
+                        "briefly, before the failure (docs/hil.md)")
     s.add_argument("--bc-weight", type=float, default=None, help="behaviour cloning weight (default: the method's)")
     s.add_argument("--q-weight", type=float, default=None, help="Q weight in the actor loss (default: the method's)")
     s.add_argument("--anchor-weight", type=float, default=None,
@@ -74,6 +77,7 @@ def run_sim(args: argparse.Namespace) -> int:
                           updates_per_round=args.updates_per_round, utd=args.utd, demo_episodes=args.demo_episodes,
                           eval_episodes=args.eval_episodes, residual_scale=args.residual_scale,
                           human_budget=args.human_budget, human_waits_for_grasp=args.human_waits_for_grasp,
+                          human_anticipates=args.human_anticipates,
                           bc_weight=args.bc_weight, q_weight=args.q_weight,
                           anchor_weight=args.anchor_weight, anchor_target=args.anchor_target,
                           explore=None if args.explore is None else args.explore == "sample",

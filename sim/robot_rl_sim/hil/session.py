@@ -54,6 +54,7 @@ class HilSimConfig:
     gap: str = ""  # a declared gap (robot_rl_sim.hil.gaps; '+' composes); "": the task's default
     human_budget: int = 3000  # most steps the simulated human may drive in the run
     human_waits_for_grasp: bool = False  # pick-cube: the human's trigger waits while the fingers close (.human)
+    human_anticipates: bool = False  # pick-cube: short corrections before the failure (.anticipate)
     method: str = "residual-rl"
     bc_weight: float | None = None  # actor loss weights (None: the method's, robot_rl.hil.methods)
     q_weight: float | None = None
@@ -143,7 +144,8 @@ class _Setup:
         self.env = make_gap_env(self.spec, config.gap, seed=config.seed)
         self.robot = self.env.env.robot
         human_config = HumanConfig.for_task(self.spec, budget_steps=config.human_budget,
-                                            wait_for_grasp=config.human_waits_for_grasp)
+                                            wait_for_grasp=config.human_waits_for_grasp,
+                                            anticipate=config.human_anticipates)
         self.human = make_human(self.spec, self.robot, human_config, seed=config.seed)
         self.demo_expert = make_expert(self.spec, seed=config.seed + 1, noise=0.0, model=self.robot)
         # updates_per_step is set so high that the update budget never binds: a round runs its own count

@@ -117,6 +117,19 @@ def test_no_recentre_when_the_policy_has_aligned_or_lifted_the_hand_during_the_d
     assert expert.started == [] and human.interventions == 0
 
 
+def test_a_grasp_correction_hands_back_at_the_lift():
+    """anticipate_until "grasp": the human keeps driving through descend/dwell/close, hands back at the lift."""
+    expert = _Expert()
+    human = _human(expert, anticipate_until="grasp", anticipate_max_steps=20)
+    misaligned = _obs([0.015, 0.0, GRASP_DEPTH + 0.01], 0.04)
+    assert [human.act(misaligned) for _ in range(3)] == [None] * 3  # the reaction delay
+    driving = []
+    for phase in ["recentre", "descend", "dwell", "close", "lift"]:  # the expert's phase after each step
+        driving.append(human.act(misaligned) is not None)
+        expert.phase = phase
+    assert driving == [True] * 5 and human.act(misaligned) is None and expert.started == ["recentre"]
+
+
 def test_no_hold_down_once_the_fingers_have_shut_narrower_than_the_cube():
     """Too late: the fingers shut on nothing during the reaction delay; the stall trigger is left to act."""
     expert = _Expert()
@@ -129,6 +142,8 @@ def test_no_hold_down_once_the_fingers_have_shut_narrower_than_the_cube():
 def test_the_config_validates():
     with pytest.raises(ConfigError, match="anticipate_max_steps"):
         HumanConfig(anticipate_max_steps=0)
+    with pytest.raises(ConfigError, match="anticipate_until"):
+        HumanConfig(anticipate_until="forever")
     with pytest.raises(ConfigError, match="pick-cube only"):
         SimulatedHuman(get_task("panda-reach"), _Expert(), HumanConfig(anticipate=True))
 

@@ -14,7 +14,8 @@ policy gets a fresh patience window once the fingers stop (docs/hil.md, "Why lat
 **Anticipation** (``anticipate``, pick-cube, off by default): the human also watches for a misaligned
 descent or an empty lift and, after the same reaction delay, drives a short correction (at most
 ``anticipate_max_steps``) and hands back; the trigger is stated exactly in :mod:`.anticipate`. The stall
-trigger stays as the fallback.
+trigger stays as the fallback. ``anticipate_until="grasp"`` lengthens each correction to the whole grasp
+(re-centre, descend, dwell, close until the fingers settle), handing back at the lift.
 
 **Reaction delay.** It takes over ``reaction_s`` later (default 0.3 s = 3 policy steps at 10 Hz); the
 policy keeps acting meanwhile. Then it drives with the task's scripted expert restarted from the current
@@ -64,6 +65,7 @@ class HumanConfig:
     wait_for_grasp: bool = False  # pick-cube: no stall while the hand is at the cube and the fingers move
     anticipate: bool = False  # pick-cube: short corrections before the failure (.anticipate)
     anticipate_max_steps: int = 8  # the most steps one such correction drives
+    anticipate_until: str = "phase"  # hand back when the expert leaves the started phase, or at its "grasp" (lift)
 
     def __post_init__(self) -> None:
         if min(self.patience_steps, self.max_takeover_steps, self.anticipate_max_steps) < 1 \
@@ -74,6 +76,8 @@ class HumanConfig:
         if self.min_progress_m < 0 or not (0 < self.release_factor < self.engage_factor):
             raise ConfigError(f"HumanConfig: need min_progress_m >= 0 and 0 < release_factor "
                               f"({self.release_factor}) < engage_factor ({self.engage_factor})")
+        if self.anticipate_until not in ("phase", "grasp"):
+            raise ConfigError(f"HumanConfig: anticipate_until must be 'phase' or 'grasp', got {self.anticipate_until!r}")
         if min(self.reaction_s, self.action_noise_rad) < 0 or not 0 <= self.expert_noise <= 2:
             raise ConfigError(f"HumanConfig: reaction_s {self.reaction_s} and action_noise_rad "
                               f"{self.action_noise_rad} must be >= 0, expert_noise in [0, 2]")
@@ -188,7 +192,10 @@ class SimulatedHuman:
         return moot(self._correction, *self._pick_state(true_obs), self.spec.object.half_size)
 
     def _corrected(self) -> bool:
-        """A short correction is done: the expert has left the phase it was started in."""
+        """A short correction is done: the expert has left the phase it was started in (``anticipate_until``
+        "grasp": has reached the lift, the fingers settled)."""
+        if self.config.anticipate_until == "grasp":
+            return bool(self._correction) and self.expert.phase in ("lift", "hold")
         return bool(self._correction) and self.expert.phase != self._correction
 
     def _drive(self, true_obs: dict[str, np.ndarray]) -> np.ndarray:

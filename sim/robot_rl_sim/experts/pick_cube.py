@@ -16,6 +16,7 @@ GRASP_DEPTH = 0.007  # m, grasp point above the cube centre: the TCP stays above
 DWELL_STEPS = 3  # policy steps held at the grasp pose, fingers open, before closing (0.3 s at 10 Hz)
 CLOSE_STEPS = 5  # policy steps spent closing the gripper
 FINGERS_SETTLED = 0.0005  # m per policy step: the fingers have stopped (wait_for_fingers)
+ALIGNED_M = 0.003  # m, horizontal hand-to-cube offset that ends ``recentre``
 
 
 def cube_yaw(quat_wxyz: np.ndarray) -> float:
@@ -32,6 +33,10 @@ def grasp_yaw(cube: float, hand: float) -> float:
 
 class PickCubeExpert:
     """Phases: ``approach`` (above the cube), ``descend``, ``dwell``, ``close``, ``lift``, ``hold``.
+    ``reset(phase)`` may start in another phase (the simulated human's short corrections, .hil.anticipate):
+    ``recentre`` (only so started) moves the hand over the cube at its current height, fingers open, and
+    passes to ``descend`` once within ``ALIGNED_M`` horizontally; ``close`` started at once drives the hand
+    to the grasp point with the fingers closing.
 
     ``dwell`` holds the arrived grasp pose with the fingers open for ``DWELL_STEPS`` policy steps, so
     a policy cloned from these demos sees the close follow the settled grasp pose, not a time.
@@ -53,14 +58,14 @@ class PickCubeExpert:
         self.rng = np.random.default_rng(seed)
         self.reset()
 
-    def reset(self) -> None:
-        """Start a new episode (new noise draws)."""
+    def reset(self, phase: str = "approach") -> None:
+        """Start a new episode (new noise draws), in ``phase`` (see the class docstring)."""
         n, r = self.noise, self.rng
         self._speed = self.speed * r.uniform(1 - 0.3 * n, 1 + 0.3 * n)
         self._approach = APPROACH_HEIGHT + r.uniform(-0.03, 0.03) * n
         self._depth = GRASP_DEPTH + r.uniform(-0.003, 0.003) * n
         self._yaw_error = r.uniform(-0.1, 0.1) * n
-        self.phase = "approach"
+        self.phase = phase
         self._q = self._waypoint = self._rotation = self._start = None
         self._dwelling = self._closing = 0
         self._fingers = None
@@ -80,6 +85,7 @@ class PickCubeExpert:
         self._q = obs["joint_pos"].copy()
         self._waypoint = self.model.fk(self._q)
         self._start = obs["object_pose"][:3].copy()
+        self._level = float(self._waypoint[2])  # recentre keeps the hand's height (m)
         yaw = grasp_yaw(cube_yaw(obs["object_pose"][3:]), current_yaw(self.model, self._q))
         self._rotation = yaw_down_rotation(yaw + self._yaw_error)
         if self.wait_for_fingers and self._holding(obs):
@@ -104,7 +110,9 @@ class PickCubeExpert:
         grasp = cube + np.array([0.0, 0.0, self._depth])
         lifted = cube + np.array([0.0, 0.0, LIFT_HEIGHT])
         ee = obs["ee_pos"]
-        if self.phase == "approach" and self._reached(above, ee):
+        if self.phase == "recentre" and np.linalg.norm(ee[:2] - cube[:2]) < ALIGNED_M:
+            self.phase = "descend"
+        elif self.phase == "approach" and self._reached(above, ee):
             self.phase = "descend"
         elif self.phase == "descend" and self._reached(grasp, ee, GRASP_ARRIVED):
             self.phase = "dwell"
@@ -118,7 +126,8 @@ class PickCubeExpert:
                 self.phase = "lift"
         elif self.phase == "lift" and self._reached(lifted, ee):
             self.phase = "hold"
-        return {"approach": (above, -1.0), "descend": (grasp, -1.0), "dwell": (grasp, -1.0),
+        level = np.array([cube[0], cube[1], self._level])
+        return {"recentre": (level, -1.0), "approach": (above, -1.0), "descend": (grasp, -1.0), "dwell": (grasp, -1.0),
                 "close": (grasp, 1.0), "lift": (lifted, 1.0), "hold": (lifted, 1.0)}[self.phase]
 
     def _reached(self, goal: np.ndarray, ee: np.ndarray, tolerance: float = ARRIVED) -> bool:

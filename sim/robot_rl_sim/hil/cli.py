@@ -37,6 +37,14 @@ def register(subparsers) -> None:
     s.add_argument("--human-waits-for-grasp", action="store_true",
                    help="pick-cube: the simulated human does not take over while the hand is at the cube and the "
                         "fingers still close (docs/hil.md)")
+    s.add_argument("--human-anticipates", action="store_true",
+                   help="pick-cube: the simulated human also corrects a misaligned descent or an empty lift "
+                        "briefly, before the failure (docs/hil.md)")
+    s.add_argument("--human-correction-steps", type=int, default=8,
+                   help="--human-anticipates: the most steps one correction drives")
+    s.add_argument("--human-corrects-until", default="phase", choices=("phase", "grasp"),
+                   help="--human-anticipates: hand back once re-centred / the fingers settled (phase), or only "
+                        "after the whole grasp, at the lift (grasp)")
     s.add_argument("--bc-weight", type=float, default=None, help="behaviour cloning weight (default: the method's)")
     s.add_argument("--q-weight", type=float, default=None, help="Q weight in the actor loss (default: the method's)")
     s.add_argument("--anchor-weight", type=float, default=None,
@@ -80,6 +88,9 @@ def run_sim(args: argparse.Namespace) -> int:
                           eval_episodes=args.eval_episodes, eval_every=args.eval_every,
                           residual_scale=args.residual_scale,
                           human_budget=args.human_budget, human_waits_for_grasp=args.human_waits_for_grasp,
+                          human_anticipates=args.human_anticipates,
+                          human_correction_steps=args.human_correction_steps,
+                          human_corrects_until=args.human_corrects_until,
                           bc_weight=args.bc_weight, q_weight=args.q_weight,
                           anchor_weight=args.anchor_weight, anchor_target=args.anchor_target,
                           explore=None if args.explore is None else args.explore == "sample",

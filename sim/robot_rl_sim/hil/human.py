@@ -11,6 +11,12 @@ the human decides to take over. With ``wait_for_grasp`` (pick-cube), it waits wh
 ``FINGER_MOVING_M`` in a step), as a person watching a gripper close does: that dwell is no stall, and the
 policy gets a fresh patience window once the fingers stop (docs/hil.md, "Why later rounds degraded").
 
+**Anticipation** (``anticipate``, pick-cube, off by default): the human also watches for a misaligned
+descent or an empty lift and, after the same reaction delay, drives a short correction (at most
+``anticipate_max_steps``) and hands back; the trigger is stated exactly in :mod:`.anticipate`. The stall
+trigger stays as the fallback. ``anticipate_until="grasp"`` lengthens each correction to the whole grasp
+(re-centre, descend, dwell, close until the fingers settle), handing back at the lift.
+
 **Reaction delay.** It takes over ``reaction_s`` later (default 0.3 s = 3 policy steps at 10 Hz); the
 policy keeps acting meanwhile. Then it drives with the task's scripted expert restarted from the current
 state: reach aims at the goal plus an integral of the error it sees (closing the loop by eye, so a gain
@@ -35,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rl.errors import ConfigError
+from robot_rl_sim.hil.anticipate import anticipated, moot
 
 FEEDBACK_GAIN = 0.3  # reach: per step, the share of the seen error added to where the human aims
 FEEDBACK_RADIUS_M = 0.05  # reach: the human corrects its aim by eye within this distance of the goal
@@ -56,14 +63,21 @@ class HumanConfig:
     expert_noise: float = 0.3
     budget_steps: int = 3000
     wait_for_grasp: bool = False  # pick-cube: no stall while the hand is at the cube and the fingers move
+    anticipate: bool = False  # pick-cube: short corrections before the failure (.anticipate)
+    anticipate_max_steps: int = 8  # the most steps one such correction drives
+    anticipate_until: str = "phase"  # hand back when the expert leaves the started phase, or at its "grasp" (lift)
 
     def __post_init__(self) -> None:
-        if min(self.patience_steps, self.max_takeover_steps) < 1 or self.budget_steps < 0:
-            raise ConfigError(f"HumanConfig: patience_steps {self.patience_steps} and max_takeover_steps "
-                              f"{self.max_takeover_steps} must be >= 1, budget_steps {self.budget_steps} >= 0")
+        if min(self.patience_steps, self.max_takeover_steps, self.anticipate_max_steps) < 1 \
+                or self.budget_steps < 0:
+            raise ConfigError(f"HumanConfig: patience_steps {self.patience_steps}, max_takeover_steps "
+                              f"{self.max_takeover_steps} and anticipate_max_steps {self.anticipate_max_steps} "
+                              f"must be >= 1, budget_steps {self.budget_steps} >= 0")
         if self.min_progress_m < 0 or not (0 < self.release_factor < self.engage_factor):
             raise ConfigError(f"HumanConfig: need min_progress_m >= 0 and 0 < release_factor "
                               f"({self.release_factor}) < engage_factor ({self.engage_factor})")
+        if self.anticipate_until not in ("phase", "grasp"):
+            raise ConfigError(f"HumanConfig: anticipate_until must be 'phase' or 'grasp', got {self.anticipate_until!r}")
         if min(self.reaction_s, self.action_noise_rad) < 0 or not 0 <= self.expert_noise <= 2:
             raise ConfigError(f"HumanConfig: reaction_s {self.reaction_s} and action_noise_rad "
                               f"{self.action_noise_rad} must be >= 0, expert_noise in [0, 2]")
@@ -90,6 +104,8 @@ class SimulatedHuman:
         self.spec, self.expert = spec, expert
         self.config = config or HumanConfig.for_task(spec)
         self.reach = spec.success.kind == "ee_within_goal"
+        if self.config.anticipate and self.reach:
+            raise ConfigError(f"HumanConfig.anticipate is for pick-cube only, not task {spec.name!r}")
         self.delay_steps = math.ceil(self.config.reaction_s / spec.policy_dt - 1e-9)
         self.terms = {t.source: t.name for t in spec.obs_terms}
         self.rng = np.random.default_rng(seed)
@@ -101,6 +117,7 @@ class SimulatedHuman:
         self._distances: list[float] = []
         self._takeover_left = 0
         self._pending = -1  # steps until the takeover once triggered; -1: not triggered
+        self._correction = ""  # anticipate: the expert phase triggered or driven ("": a stall restart)
         self._aim = np.zeros(3)
         self._fingers: float | None = None  # the last step's finger opening (m), wait_for_grasp
         self.interventions = 0
@@ -128,12 +145,12 @@ class SimulatedHuman:
         """The human's raw action (true joint coordinates) this step, or None."""
         distance = self.remaining(true_obs)
         self._distances.append(distance)
-        if self.in_control and (self._close_enough(distance) or self.budget_left <= 0):
+        if self.in_control and (self._close_enough(distance) or self.budget_left <= 0 or self._corrected()):
             self._release()
-        elif not self.in_control:
+        if not self.in_control:
             if self._grasping(true_obs):
                 self._distances = [distance]  # a closing grasp is no stall: patience starts again
-            self._watch(distance)
+            self._watch(distance, true_obs)
         if not self.in_control:
             return None
         action = self._drive(true_obs)
@@ -143,18 +160,43 @@ class SimulatedHuman:
             self._release()
         return action
 
-    def _watch(self, distance: float) -> None:
-        """Trigger on a stall, then count the reaction delay down; take over when it has passed."""
-        if self._pending < 0 and self.budget_left > 0 and self._stalled(distance):
-            self._pending = self.delay_steps
+    def _watch(self, distance: float, true_obs: dict[str, np.ndarray]) -> None:
+        """Trigger (anticipation first, then a stall), count the reaction delay down; take over when it has passed."""
+        if self._pending < 0 and self.budget_left > 0:
+            self._correction = self._anticipated(true_obs) or ""
+            if self._correction or self._stalled(distance):
+                self._pending = self.delay_steps
         if self._pending == 0:
             self._pending = -1
-            self._takeover_left = min(self.config.max_takeover_steps, self.budget_left)
+            if self._correction and self._moot(true_obs):
+                return
+            limit = self.config.anticipate_max_steps if self._correction else self.config.max_takeover_steps
+            self._takeover_left = min(limit, self.budget_left)
             self.interventions += 1
             self._aim = np.zeros(3)
-            self.expert.reset()
+            self.expert.reset(*([self._correction] if self._correction else []))
         elif self._pending > 0:
             self._pending -= 1
+
+    def _pick_state(self, true_obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+        """(hand (3,) m, true cube centre (3,) m, finger opening m)."""
+        return (true_obs[self.terms["ee_pos"]], true_obs[self.terms["object_pose"]][:3],
+                float(true_obs[self.terms["gripper_pos"]][0]))
+
+    def _anticipated(self, true_obs: dict[str, np.ndarray]) -> str | None:
+        """anticipate: the correction phase a watching person would start now (.anticipate), else None."""
+        return anticipated(*self._pick_state(true_obs), self.spec.object.half_size) if self.config.anticipate \
+            else None
+
+    def _moot(self, true_obs: dict[str, np.ndarray]) -> bool:
+        return moot(self._correction, *self._pick_state(true_obs), self.spec.object.half_size)
+
+    def _corrected(self) -> bool:
+        """A short correction is done: the expert has left the phase it was started in (``anticipate_until``
+        "grasp": has reached the lift, the fingers settled)."""
+        if self.config.anticipate_until == "grasp":
+            return bool(self._correction) and self.expert.phase in ("lift", "hold")
+        return bool(self._correction) and self.expert.phase != self._correction
 
     def _drive(self, true_obs: dict[str, np.ndarray]) -> np.ndarray:
         """The expert's action from the true state (reach: aimed by eye), plus the correction noise."""
@@ -185,6 +227,7 @@ class SimulatedHuman:
     def _release(self) -> None:
         """Hand control back; the policy gets a fresh patience window."""
         self._takeover_left = 0
+        self._correction = ""
         self._distances.clear()
 
     def _stalled(self, distance: float) -> bool:

@@ -56,6 +56,9 @@ class HilSimConfig:
     gap: str = ""  # a declared gap (robot_rl_sim.hil.gaps; '+' composes); "": the task's default
     human_budget: int = 3000  # most steps the simulated human may drive in the run
     human_waits_for_grasp: bool = False  # pick-cube: the human's trigger waits while the fingers close (.human)
+    human_anticipates: bool = False  # pick-cube: short corrections before the failure (.anticipate)
+    human_correction_steps: int = 8  # anticipate: the most steps one correction drives
+    human_corrects_until: str = "phase"  # anticipate: hand back after the phase, or at the "grasp" (.human)
     method: str = "residual-rl"
     bc_weight: float | None = None  # actor loss weights (None: the method's, robot_rl.hil.methods)
     q_weight: float | None = None
@@ -145,7 +148,10 @@ class _Setup:
         self.env = make_gap_env(self.spec, config.gap, seed=config.seed)
         self.robot = self.env.env.robot
         human_config = HumanConfig.for_task(self.spec, budget_steps=config.human_budget,
-                                            wait_for_grasp=config.human_waits_for_grasp)
+                                            wait_for_grasp=config.human_waits_for_grasp,
+                                            anticipate=config.human_anticipates,
+                                            anticipate_max_steps=config.human_correction_steps,
+                                            anticipate_until=config.human_corrects_until)
         self.human = make_human(self.spec, self.robot, human_config, seed=config.seed)
         self.demo_expert = make_expert(self.spec, seed=config.seed + 1, noise=0.0, model=self.robot)
         # updates_per_step is set so high that the update budget never binds: a round runs its own count

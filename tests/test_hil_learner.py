@@ -64,6 +64,18 @@ def test_corrections_are_learned_from_intervened_steps():
     assert errors[1] < 0.25 * errors[0]
 
 
+def test_bc_leaves_the_temperature_alone_so_it_cannot_run_off():
+    """With q_weight 0 nothing trains the std, so the entropy stays below its target; tuning the temperature then
+    drove it to inf and the actor loss to NaN after ~7 000 updates of a pick-cube ``bc`` run (docs/hil.md). bc
+    now leaves it at its initial value, and its actor loss is the BC term alone."""
+    learner, rng = _learner(bc_weight=2.0, q_weight=0.0, anchor_weight=0.0), np.random.default_rng(4)
+    before = float(learner.log_temperature.detach())
+    for _ in range(50):
+        stats = learner.update(batch(rng, 128, OBS, ACT, intervened_fraction=0.5))
+    assert float(learner.log_temperature.detach()) == before and stats["temperature_loss"] == 0.0
+    assert stats["actor"] == pytest.approx(2.0 * stats["bc"], rel=1e-5)
+
+
 def test_the_critic_steers_the_actor_to_higher_reward():
     """A one-step bandit with no human: reward -|a - a*|^2, gamma 0; the actor's mean approaches a*."""
     learner, rng = _learner(gamma=0.0, bc_weight=0.0, q_weight=1.0, anchor_weight=0.0), np.random.default_rng(3)

@@ -21,7 +21,9 @@ One :meth:`ResidualLearner.update` is one critic, actor and temperature step on 
   off where the critic extrapolates: ``anchor_target`` "executed" is the residual that was executed (TD3+BC-like;
   once collection samples the residual, that is its exploration noise), "zero" the base itself.
 * **Temperature**: log alpha is tuned so the policy entropy meets ``target_entropy_per_dim`` x a, with its
-  own learning rate (``temperature_lr``) so it reaches the target in a few hundred updates.
+  own learning rate (``temperature_lr``) so it reaches the target in a few hundred updates. With ``q_weight`` 0
+  there is no entropy term, nothing trains the std, and the temperature is not tuned (it ran off to inf and made
+  the actor loss NaN after ~7 000 ``bc`` updates, docs/hil.md).
 
 ``q_weight`` 0 with ``bc_weight`` > 0 is HG-DAgger (``--method bc``): the actor learns only from the
 corrections, the critic still trains. :data:`robot_rl.hil.methods.METHODS` gives each method's actor-loss weights; the
@@ -151,7 +153,9 @@ class ResidualLearner:
         b = _tensors(batch)
         stats = self._critic_step(b)
         stats.update(self._actor_step(b))
-        stats["temperature_loss"] = self._temperature_step(stats["entropy"])
+        # with q_weight 0 (bc) nothing trains the std, so a tuned temperature would only run off to inf (and then
+        # 0 * inf = NaN in the actor loss): it is left where it is
+        stats["temperature_loss"] = self._temperature_step(stats["entropy"]) if self.config.q_weight > 0 else 0.0
         stats["temperature"] = float(self.log_temperature.detach().exp())
         self._update_target()
         self.updates += 1
@@ -184,7 +188,7 @@ class ResidualLearner:
         self.critic.requires_grad_(False)  # dQ/da only: no gradients for the critic's parameters
         q = self.critic(b["obs"], b["base_action"], action).mean(dim=0)
         self.critic.requires_grad_(True)
-        rl = (self.log_temperature.exp().detach() * log_prob - q).mean()
+        rl = (self.log_temperature.exp().detach() * log_prob - q).mean() if c.q_weight > 0 else torch.zeros(())
         human = b["intervened"] > 0.5
         squared = ((mean - b["action"]) ** 2).mean(dim=-1)
         if c.anchor_target == "zero":

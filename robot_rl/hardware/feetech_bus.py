@@ -44,7 +44,7 @@ class FeetechBus:
         HardwareError: the port cannot be opened.
     """
 
-    def __init__(self, port: str, baud: int = 1_000_000, timeout_ms: float = 20.0):
+    def __init__(self, port: str, baud: int = 1_000_000, timeout_ms: float = 100.0):
         scs = _sdk()
         self.port, self._scs = port, scs
         self._port = scs.PortHandler(port)

@@ -95,7 +95,8 @@ def register_calibrate(calibrate_subparsers) -> None:
     c.add_argument("--ids", default="", help="servo ids in joint order (arm, then gripper); default 1, 2, ...")
     c.add_argument("--invert", default="", help="joints whose servo turns against the URDF axis, comma-separated")
     c.add_argument("--baud", type=int, default=1_000_000)
-    c.add_argument("--timeout-ms", type=float, default=20.0, help="ms a status packet may take beyond its bytes")
+    c.add_argument("--timeout-ms", type=float, default=100.0,
+                   help="ms a status packet may take beyond its bytes' time (docs/feetech.md)")
     c.set_defaults(func=run)
 
 

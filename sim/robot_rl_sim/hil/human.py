@@ -218,7 +218,7 @@ class SimulatedHuman:
         fingers = float(np.mean(true_obs[self.terms["gripper_pos"]]))
         moving = self._fingers is not None and abs(fingers - self._fingers) > FINGER_MOVING_M
         self._fingers = fingers
-        ee, cube = true_obs[self.terms["ee_pos"]], true_obs[self.terms["object_pose"]][:3]
+        ee, cube, _ = self._pick_state(true_obs)
         return moving and np.linalg.norm(ee[:2] - cube[:2]) < GRASP_XY_M and 0.0 <= ee[2] - cube[2] < GRASP_Z_M
 
     def _close_enough(self, distance: float) -> bool:

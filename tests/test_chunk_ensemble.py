@@ -1,18 +1,14 @@
 """Temporal ensembling of replanned chunks (Chunking.ensemble, docs/distillation.md "Smoothing 50 Hz replanning"):
-the blend, that ensemble 0 (every existing contract) executes exactly as before, the contract field and a
-pure-numpy model of a lagging arm under chunks that disagree."""
+the blend, that ensemble 0 (every existing contract) executes exactly as before, and a pure-numpy model of a
+lagging arm under chunks that disagree. The contract field's validation and round trip: test_replan_splice.py."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import pytest
 from test_replan_splice import PERIOD, RATIO, _chunk
 
-from robot_rl.errors import ConfigError
 from robot_rl.policy.chunking import ChunkExecutor, blend, splice
-from robot_rl.policy.schema import Chunking
 from robot_rl.policy.scheduler import PolicyScheduler, ScheduleConfig
 
 
@@ -89,31 +85,6 @@ def test_ensembling_smooths_disagreeing_chunks_and_keeps_the_arm_moving():
     assert smooth_travel > travel  # measured 0.42 vs 0.35 of the 0.5 rad planned: the blend keeps the lead
 
 
-@pytest.mark.parametrize("make", [lambda: Chunking(horizon=4, ensemble=1.0), lambda: Chunking(horizon=4, ensemble=-0.1),
-                                  lambda: Chunking(horizon=4, ensemble=True), lambda: Chunking(horizon=4, ensemble="x"),
-                                  lambda: ScheduleConfig(period=PERIOD, max_latency=0.1, ensemble=float("nan"))])
-def test_bad_ensemble_is_refused_by_name(make):
-    with pytest.raises(ConfigError, match="ensemble"):
-        make()
-
-
-def test_ensemble_is_written_only_when_set_and_round_trips():
-    from policy_helpers import panda_contract
-
-    from robot_rl.policy.contract import contract_from_dict, contract_to_dict
-
-    plain = panda_contract(horizon=8)
-    assert "ensemble" not in contract_to_dict(plain)["chunking"]  # older readers accept it unchanged
-    smooth = dataclasses.replace(plain, chunking=dataclasses.replace(plain.chunking, replace_from=4, ensemble=0.9))
-    assert contract_to_dict(smooth)["chunking"]["ensemble"] == 0.9
-    assert contract_from_dict(contract_to_dict(smooth)) == smooth
-    assert ScheduleConfig.from_contract(smooth).ensemble == 0.9
-    raw = contract_to_dict(smooth)
-    raw["chunking"]["ensemble"] = 1.5
-    with pytest.raises(ConfigError, match="ensemble"):
-        contract_from_dict(raw)
-
-
 def test_export_refuses_ensemble_without_replanning(tmp_path, capsys):
     from robot_rl.cli import main as robot_rl_main
 
@@ -122,3 +93,17 @@ def test_export_refuses_ensemble_without_replanning(tmp_path, capsys):
         robot_rl_main(["export", "--checkpoint", str(tmp_path / "none.pt"), "--out", out, "--ensemble", "0.5"])
     assert exit_info.value.code == 2
     assert "--ensemble applies to --replan-hz" in capsys.readouterr().err
+
+
+def test_the_bench_measures_disagreement_along_the_motion_and_uses_the_gates_filter_settings():
+    from policy_helpers import panda_contract
+
+    from robot_rl.bench.replan_clamps import _disagreement, gate_safety_config
+
+    current = _chunk(0.0, np.arange(20.0)[:, None] * [1.0, -1.0])  # moving +1, -1 rad per step
+    behind = _chunk(0.02, (np.arange(20.0)[:, None] + 0.5) * [1.0, -1.0])  # step 4 due at 0.12 s: 5.5 not 6
+    size, along = _disagreement(current, behind, RATIO - 1)
+    assert size == pytest.approx(0.5) and along == pytest.approx(-0.5 * np.sqrt(2))
+    assert _disagreement(current, _chunk(1.0, np.zeros((20, 2))), RATIO - 1) is None  # beyond the current chunk
+    config = gate_safety_config(panda_contract(policy_hz=2.0))
+    assert config.output_latency == 0.04 and config.watchdog_timeout == 1.0  # YAML default, 2 policy periods

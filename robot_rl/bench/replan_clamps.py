@@ -31,6 +31,7 @@ import sys
 import numpy as np
 
 from robot_rl.command import JointTrajectoryCommand
+from robot_rl.errors import ConfigError
 from robot_rl.policy.chunking import ActionChunk
 from robot_rl.policy.scheduler import PolicyScheduler, ScheduleConfig
 from robot_rl.safety import SafetyConfig, SafetyFilter
@@ -89,7 +90,7 @@ class GatePath:
                 jerk_limits=config.jerk_limits * filter_limit_scale))
         self.latency_s = latency_s
         if not 0.0 <= latency_s < contract.timing.period:
-            raise ValueError(f"latency_s must be in [0, policy period {contract.timing.period}) s, got {latency_s}")
+            raise ConfigError(f"latency_s must be in [0, policy period {contract.timing.period}) s, got {latency_s}")
 
     def _chunk(self, now: float) -> ActionChunk:
         """The policy's chunk on the observation at ``now`` (s), as the policy node builds it."""

@@ -11,6 +11,7 @@ path in-process, without ROS and without wall-clock, so the clamps can be counte
 * the real :class:`robot_rl.safety.SafetyFilter` with the filter node's YAML defaults (``output_latency`` 0.04 s
   included) and the watchdog bringup derives for the policy (:func:`robot_rl.bringup.graph.policy_watchdog_timeout_s`);
 * its plan into the task env's :class:`robot_rl.control.ControlCore` on MuJoCo, 1 ms control ticks;
+* a gripper's target (the first step's, binary) set with every command, as the node publishes it;
 * success judged every task period (0.1 s) over the whole ``episode_seconds``, as the gate's observer does
   for an any-step task; clamps = the filter's ``acceleration_limit`` interventions (one per joint and command).
 
@@ -25,13 +26,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 
 import numpy as np
 
 from robot_rl.command import JointTrajectoryCommand
 from robot_rl.errors import ConfigError
+from robot_rl.learning.stats import wilson_interval
 from robot_rl.policy.chunking import ActionChunk
 from robot_rl.policy.scheduler import PolicyScheduler, ScheduleConfig
 from robot_rl.safety import SafetyConfig, SafetyFilter
@@ -99,8 +100,12 @@ class GatePath:
         processed, saturated = self.runtime.process(raw)
         positions, velocities = self.runtime.targets(processed, obs["joint_pos"])
         deadlines = self.contract.timing.period * np.arange(1, raw.shape[0] + 1)
+        action, gripper = self.task.action, None
+        if self.contract.action.gripper:  # binary, as PolicyRuntime.act_on and TaskSpec.action.gripper_target
+            gripper = np.where(raw[:, len(self.contract.action_joint_names)] > 0.0, action.gripper_closed,
+                               action.gripper_open)
         return ActionChunk(stamp=now, joint_names=self.contract.action_joint_names, deadlines=deadlines,
-                           positions=positions, velocities=velocities, gripper=None, raw=raw, saturated=saturated)
+                           positions=positions, velocities=velocities, gripper=gripper, raw=raw, saturated=saturated)
 
     def run_episode(self, seed: int) -> dict:
         """One ``episode_seconds`` episode from ``env.reset(seed)``; success, clamps and counts."""
@@ -127,6 +132,8 @@ class GatePath:
                 pending = None
             for chunk in filter(None, outgoing):
                 commands += 1
+                if chunk.gripper is not None:  # the node publishes the first step's finger target with each command
+                    env.hardware.set_gripper(float(chunk.gripper[0]))
                 result = safety.filter(_command(chunk), env.data.qpos[env.hardware._qpos].copy(), now)
                 for note in result.interventions:
                     if note.reason in counts:
@@ -164,32 +171,23 @@ def _command(chunk: ActionChunk) -> JointTrajectoryCommand:
                                   positions=chunk.positions, velocities=chunk.velocities, source="policy")
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson 95 % interval of a binomial proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
-
-
 def summarise(episodes: list[dict]) -> dict:
     """Success (Wilson 95 %), clamps per episode and per command, median time to success."""
     n, ok = len(episodes), sum(e["success"] for e in episodes)
     clamps = np.array([e[Reason.ACCELERATION_LIMIT] for e in episodes], dtype=float)
     commands = np.array([e["commands"] for e in episodes], dtype=float)
     times = [e["success_time_s"] for e in episodes if e["success"]]
+    failed = [e["final_dist_m"] for e in episodes if not e["success"] and e["final_dist_m"] is not None]
     lags = [e["disagreement_rad"] for e in episodes if e["disagreement_rad"] is not None]
     along = [e["disagreement_along_rad"] for e in episodes if e["disagreement_along_rad"] is not None]
-    return {"episodes": n, "successes": ok, "success_rate": ok / max(n, 1), "success_ci95": wilson(ok, n),
+    return {"episodes": n, "successes": ok, "success_rate": ok / max(n, 1), "success_ci95": wilson_interval(ok, n),
             "acceleration_clamps_per_episode": float(clamps.mean()), "clamps_per_episode_median": float(np.median(clamps)),
             "clamps_per_command": float(clamps.sum() / max(commands.sum(), 1)),
             "commands_per_episode": float(commands.mean()),
             "chunks_per_episode": float(np.mean([e["chunks"] for e in episodes])),
             "median_success_time_s": float(np.median(times)) if times else None,
             "bad_times_per_episode": float(np.mean([e[Reason.BAD_TIMES] for e in episodes])),
-            "median_final_dist_failed_m": float(np.median([e["final_dist_m"] for e in episodes if not e["success"]]))
-            if ok < n else None,
+            "median_final_dist_failed_m": float(np.median(failed)) if failed else None,
             "disagreement_rad": float(np.mean(lags)) if lags else None,
             "disagreement_along_rad": float(np.mean(along)) if along else None}
 
@@ -208,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="diagnostic: the filter's acceleration and jerk limits times this")
     parser.add_argument("--json", default=None, help="write episodes + summary here")
     args = parser.parse_args(argv)
+    if args.episodes < 1 or args.blocks < 1:
+        parser.error("--episodes and --blocks must be >= 1")
     path = GatePath(args.policy, args.ensemble, args.latency_ms / 1000.0, args.n_action_steps,
                     args.filter_limit_scale)
     episodes = []

@@ -24,6 +24,19 @@ def test_blend_weighs_the_current_chunk_where_both_cover_the_time():
     assert blend(current, new, 0.0) is new and blend(_chunk(1.0, np.ones((3, 1))), new, 0.5) is new
 
 
+def test_blended_gripper_stays_binary_and_keeps_a_close_that_newer_chunks_postpone():
+    """Replanned every period, pick-cube chunks kept planning the close a little later, so their first step
+    never closed (0/100 at 50 Hz in replan_clamps); the ensemble keeps the older chunks' close."""
+    from dataclasses import replace
+
+    current = replace(_chunk(0.0, np.zeros((10, 1))), gripper=np.where(np.arange(10) < 4, 0.04, 0.0))
+    later = replace(_chunk(0.02, np.zeros((10, 1))), gripper=np.where(np.arange(10) < 6, 0.04, 0.0))
+    strong, weak = blend(current, later, 0.95).gripper, blend(current, later, 0.3).gripper
+    assert set(strong) <= {0.0, 0.04} and set(weak) <= {0.0, 0.04}
+    np.testing.assert_array_equal(strong[:5], [0.04, 0.04, 0.04, 0.0, 0.0])  # current closes from 0.1 s on
+    np.testing.assert_array_equal(weak, later.gripper)
+
+
 def test_repeated_blending_weighs_older_chunks_exponentially():
     executor = ChunkExecutor(max_latency=1.0, ensemble=0.5)
     for k, value in enumerate((8.0, 4.0, 0.0)):  # three chunks that all predict time 0.1 s

@@ -25,10 +25,11 @@ the one due 1 / training rate after its observation.
 
 Temporal ensembling (``Chunking.ensemble`` = w > 0, default 0 = off): before the rule above, a new chunk's
 targets at times the current chunk also covers become w * the current chunk's target there (linear in time
-between its steps) + (1 - w) * the new chunk's (:func:`blend`). Applied at every replan, the target executed at
+between its steps) + (1 - w) * the new chunk's (:func:`blend`; a binary gripper target snapped back to binary). Applied at every replan, the target executed at
 a time is an exponentially weighted mean of every chunk that predicted it (the newest weighs 1 - w, the one
 before w (1 - w), ...), ACT's temporal ensemble in recursive form: consecutive one-step chunks that disagree
-no longer each make a new acceleration demand (docs/distillation.md).
+no longer each make a new acceleration demand, and a gripper close that every newer chunk plans a little later
+still happens (docs/distillation.md).
 """
 
 from __future__ import annotations
@@ -85,9 +86,10 @@ def _join(first, second):
 
 
 def blend(current: ActionChunk, chunk: ActionChunk, weight: float) -> ActionChunk:
-    """``chunk`` whose positions and velocities at steps due within ``current``'s span [first, last deadline]
-    are ``weight`` * ``current``'s (interpolated linearly in time) + (1 - ``weight``) * its own; its raw actions
-    and gripper are kept (what the policy output). ``weight`` in [0, 1)."""
+    """``chunk`` whose positions, velocities and gripper targets at steps due within ``current``'s span [first,
+    last deadline] are ``weight`` * ``current``'s (interpolated linearly in time) + (1 - ``weight``) * its own;
+    the gripper stays binary: the blend snaps to the nearer of the two finger targets. Raw actions are kept (what
+    the policy output). ``weight`` in [0, 1)."""
     due = chunk.stamp + chunk.deadlines
     old_due = current.stamp + current.deadlines
     inside = (due >= old_due[0]) & (due <= old_due[-1])
@@ -97,7 +99,13 @@ def blend(current: ActionChunk, chunk: ActionChunk, weight: float) -> ActionChun
     for j in range(positions.shape[1]):
         for mine, theirs in ((positions, current.positions), (velocities, current.velocities)):
             mine[inside, j] += weight * (np.interp(due[inside], old_due, theirs[:, j]) - mine[inside, j])
-    return replace(chunk, positions=positions, velocities=velocities)
+    gripper = chunk.gripper
+    if gripper is not None and current.gripper is not None:
+        mixed = np.asarray(gripper, dtype=float).copy()
+        mixed[inside] += weight * (np.interp(due[inside], old_due, current.gripper) - mixed[inside])
+        low, high = min(current.gripper.min(), gripper.min()), max(current.gripper.max(), gripper.max())
+        gripper = np.where(mixed - low < high - mixed, low, high)
+    return replace(chunk, positions=positions, velocities=velocities, gripper=gripper)
 
 
 def splice(current: ActionChunk | None, chunk: ActionChunk, replace_from: int, ensemble: float = 0.0) -> ActionChunk:

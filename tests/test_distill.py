@@ -137,9 +137,11 @@ def test_replanning_export_resamples_the_chunk_onto_the_finer_period(teacher, tm
     from robot_rl.learning.replan import export_replanning
 
     checkpoint, spec = teacher["checkpoint"], teacher["spec"]
-    contract = export_replanning(checkpoint, spec, tmp_path / "fast.onnx", 50.0)
+    contract = export_replanning(checkpoint, spec, tmp_path / "fast.onnx", 50.0, ensemble=0.9)
     assert (contract.timing.policy_hz, contract.timing.decimation, contract.chunking.horizon,
-            contract.chunking.n_action_steps, contract.chunking.replace_from) == (50.0, 20, 80, 1, 4)
+            contract.chunking.n_action_steps, contract.chunking.replace_from, contract.chunking.ensemble) \
+        == (50.0, 20, 80, 1, 4, 0.9)
+    assert load_policy(tmp_path / "fast.onnx", robot=panda_model).contract.chunking.ensemble == 0.9
     fast = OnnxPolicy(load_policy(tmp_path / "fast.onnx", robot=panda_model), RuntimeConfig())
     obs = np.asarray(checkpoint.dataset["golden_obs"][0], dtype=np.float32)[-1]
     with torch.no_grad():

@@ -66,15 +66,20 @@ def test_replacing_from_the_trained_step_keeps_a_lagging_arm_moving_at_50_hz():
     assert measured < 0.2 and spliced > 0.3  # measured 0.17 and 0.36 of the planned 0.5 rad
 
 
-@pytest.mark.parametrize("make", [lambda: Chunking(horizon=4, replace_from=4),
-                                  lambda: Chunking(horizon=4, replace_from=-1),
-                                  lambda: ScheduleConfig(period=PERIOD, max_latency=0.1, replace_from=-1)])
-def test_bad_replace_from_is_refused_by_name(make):
-    with pytest.raises(ConfigError, match="replace_from"):
+@pytest.mark.parametrize("field,make", [
+    ("replace_from", lambda: Chunking(horizon=4, replace_from=4)),
+    ("replace_from", lambda: Chunking(horizon=4, replace_from=-1)),
+    ("replace_from", lambda: ScheduleConfig(period=PERIOD, max_latency=0.1, replace_from=-1)),
+    ("ensemble", lambda: Chunking(horizon=4, ensemble=1.0)), ("ensemble", lambda: Chunking(horizon=4, ensemble=-0.1)),
+    ("ensemble", lambda: Chunking(horizon=4, ensemble=True)), ("ensemble", lambda: Chunking(horizon=4, ensemble="x")),
+    ("ensemble", lambda: ScheduleConfig(period=PERIOD, max_latency=0.1, ensemble=float("nan")))])
+def test_bad_chunking_is_refused_by_name(field, make):
+    with pytest.raises(ConfigError, match=field):
         make()
 
 
-def test_replace_from_is_written_only_when_set_and_round_trips():
+@pytest.mark.parametrize("field,value", [("replace_from", 4), ("ensemble", 0.9)])
+def test_chunking_extras_are_written_only_when_set_and_round_trip(field, value):
     import dataclasses
 
     from policy_helpers import panda_contract
@@ -82,11 +87,16 @@ def test_replace_from_is_written_only_when_set_and_round_trips():
     from robot_rl.policy.contract import contract_from_dict, contract_to_dict
 
     plain = panda_contract(horizon=8)
-    assert "replace_from" not in contract_to_dict(plain)["chunking"]  # older readers accept it unchanged
-    spliced = dataclasses.replace(plain, chunking=dataclasses.replace(plain.chunking, replace_from=4))
-    assert contract_to_dict(spliced)["chunking"]["replace_from"] == 4
-    assert contract_from_dict(contract_to_dict(spliced)) == spliced
+    assert field not in contract_to_dict(plain)["chunking"]  # older readers accept it unchanged
+    changed = dataclasses.replace(plain, chunking=dataclasses.replace(plain.chunking, **{field: value}))
+    assert contract_to_dict(changed)["chunking"][field] == value
+    assert contract_from_dict(contract_to_dict(changed)) == changed
     assert contract_from_dict(contract_to_dict(plain)) == plain
+    assert getattr(ScheduleConfig.from_contract(changed), field) == value
+    raw = contract_to_dict(changed)
+    raw["chunking"][field] = 8
+    with pytest.raises(ConfigError, match=field):  # horizon 8: replace_from < 8, ensemble < 1
+        contract_from_dict(raw)
 
 
 def test_in_process_executor_splices_like_the_scheduler():

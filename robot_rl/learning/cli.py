@@ -54,15 +54,20 @@ def _export(args: argparse.Namespace) -> int:
     from robot_rl.learning.export import export_policy
     from robot_rl_sim.tasks import get_task
 
+    if args.ensemble and not args.replan_hz:
+        from robot_rl.errors import ConfigError
+
+        raise ConfigError("--ensemble applies to --replan-hz exports only (a chunk replanned every period)")
     checkpoint = load_checkpoint(args.checkpoint)
     if args.replan_hz:
         from robot_rl.learning.replan import export_replanning
 
         contract = export_replanning(checkpoint, get_task(checkpoint.task["name"]), args.out, args.replan_hz,
                                      min_success_rate=args.min_success, noise_seed=args.noise_seed,
-                                     baked=args.baked_noise)
+                                     baked=args.baked_noise, ensemble=args.ensemble)
         print(f"wrote {args.out} (+ {args.out}.contract.json): {contract.timing.policy_hz:g} Hz replanning, "
-              f"horizon {contract.chunking.horizon}, {contract.chunking.denoising_steps} DDIM steps")
+              f"horizon {contract.chunking.horizon}, {contract.chunking.denoising_steps} DDIM steps, "
+              f"ensemble {contract.chunking.ensemble:g}")
         return 0
     contract = export_policy(checkpoint, get_task(checkpoint.task["name"]), args.out,
                              min_success_rate=args.min_success, noise_seed=args.noise_seed,
@@ -183,6 +188,9 @@ def _register_export(subparsers) -> None:
                                                               "(contract role 'noise') instead of baking it in")
     p.add_argument("--replan-hz", type=float, help="replan at this rate (a multiple of the task's): the chunk "
                                                    "resampled in the graph, n_action_steps 1 (learning/replan.py)")
+    p.add_argument("--ensemble", type=float, default=0.0,
+                   help="with --replan-hz: weight in [0, 1) of the current chunk's targets where a new chunk "
+                        "overlaps it (temporal ensembling, contract chunking.ensemble; 0: off)")
     rsl = p.add_argument_group("rsl_rl checkpoints")
     rsl.add_argument("--task", help="registered task the rsl_rl policy was trained on, e.g. panda-reach (omit: "
                                     "derive the contract from the run's params/env.yaml)")

@@ -76,10 +76,10 @@ def _joint_pos_term(contract) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def export_replanning(checkpoint, task_spec, path: str | Path, rate_hz: float, min_success_rate: float = 0.8,
-                      noise_seed: int = 0, baked: str = "seeded"):
+                      noise_seed: int = 0, baked: str = "seeded", ensemble: float = 0.0):
     """Write ``path`` (.onnx + sidecar): ``checkpoint``'s deterministic export resampled for ``rate_hz``
-    replanning (module docstring; ``baked``: robot_rl.learning.export.BAKED_NOISE); returns the stored
-    contract."""
+    replanning (module docstring; ``baked``: robot_rl.learning.export.BAKED_NOISE; ``ensemble``: the contract's
+    ``chunking.ensemble``, robot_rl.policy.chunking.blend); returns the stored contract."""
     from robot_rl.learning.contract_map import contract_for
     from robot_rl.learning.export import (ACTION_OUTPUT, OBS_INPUT, UnrolledDDIM, check_task_matches, git_commit,
                                           onnx_bytes)
@@ -106,7 +106,8 @@ def export_replanning(checkpoint, task_spec, path: str | Path, rate_hz: float, m
                                  max_latency_ms=1000.0 * (horizon - 1) / rate_hz)
     contract = dataclasses.replace(
         base, timing=timing,
-        chunking=dataclasses.replace(base.chunking, horizon=horizon, n_action_steps=1, replace_from=ratio - 1),
+        chunking=dataclasses.replace(base.chunking, horizon=horizon, n_action_steps=1, replace_from=ratio - 1,
+                                     ensemble=ensemble),
         outputs=(dataclasses.replace(base.outputs[0], shape=(1, horizon, base.action_dim)),))
     golden = np.asarray(checkpoint.dataset.get("golden_obs", []), dtype=np.float32).reshape(-1, 1, cfg.obs_dim)
     if len(golden) == 0:

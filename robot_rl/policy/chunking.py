@@ -22,6 +22,14 @@ due before the new step m are kept (:func:`splice`). The export's first r - 1 st
 every chunk from there threw away the command's lead 50 times a second and the arm crawled
 (docs/distillation.md). With the splice every executed target is a trained step as at the training rate:
 the one due 1 / training rate after its observation.
+
+Temporal ensembling (``Chunking.ensemble`` = w > 0, default 0 = off): before the rule above, a new chunk's
+targets at times the current chunk also covers become w * the current chunk's target there (linear in time
+between its steps) + (1 - w) * the new chunk's (:func:`blend`; a binary gripper target snapped back to binary). Applied at every replan, the target executed at
+a time is an exponentially weighted mean of every chunk that predicted it (the newest weighs 1 - w, the one
+before w (1 - w), ...), ACT's temporal ensemble in recursive form: consecutive one-step chunks that disagree
+no longer each make a new acceleration demand, and a gripper close that every newer chunk plans a little later
+still happens (docs/distillation.md).
 """
 
 from __future__ import annotations
@@ -77,14 +85,44 @@ def _join(first, second):
     return None if first is None or second is None else np.concatenate([first, second])
 
 
-def splice(current: ActionChunk | None, chunk: ActionChunk, replace_from: int) -> ActionChunk:
-    """``chunk`` from its step ``replace_from`` on, preceded by ``current``'s steps due after ``chunk.stamp``
-    and before that step (re-timed relative to ``chunk.stamp``). ``chunk`` itself when ``replace_from`` is 0
-    or there is no current chunk."""
-    if replace_from == 0 or current is None:
+def blend(current: ActionChunk, chunk: ActionChunk, weight: float) -> ActionChunk:
+    """``chunk`` whose positions, velocities and gripper targets at steps due within ``current``'s span [first,
+    last deadline] are ``weight`` * ``current``'s (interpolated linearly in time) + (1 - ``weight``) * its own;
+    the gripper stays binary: the blend snaps to the nearer of the two finger targets. Raw actions are kept (what
+    the policy output). ``weight`` in [0, 1)."""
+    due = chunk.stamp + chunk.deadlines
+    old_due = current.stamp + current.deadlines
+    inside = (due >= old_due[0]) & (due <= old_due[-1])
+    if weight == 0.0 or not inside.any():
+        return chunk
+    positions, velocities = chunk.positions.copy(), chunk.velocities.copy()
+    for j in range(positions.shape[1]):
+        for mine, theirs in ((positions, current.positions), (velocities, current.velocities)):
+            mine[inside, j] += weight * (np.interp(due[inside], old_due, theirs[:, j]) - mine[inside, j])
+    gripper = chunk.gripper
+    if gripper is not None and current.gripper is not None:
+        mixed = np.asarray(gripper, dtype=float).copy()
+        mixed[inside] += weight * (np.interp(due[inside], old_due, current.gripper) - mixed[inside])
+        low, high = min(current.gripper.min(), gripper.min()), max(current.gripper.max(), gripper.max())
+        gripper = np.where(mixed - low < high - mixed, low, high)
+    return replace(chunk, positions=positions, velocities=velocities, gripper=gripper)
+
+
+def splice(current: ActionChunk | None, chunk: ActionChunk, replace_from: int, ensemble: float = 0.0) -> ActionChunk:
+    """``chunk`` (blended with ``current`` by :func:`blend` when ``ensemble`` > 0) from its step ``replace_from``
+    on, preceded by ``current``'s steps due after ``chunk.stamp`` and more than a quarter step before that step
+    (re-timed relative to ``chunk.stamp``; a current step due at the same time up to float rounding or timer
+    jitter made two waypoints ~0 s apart, which the safety filter rejects as ``bad_times``). ``chunk`` itself when
+    ``replace_from`` and ``ensemble`` are 0 or there is no current chunk."""
+    if current is None:
+        return chunk
+    chunk = blend(current, chunk, ensemble)
+    if replace_from == 0:
         return chunk
     due = current.stamp + current.deadlines
-    old = current.select((due > chunk.stamp) & (due < chunk.stamp + chunk.deadlines[replace_from]))
+    first = chunk.stamp + chunk.deadlines[replace_from]
+    margin = 0.25 * (chunk.deadlines[replace_from] - chunk.deadlines[replace_from - 1])
+    old = current.select((due > chunk.stamp) & (due < first - margin))
     new = chunk.select(np.arange(chunk.num_steps) >= replace_from)
     return replace(new, deadlines=np.concatenate([old.stamp + old.deadlines - chunk.stamp, new.deadlines]),
                    positions=np.concatenate([old.positions, new.positions]),
@@ -113,18 +151,19 @@ class ChunkExecutor:
     Counts dropped steps and chunks so a node or benchmark can report them.
     """
 
-    def __init__(self, max_latency: float, min_lead: float = 0.0, replace_from: int = 0):
+    def __init__(self, max_latency: float, min_lead: float = 0.0, replace_from: int = 0, ensemble: float = 0.0):
         self.max_latency = max_latency
         self.min_lead = min_lead
         self.replace_from = replace_from  # the contract's chunking.replace_from (:func:`splice`)
+        self.ensemble = ensemble  # the contract's chunking.ensemble (:func:`blend`)
         self.current: ActionChunk | None = None
         self.dropped_steps = 0
         self.dropped_chunks = 0
 
     def accept(self, chunk: ActionChunk, now: float) -> ActionChunk | None:
         """Drop stale steps of ``chunk`` at ``now`` (s); if any remain, they replace the old remainder (from
-        step ``replace_from`` on)."""
-        chunk = splice(self.current, chunk, self.replace_from)
+        step ``replace_from`` on, blended by ``ensemble``)."""
+        chunk = splice(self.current, chunk, self.replace_from, self.ensemble)
         fresh = drop_stale(chunk, now, self.max_latency, self.min_lead)
         if fresh is None:
             self.dropped_steps += chunk.num_steps

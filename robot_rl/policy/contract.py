@@ -44,11 +44,12 @@ METADATA_KEY = "robot_rl.contract"
 
 
 def contract_to_dict(contract: PolicyContract) -> dict[str, Any]:
-    """Plain JSON-able dict (tuples become lists). ``chunking.replace_from`` is written only when set, so the
-    contracts of policies that do not use it read as before."""
+    """Plain JSON-able dict (tuples become lists). ``chunking.replace_from`` and ``chunking.ensemble`` are written
+    only when set, so the contracts of policies that do not use them read as before (older readers too)."""
     raw = json.loads(json.dumps(dataclasses.asdict(contract)))
-    if raw["chunking"]["replace_from"] == 0:
-        del raw["chunking"]["replace_from"]
+    for name in ("replace_from", "ensemble"):
+        if raw["chunking"][name] == 0:
+            del raw["chunking"][name]
     return raw
 
 

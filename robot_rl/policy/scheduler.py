@@ -31,6 +31,7 @@ import numpy as np
 
 from robot_rl.errors import ConfigError
 from robot_rl.policy.chunking import ActionChunk, drop_stale, splice
+from robot_rl.policy.schema import check_ensemble
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class ScheduleConfig:
         n_action_steps: steps of a chunk executed before the next inference is requested; None: all of them.
         replace_from: the contract's ``chunking.replace_from``: a new chunk replaces the current one from this
             step on (:func:`robot_rl.policy.chunking.splice`); 0: the whole chunk.
+        ensemble: the contract's ``chunking.ensemble`` in [0, 1): weight of the current chunk's targets where a new
+            chunk overlaps it (:func:`robot_rl.policy.chunking.blend`); 0: off.
     """
 
     period: float
@@ -52,6 +55,7 @@ class ScheduleConfig:
     min_lead: float = 0.002
     n_action_steps: int | None = None
     replace_from: int = 0
+    ensemble: float = 0.0
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.period) and self.period > 0):
@@ -64,6 +68,7 @@ class ScheduleConfig:
             raise ConfigError(f"ScheduleConfig.n_action_steps must be >= 1 or None, got {self.n_action_steps}")
         if self.replace_from < 0:
             raise ConfigError(f"ScheduleConfig.replace_from must be >= 0, got {self.replace_from}")
+        check_ensemble(self.ensemble, "ScheduleConfig")
 
     @classmethod
     def from_contract(cls, contract, min_lead: float = 0.002) -> ScheduleConfig:
@@ -71,7 +76,7 @@ class ScheduleConfig:
         whole horizon, :class:`robot_rl.policy.runtime.PolicyRuntime`)."""
         return cls(period=contract.timing.period, max_latency=contract.timing.max_latency_ms / 1000.0,
                    min_lead=min_lead, n_action_steps=contract.chunking.n_action_steps,
-                   replace_from=contract.chunking.replace_from)
+                   replace_from=contract.chunking.replace_from, ensemble=contract.chunking.ensemble)
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,7 @@ class PolicyScheduler:
         stamped with the observation time); None when the whole chunk is stale."""
         self.requested_at = None
         self.stats["chunks"] += 1
-        chunk = splice(self.current, chunk, self.config.replace_from)
+        chunk = splice(self.current, chunk, self.config.replace_from, self.config.ensemble)
         fresh = drop_stale(chunk, now, self.config.max_latency, self.config.min_lead)
         if fresh is None:
             self.stats["dropped_chunks"] += 1

@@ -165,6 +165,9 @@ class Chunking:
     ``replace_from`` (0: the whole chunk): a new chunk replaces the current one from its step ``replace_from``
     (0-based) on; its earlier steps run only when there is no current chunk (the ``--replan-hz`` export, whose
     steps before the first trained one start from the measured position; :mod:`robot_rl.policy.chunking`).
+    ``ensemble`` (0: off) in [0, 1): where a new chunk's executed step falls within the current chunk, its target
+    is ``ensemble`` * the current chunk's target at that time + (1 - ``ensemble``) * its own (temporal
+    ensembling, exponential weights over successive chunks; :func:`robot_rl.policy.chunking.blend`).
     """
 
     horizon: int = 1
@@ -172,6 +175,7 @@ class Chunking:
     denoising_steps: int = 0  # 0 for a non-diffusion policy
     obs_history: int = 1  # stacked whole observation vectors (diffusion policies), oldest first
     replace_from: int = 0
+    ensemble: float = 0.0
 
     def __post_init__(self) -> None:
         if not (1 <= self.n_action_steps <= self.horizon):
@@ -182,6 +186,13 @@ class Chunking:
         if not (0 <= self.replace_from < self.horizon):
             raise ConfigError(f"contract chunking: need 0 <= replace_from ({self.replace_from}) < horizon "
                               f"({self.horizon})")
+        check_ensemble(self.ensemble, "contract chunking")
+
+
+def check_ensemble(value: float, where: str) -> None:
+    """ConfigError unless ``value`` (the chunking ``ensemble`` weight) is a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ConfigError(f"{where}: ensemble must be a number in [0, 1) (0: off), got {value!r}")
 
 
 @dataclass(frozen=True)

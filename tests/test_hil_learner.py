@@ -14,7 +14,7 @@ from robot_rl.hil.export import export_residual
 from robot_rl.hil.learner import LearnerConfig, ResidualLearner
 from robot_rl.hil.residual_net import NetConfig
 from robot_rl.policy.contract import load_policy
-from robot_rl.policy.runtime import PolicyRuntime
+from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
 from helpers_hil import batch, one_torch_thread  # noqa: F401 - a fixture
 
 OBS, ACT = 6, 3
@@ -103,7 +103,8 @@ def test_update_refuses_before_normalisation_and_config_is_validated():
         NetConfig(0, ACT)
 
 
-def test_exported_residual_composes_with_its_base_in_the_runtime(tmp_path, panda_model):
+def _trained_residual(tmp_path, panda_model):
+    """(base LoadedPolicy, exported residual LoadedPolicy, its learner, rng): a residual moved away from zero."""
     write_joint_target_policy(tmp_path / "base.onnx", horizon=4, n_action_steps=2)
     base = load_policy(tmp_path / "base.onnx", robot=panda_model)
     obs_dim, n = base.contract.obs_dim, base.contract.action_dim
@@ -116,14 +117,45 @@ def test_exported_residual_composes_with_its_base_in_the_runtime(tmp_path, panda
         learner.update(b)
     golden_obs, golden_base = rng.normal(size=(2, obs_dim)), rng.normal(size=(2, n))
     export_residual(learner.actor, base, 0.2, tmp_path / "residual.onnx", golden_obs, golden_base)
-    residual = load_policy(tmp_path / "residual.onnx", robot=panda_model)  # golden vectors replayed
+    return base, load_policy(tmp_path / "residual.onnx", robot=panda_model), learner, rng  # golden vectors replayed
+
+
+def test_exported_residual_composes_with_its_base_in_the_runtime(tmp_path, panda_model):
+    base, residual, learner, rng = _trained_residual(tmp_path, panda_model)
     runtime = PolicyRuntime(base, residual=residual, robot_model=panda_model)
-    obs = rng.normal(size=obs_dim).astype(np.float32)
+    obs = rng.normal(size=base.contract.obs_dim).astype(np.float32)
     composed, alone = runtime.compose(obs)
     np.testing.assert_array_equal(alone, runtime.base.run(obs))
     expected = np.stack([0.2 * _residual(learner, obs, a[None])[0] for a in alone])
     np.testing.assert_allclose(composed - alone, expected, atol=1e-5)
     assert np.abs(composed - alone).max() > 0.01
+
+
+def test_explore_scale_shrinks_the_sampled_residual_around_its_mean(tmp_path, panda_model):
+    base, residual, _, rng = _trained_residual(tmp_path, panda_model)
+    obs, base_raw = rng.normal(size=base.contract.obs_dim).astype(np.float32), rng.normal(size=base.contract.action_dim)
+
+    def deviations(**config) -> tuple[np.ndarray, np.ndarray]:
+        """(noise inputs (200, a), |sampled - mean| raw action (200, a)) with the same seeded draws."""
+        runtime = PolicyRuntime(base, residual=residual, robot_model=panda_model,
+                                config=RuntimeConfig(seed=7, **config))
+        mean = PolicyRuntime(base, residual=residual, robot_model=panda_model).residual_step(obs, base_raw)
+        steps = [runtime.residual_step(obs, base_raw) for _ in range(200)]
+        return np.array([runtime.residual.noise_value() for _ in range(200)]), np.abs(np.array(steps) - mean)
+
+    noise_full, dev_full = deviations(explore_residual=True)
+    noise_small, dev_small = deviations(explore_residual=True, explore_scale=0.1)
+    noise_off, dev_off = deviations(explore_scale=0.1)  # not exploring: the mean, whatever the scale
+    assert 0.8 < noise_full.std() < 1.2 and 0.08 < noise_small.std() < 0.12
+    assert np.all(noise_off == 0.0) and np.all(dev_off == 0.0)
+    assert dev_small.mean() < 0.3 * dev_full.mean() and dev_small.max() > 0.0
+    from robot_rl_sim.hil.session import HilSimConfig
+
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ConfigError, match="explore_scale"):
+            RuntimeConfig(explore_scale=bad)
+        with pytest.raises(ConfigError, match="explore_scale"):
+            HilSimConfig(base="b.onnx", out="x", explore_scale=bad)
 
 
 def test_a_residual_of_a_residual_is_refused(tmp_path, panda_model):

@@ -109,7 +109,8 @@ class PolicyNode(LifecycleNode):
                               "sampled, but the DSRL learner records the deterministic latent (eps 0) of the "
                               "same export; set explore_residual false for method dsrl")
         config = RuntimeConfig(self.params["intra_op_threads"], self.params["inter_op_threads"], self.params["seed"],
-                               explore_residual=self.params["explore_residual"])
+                               explore_residual=self.params["explore_residual"],
+                               explore_scale=self.params["explore_scale"])
         gripper = robot.config.gripper
         grip_range = (gripper.open_position, gripper.closed_position) if gripper is not None else (0.0, 0.0)
         runtime = PolicyRuntime(base, residual, robot_model=robot, config=config, gripper_range=grip_range)

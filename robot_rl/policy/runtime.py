@@ -14,7 +14,8 @@ joints and :data:`GRIPPER_RESIDUAL_SCALE` for the gripper scalar (so a residual 
 :meth:`PolicyRuntime.act_on` composes the whole chunk on the chunk-start observation (exact for its first
 step; a prediction for the later ones) and keeps the base's chunk in ``ActionChunk.base_raw``;
 :meth:`PolicyRuntime.residual_step` recomputes step t on its own observation. The residual is
-deterministic (noise input zeros) unless ``RuntimeConfig.explore_residual`` samples it.
+deterministic (noise input zeros) unless ``RuntimeConfig.explore_residual`` samples it (its noise input times
+``RuntimeConfig.explore_scale``: a fraction of the learned std, a bounded exploration).
 
 Targets: ``joint_pos_abs``: processed; ``joint_pos_delta``: q_obs + processed;
 ``joint_vel``: q_obs + cumulative sum of processed * dt (velocity = processed).
@@ -44,11 +45,15 @@ class RuntimeConfig:
     inter_op_threads: int = 1
     seed: int = 0  # for the noise input of diffusion policies
     explore_residual: bool = False  # residual noise input: standard normal (collecting) or zeros (acting)
+    explore_scale: float = 1.0  # with explore_residual: the residual's noise input is N(0, explore_scale^2)
 
     def __post_init__(self) -> None:
         if self.intra_op_threads < 1 or self.inter_op_threads < 1:
             raise ConfigError(f"RuntimeConfig: intra_op_threads ({self.intra_op_threads}) and inter_op_threads "
                               f"({self.inter_op_threads}) must be >= 1")
+        if not (np.isfinite(self.explore_scale) and 0.0 < self.explore_scale <= 1.0):
+            raise ConfigError(f"RuntimeConfig: explore_scale must be in (0, 1] (a fraction of the residual's "
+                              f"learned std), got {self.explore_scale}")
 
 
 def make_session(model_bytes: bytes, config: RuntimeConfig):
@@ -73,6 +78,7 @@ class OnnxPolicy:
         self.session = make_session(policy.model_bytes, config)
         self._rng = np.random.default_rng(config.seed)
         self.sample_noise = policy.contract.residual is None or config.explore_residual
+        self._noise_scale = 1.0 if policy.contract.residual is None else config.explore_scale
         self._dtypes = {t.name: t.dtype for t in self.contract.inputs}
         c = self.contract
         self._outputs = ([c.action_output.name] + [f.output for f in c.feedback]
@@ -94,7 +100,8 @@ class OnnxPolicy:
     def noise_value(self, noise: np.ndarray | None = None) -> np.ndarray | None:
         """The value of the role-``noise`` input (without its batch dimension; None if the graph has none):
         ``noise`` checked against the contract (shape, finite), else a seeded draw of the contract's distribution
-        (standard normal when it declares none), or its mean for a residual that does not explore."""
+        (standard normal when it declares none; a residual's draw times ``RuntimeConfig.explore_scale``), or its
+        mean for a residual that does not explore."""
         spec = self.contract.input("noise")
         if spec is None:
             if noise is not None:
@@ -108,6 +115,7 @@ class OnnxPolicy:
                                   f"{noise.shape}" + ("" if noise.shape != shape else " with non-finite values"))
             return noise
         mean, std = (self.contract.noise.mean, self.contract.noise.std) if self.contract.noise else (0.0, 1.0)
+        std = std * self._noise_scale
         return mean + std * self._rng.standard_normal(shape) if self.sample_noise else np.full(shape, mean)
 
     def run(self, obs: np.ndarray, base_action: np.ndarray | None = None,

@@ -53,6 +53,8 @@ def register(subparsers) -> None:
                    help="the anchor's target: the executed residual, or zero (the base) (docs/hil.md)")
     s.add_argument("--explore", default=None, choices=("sample", "mean"),
                    help="collection acts with the residual sampled or its mean (default: the method's)")
+    s.add_argument("--explore-scale", type=float, default=1.0,
+                   help="sampled: the residual's noise times this, a fraction in (0, 1] of its learned std")
     s.add_argument("--gripper-labels", default="both", choices=("both", "close", "none"),
                    help="which executed gripper states label the residual's gripper entry (docs/hil.md)")
     s.add_argument("--seed", type=int, default=0, help="the run's seed (single run)")
@@ -94,6 +96,7 @@ def run_sim(args: argparse.Namespace) -> int:
                           bc_weight=args.bc_weight, q_weight=args.q_weight,
                           anchor_weight=args.anchor_weight, anchor_target=args.anchor_target,
                           explore=None if args.explore is None else args.explore == "sample",
+                          explore_scale=args.explore_scale,
                           gripper_labels=args.gripper_labels, seed=args.seed, reward=args.reward,
                           classifier=args.classifier)
     if args.compare and not args.seeds:

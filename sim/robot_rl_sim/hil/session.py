@@ -65,6 +65,7 @@ class HilSimConfig:
     anchor_weight: float | None = None
     anchor_target: str = "executed"  # robot_rl.hil.methods.ANCHOR_TARGETS
     explore: bool | None = None  # collection samples the residual (None: the method's); evaluation never does
+    explore_scale: float = 1.0  # sampled: the residual's noise input times this, a fraction of its learned std
     demo_episodes: int = 0
     gripper_labels: str = "both"  # robot_rl.hil.labels.GRIPPER_LABELS
     threads: int = 1  # onnxruntime intra-op and torch threads
@@ -89,6 +90,9 @@ class HilSimConfig:
         if self.anchor_target not in ANCHOR_TARGETS or self.explore not in (None, True, False):
             raise ConfigError(f"HilSimConfig: anchor_target {self.anchor_target!r} must be one of {ANCHOR_TARGETS} "
                               f"and explore None, True or False (got {self.explore!r})")
+        from robot_rl.policy.runtime import RuntimeConfig
+
+        RuntimeConfig(explore_scale=self.explore_scale)  # ConfigError naming the range
         from robot_rl.hil.labels import gripper_evidence
 
         gripper_evidence(None, self.gripper_labels)  # ConfigError naming the modes
@@ -145,6 +149,7 @@ class _Setup:
         if config.method == "rlpd-scratch":
             self._hold_base(config)
         self.explore = method_defaults(config.method)["explore"] if config.explore is None else config.explore
+        self.explore_scale = config.explore_scale
         self.env = make_gap_env(self.spec, config.gap, seed=config.seed)
         self.robot = self.env.env.robot
         human_config = HumanConfig.for_task(self.spec, budget_steps=config.human_budget,
@@ -183,7 +188,7 @@ class _Setup:
         from robot_rl.policy.runtime import PolicyRuntime, RuntimeConfig
 
         extra = load_policy(residual, robot=self.robot) if residual else None
-        config = RuntimeConfig(seed=0, explore_residual=explore)
+        config = RuntimeConfig(seed=0, explore_residual=explore, explore_scale=self.explore_scale)
         return PolicyRuntime(self.loaded, extra, robot_model=self.robot, config=config)
 
 

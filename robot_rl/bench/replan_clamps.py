@@ -78,7 +78,9 @@ class GatePath:
         self.contract = contract
         self.task = get_task(contract.provenance.task)
         self.env = make_env(self.task)
-        self.runtime = PolicyRuntime(loaded, robot_model=self.env.robot, config=RuntimeConfig(intra_op_threads=1))
+        gripper_range = (self.task.action.gripper_open, self.task.action.gripper_closed)  # as the task env's
+        self.runtime = PolicyRuntime(loaded, robot_model=self.env.robot, config=RuntimeConfig(intra_op_threads=1),
+                                     gripper_range=gripper_range)
         self.schedule = ScheduleConfig.from_contract(contract)
         self.safety_config = gate_safety_config(contract)
         self.filter_model = self.env.robot
@@ -97,15 +99,7 @@ class GatePath:
         """The policy's chunk on the observation at ``now`` (s), as the policy node builds it."""
         obs = self.env.observe()
         raw = self.runtime.base.run(self.task.flatten_obs(obs).astype(np.float32))
-        processed, saturated = self.runtime.process(raw)
-        positions, velocities = self.runtime.targets(processed, obs["joint_pos"])
-        deadlines = self.contract.timing.period * np.arange(1, raw.shape[0] + 1)
-        action, gripper = self.task.action, None
-        if self.contract.action.gripper:  # binary, as PolicyRuntime.act_on and TaskSpec.action.gripper_target
-            gripper = np.where(raw[:, len(self.contract.action_joint_names)] > 0.0, action.gripper_closed,
-                               action.gripper_open)
-        return ActionChunk(stamp=now, joint_names=self.contract.action_joint_names, deadlines=deadlines,
-                           positions=positions, velocities=velocities, gripper=gripper, raw=raw, saturated=saturated)
+        return self.runtime.chunk(raw, obs["joint_pos"], now)
 
     def run_episode(self, seed: int) -> dict:
         """One ``episode_seconds`` episode from ``env.reset(seed)``; success, clamps and counts."""

@@ -253,8 +253,7 @@ class PolicyRuntime:
         gripper = command.gripper
         if gripper is not None:
             gripper = gripper.copy()
-            gripper[0] = self.gripper_range[1] if raw[len(self.contract.action_joint_names)] > 0.0 \
-                else self.gripper_range[0]
+            gripper[0] = self.gripper_targets(raw[None])[0]
         raws, flags = command.raw.copy(), command.saturated.copy()
         raws[0], flags[0] = raw, saturated[0]
         return replace(command, positions=positions, velocities=velocities, gripper=gripper, raw=raws,
@@ -299,18 +298,29 @@ class PolicyRuntime:
         ``start`` (time.perf_counter() s) is where ``latency_ms`` counts from (default: now)."""
         start = time.perf_counter() if start is None else start
         raw, base_raw = self.compose(obs)
-        processed, saturated = self.process(raw)
         names = self.contract.action_joint_names
-        q_obs = self.observe.joint_values(inputs, names, "position")
-        positions, velocities = self.targets(processed, q_obs)
+        chunk = self.chunk(raw, self.observe.joint_values(inputs, names, "position"), inputs.stamp, base_raw)
         last = raw[0] if self.contract.action.last_action == "raw" else np.concatenate(
-            [processed[0], raw[0, len(names):]])
+            [self.process(raw[:1])[0][0], raw[0, len(names):]])
         self.observe.set_last_action(last)
-        gripper = None
-        if self.contract.action.gripper:
-            open_pos, closed_pos = self.gripper_range
-            gripper = np.where(raw[:, len(names)] > 0.0, closed_pos, open_pos)
+        return replace(chunk, latency_ms=(time.perf_counter() - start) * 1000.0)
+
+    def chunk(self, raw: np.ndarray, q_obs: np.ndarray, stamp: float,
+              base_raw: np.ndarray | None = None) -> ActionChunk:
+        """The chunk of raw actions (k, a) inferred on an observation taken at ``stamp`` (s) whose arm joints were
+        at ``q_obs`` (n,) rad: targets (:meth:`targets`), gripper targets, deadlines one period apart, and
+        ``base_raw`` (k, a) (the base's actions before a residual) if given; latency_ms 0."""
+        processed, saturated = self.process(raw)
+        positions, velocities = self.targets(processed, q_obs)
         deadlines = self.contract.timing.period * np.arange(1, raw.shape[0] + 1)
-        return ActionChunk(stamp=inputs.stamp, joint_names=names, deadlines=deadlines, positions=positions,
-                           velocities=velocities, gripper=gripper, raw=raw, saturated=saturated,
-                           latency_ms=(time.perf_counter() - start) * 1000.0, base_raw=base_raw)
+        return ActionChunk(stamp=stamp, joint_names=self.contract.action_joint_names, deadlines=deadlines,
+                           positions=positions, velocities=velocities, gripper=self.gripper_targets(raw), raw=raw,
+                           saturated=saturated, latency_ms=0.0, base_raw=base_raw)
+
+    def gripper_targets(self, raw: np.ndarray) -> np.ndarray | None:
+        """Finger position targets (k,) m for raw actions (k, a): ``gripper_range``'s closed position where the
+        gripper scalar is > 0, its open one elsewhere; None for a policy without a gripper action."""
+        if not self.contract.action.gripper:
+            return None
+        open_pos, closed_pos = self.gripper_range
+        return np.where(raw[:, len(self.contract.action_joint_names)] > 0.0, closed_pos, open_pos)

@@ -9,24 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from robot_rl.cli import build_parser
+from cli_helpers import run_cli
 from robot_rl.errors import ConfigError
 from robot_rl_sim.hil.session import HilSimConfig
 
 BASE = Path(__file__).parent / "data" / "panda_reach_small" / "policy.onnx"
 
 
-def _cli(*argv: str) -> int:
-    args = build_parser().parse_args(list(argv))
-    return args.func(args)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """Three rounds, evaluated after round 1 (every 2nd) and round 2 (the last) only."""
     out = tmp_path_factory.mktemp("hil_eval")
-    assert _cli("hil", "sim", "--base", str(BASE), "--out", str(out), "--rounds", "3", "--episodes-per-round", "1",
-                "--updates-per-round", "5", "--eval-episodes", "3", "--eval-every", "2", "--seed", "1") == 0
+    assert run_cli("hil", "sim", "--base", str(BASE), "--out", str(out), "--rounds", "3", "--episodes-per-round", "1",
+                   "--updates-per-round", "5", "--eval-episodes", "3", "--eval-every", "2", "--seed", "1") == 0
     return out
 
 
@@ -47,7 +42,7 @@ def test_only_every_kth_round_and_the_last_are_evaluated(run, monkeypatch):
 
 def test_a_saved_residual_evaluated_after_the_fact_repeats_the_runs_own_evaluation(run, capsys):
     rounds = json.loads((run / "report.json").read_text())["rounds"]
-    assert _cli("hil", "eval", "--run", str(run), "--round", "1", "--episodes", "3") == 0
+    assert run_cli("hil", "eval", "--run", str(run), "--round", "1", "--episodes", "3") == 0
     assert "success" in capsys.readouterr().out
     result = json.loads((run / f"eval_{Path(rounds[1]['residual']).stem}_3.json").read_text())
     assert result["success"] == rounds[1]["eval_success"] and len(result["successes"]) == 3
@@ -72,7 +67,7 @@ def test_the_report_reads_the_final_residuals_after_the_fact_evaluation(run, mon
     from robot_rl_sim.hil import report
 
     monkeypatch.setattr(report, "BOOTSTRAP_REPS", 50)
-    assert _cli("hil", "eval", "--run", str(run), "--episodes", "4") == 0
+    assert run_cli("hil", "eval", "--run", str(run), "--episodes", "4") == 0
     out = run.parent / "final"
     (out / "residual-rl").mkdir(parents=True)
     (out / "residual-rl" / "seed_0").symlink_to(run)

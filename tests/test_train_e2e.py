@@ -13,7 +13,7 @@ import rclpy
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
-from robot_rl.cli import build_parser
+from cli_helpers import run_cli
 from robot_rl.learning.checkpoint import load_checkpoint
 from robot_rl.learning.rollout import ChunkPolicy
 from robot_rl.policy.contract import load_policy
@@ -23,11 +23,6 @@ from robot_rl_sim.tasks import get_task, make_env
 TASK = "panda-reach"
 
 
-def _cli(*argv: str) -> int:
-    args = build_parser().parse_args(list(argv))
-    return args.func(args)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
@@ -35,10 +30,10 @@ def trained(tmp_path_factory):
     common = ["train", "bc", "--task", TASK, "--dataset", str(root / "demos"), "--out", str(root / "run"),
               "--batch-size", "64", "--warmup", "5", "--log-every", "5", "--checkpoint-every", "10", "--lr", "3e-3",
               "--channels", "32", "64"]
-    assert _cli(*common, "--steps", "50") == 0
+    assert run_cli(*common, "--steps", "50") == 0
     first = load_checkpoint(root / "run" / "checkpoint.pt")
-    assert _cli(*common, "--steps", "60", "--resume") == 0
-    assert _cli("export", "--checkpoint", str(root / "run" / "checkpoint.pt"), "--out", str(root / "policy.onnx"),
+    assert run_cli(*common, "--steps", "60", "--resume") == 0
+    assert run_cli("export", "--checkpoint", str(root / "run" / "checkpoint.pt"), "--out", str(root / "policy.onnx"),
                 "--min-success", "0.5") == 0
     return {"root": root, "first": first, "final": load_checkpoint(root / "run" / "checkpoint.pt")}
 

@@ -18,8 +18,22 @@ def _raise_shutdown() -> None:
     raise ExternalShutdownException
 
 
+class _Starting:
+    """Whether a stop signal arrived while the node was being built (see :func:`run_node`)."""
+
+    interrupted = False
+
+
 def _interrupt(*_) -> None:
+    _Starting.interrupted = True
     raise KeyboardInterrupt
+
+
+def _quiet_interrupts(unraisable) -> None:
+    """sys.unraisablehook while starting: a KeyboardInterrupt raised inside a C callback (numba's compiler calls
+    back into Python) cannot propagate; it is the stop, not an error to print."""
+    if not issubclass(unraisable.exc_type, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
 
 
 def _stop_on_signals(node) -> None:
@@ -33,6 +47,11 @@ def _stop_on_signals(node) -> None:
         signal.signal(sig, lambda *_: stop.trigger())
 
 
+def _stopped_while_starting() -> int:
+    rclpy.logging.get_logger("robot_rl").info("interrupted while starting: stopped before running")
+    return 0
+
+
 def run_node(node_factory: Callable[[], object], args: list[str] | None = None, executor: str = "single") -> int:
     """Create the node, spin until shutdown (SIGINT/SIGTERM or external), destroy it; return an exit code.
 
@@ -43,6 +62,7 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None, 
     # While starting, SIGINT/SIGTERM raise KeyboardInterrupt in the main thread; once spinning, see _stop_on_signals.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
+    sys.unraisablehook = _quiet_interrupts
     with rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO):
         try:
             node = node_factory()
@@ -50,8 +70,15 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None, 
             rclpy.logging.get_logger("robot_rl").fatal(f"cannot start: {exc}")
             return 2
         except KeyboardInterrupt:  # SIGINT while loading models or compiling kernels: a stop, not a failure
-            rclpy.logging.get_logger("robot_rl").info("interrupted while starting: stopped before running")
-            return 0
+            return _stopped_while_starting()
+        except Exception:  # the interrupt raised in a C callback is swallowed there; what it broke fails instead
+            if not _Starting.interrupted:
+                raise
+            return _stopped_while_starting()
+        sys.unraisablehook = sys.__unraisablehook__
+        if _Starting.interrupted:  # swallowed in a C callback without breaking the start: still a stop
+            node.destroy_node()
+            return _stopped_while_starting()
         _stop_on_signals(node)
         gc.freeze()  # start-up objects (modules, models) are permanent: later collections need not scan them
         spinner = MultiThreadedExecutor(num_threads=2) if executor == "multi" else SingleThreadedExecutor()
